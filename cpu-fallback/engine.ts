@@ -1,0 +1,161 @@
+/**
+ * One sample through the network: forward in processing order, backward in reverse, then
+ * the serial growth phase. Also the data binding that says which dataset columns feed which
+ * input interface and which targets teach which output interface.
+ */
+import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
+import { COUNTER, REDUCTION_INTERVAL } from '../kernels/layout.js';
+import type { NetworkState } from '../kernels/state.js';
+import type { ExecutionContext } from './context.js';
+import { backwardOutputs, backwardSections, computeOutputs, forwardSections, loadInputs, updateNeurons } from './steps.js';
+
+export type RowArray = Uint8Array | Float32Array;
+
+/** Which columns of a row feed an input interface. */
+export interface InputBinding {
+  /** Index into state.inputs. */
+  input: number;
+  /** First column of the row that feeds the interface. */
+  column: number;
+  size: number;
+}
+
+/** Which targets teach an output interface. */
+export interface OutputBinding {
+  group: number;
+  /** Index of the interface inside its group. */
+  iface: number;
+  /** `class`: a class index per row; `values`: value columns. */
+  source: 'class' | 'values';
+  /** For values: first target column. */
+  column: number;
+  size: number;
+}
+
+/** Rows of a dataset bound to a network. */
+export interface BoundData {
+  rows: number;
+  inputs: RowArray;
+  inputWidth: number;
+  inputMap: InputBinding[];
+  /** Class index per row (for class outputs). */
+  labels?: Uint16Array | undefined;
+  /** rows × valueWidth targets (for value outputs). */
+  values?: Float32Array | undefined;
+  valueWidth: number;
+  outputMap: OutputBinding[];
+}
+
+/** Writes row `row` of the bound inputs into the input neurons and builds the active lists. */
+function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+  for (const hex of state.hexagons) {
+    if (hex.kind === 'input') ctx.hex[hex.index]!.act.fill(0);
+  }
+  const base = row * data.inputWidth;
+  const src = data.inputs;
+  for (const b of data.inputMap) {
+    const iface = state.inputs[b.input]!;
+    const act = ctx.hex[iface.hexagon]!.act;
+    const from = base + b.column;
+    const to = iface.offset;
+    for (let i = 0; i < b.size; i++) act[to + i] = src[from + i]!;
+  }
+  for (const hex of state.hexagons) {
+    if (hex.kind === 'input') loadInputs(ctx, state, hex.index);
+  }
+}
+
+/** Forward pass over all hexagons in processing order. */
+export function forward(ctx: ExecutionContext, state: NetworkState, train: boolean): void {
+  for (const h of state.order) {
+    const hex = state.hexagons[h]!;
+    if (hex.kind === 'output') {
+      computeOutputs(ctx, state, hex.outputGroup);
+      continue;
+    }
+    if (hex.kind === 'hidden') updateNeurons(ctx, state, h);
+    forwardSections(ctx, state, h, train);
+  }
+}
+
+const classScratch = new Int32Array(64);
+const valueScratch = new Float32Array(1024);
+
+/** Backward pass in reverse processing order. */
+export function backward(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+  for (let o = state.order.length - 1; o >= 0; o--) {
+    const h = state.order[o]!;
+    const hex = state.hexagons[h]!;
+    if (hex.kind === 'output') {
+      const g = hex.outputGroup;
+      const { classes, values } = targetsOf(state, data, row, g);
+      backwardOutputs(ctx, state, g, classes, values);
+    } else {
+      backwardSections(ctx, state, h);
+    }
+  }
+}
+
+function targetsOf(state: NetworkState, data: BoundData, row: number, group: number): { classes: Int32Array; values: Float32Array } {
+  const g = state.outputs[group]!;
+  const values = g.width <= valueScratch.length ? valueScratch : new Float32Array(g.width);
+  let c = 0;
+  for (let i = 0; i < g.interfaces.length; i++) {
+    const binding = data.outputMap.find((b) => b.group === group && b.iface === i);
+    const iface = g.interfaces[i]!;
+    if (iface.mode === 'class') {
+      classScratch[c++] = binding && data.labels ? data.labels[row]! : 0;
+    } else if (binding && data.values) {
+      const from = row * data.valueWidth + binding.column;
+      for (let k = 0; k < iface.size; k++) values[iface.offset + k] = data.values[from + k]!;
+    } else {
+      for (let k = 0; k < iface.size; k++) values[iface.offset + k] = 0;
+    }
+  }
+  return { classes: classScratch, values };
+}
+
+/** The serial phase after a training sample: growth requests, then reduction when due. */
+export function growAfterSample(ctx: ExecutionContext, state: NetworkState): void {
+  const key = state.counters[COUNTER.samplesTrained]!;
+  state.counters[COUNTER.samplesTrained] = key + 1;
+  if (ctx.requests.count > 0) applyGrowth(state, ctx.requests, key);
+  if (state.enableReduction && (key + 1) % REDUCTION_INTERVAL === 0) {
+    reduceNetwork(state);
+    maybeCompact(state);
+  }
+  ctx.fit(state);
+}
+
+/** Trains on rows [from, to) in order, one sample at a time. */
+export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number): void {
+  for (let row = from; row < to; row++) {
+    loadRow(ctx, state, data, row);
+    forward(ctx, state, true);
+    backward(ctx, state, data, row);
+    growAfterSample(ctx, state);
+  }
+}
+
+/** Width of one prediction row: all output values of all groups, in group order. */
+export function outputWidth(state: NetworkState): number {
+  let w = 0;
+  for (const g of state.outputs) w += g.width;
+  return w;
+}
+
+/** Runs rows [from, to) forward only and writes every output value to `out` (row-major,
+ *  outputWidth(state) per row, starting at out[0] for row `from`). */
+export function predictRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, out: Float32Array): void {
+  const width = outputWidth(state);
+  for (let row = from; row < to; row++) {
+    loadRow(ctx, state, data, row);
+    forward(ctx, state, false);
+    let o = (row - from) * width;
+    for (let g = 0; g < state.outputs.length; g++) {
+      const value = ctx.out[g]!.value;
+      const n = state.outputs[g]!.width;
+      for (let k = 0; k < n; k++) out[o++] = value[k]!;
+    }
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The CPU backend's worker pool: one pool per host, sized to the cores, shared by every
+ * cluster of every user. Work is cut into slices (a few hundred samples); idle workers take
+ * the next slice round-robin over the jobs that have work, so several clusters train at the
+ * same time and none starves another. A training job has at most one slice in flight (its
+ * samples are sequential); inference on a non-spiking network spreads its slices over all
+ * workers, the one place where splitting one cluster's work pays on two cores
+ * (docs/performance.md).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { NetworkState } from '../kernels/state.js';
+import { type BoundData, outputWidth } from './engine.js';
+import type { WorkerReply, WorkerRequest } from './worker.js';
+
+export interface TrainOptions {
+  from?: number;
+  to?: number;
+  epochs?: number;
+  /** Samples per slice (default 512). */
+  sliceRows?: number;
+  /** Called after every slice with samples done and total. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface PredictOptions {
+  from?: number;
+  to?: number;
+  sliceRows?: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface JobResult {
+  state: NetworkState;
+  /** Synapses visited (forward + backward). */
+  visits: number;
+  /** Seconds the workers spent on the job (sum over slices). */
+  workerSeconds: number;
+}
+
+/** The job was cancelled between two slices; `state` is the network after the last slice
+ *  that completed (consistent: slices are never interrupted). */
+export class JobCancelled extends Error {
+  constructor(readonly state?: NetworkState) {
+    super('cancelled');
+    this.name = 'JobCancelled';
+  }
+}
+
+interface Slice {
+  from: number;
+  to: number;
+}
+
+interface Job {
+  kind: 'train' | 'predict';
+  key: string;
+  state: NetworkState;
+  data: BoundData;
+  pending: Slice[];
+  inFlight: number;
+  maxParallel: number;
+  done: number;
+  total: number;
+  first: number;
+  visits: number;
+  seconds: number;
+  outputs?: Float32Array;
+  width: number;
+  failed: boolean;
+  onProgress?: ((done: number, total: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  resolve: (r: JobResult & { outputs?: Float32Array }) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  slice: Slice | null;
+}
+
+let nextMessageId = 1;
+
+function slices(from: number, to: number, size: number, repeat = 1): Slice[] {
+  const out: Slice[] = [];
+  for (let e = 0; e < repeat; e++) for (let s = from; s < to; s += size) out.push({ from: s, to: Math.min(to, s + size) });
+  return out;
+}
+
+export class CpuPool {
+  readonly threads: number;
+  private readonly slots: Slot[] = [];
+  private readonly jobs: Job[] = [];
+  private cursor = 0;
+  private closed = false;
+
+  constructor(threads = availableParallelism()) {
+    this.threads = Math.max(1, Math.floor(threads));
+    for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const slot: Slot = { worker, job: null, slice: null };
+    worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
+    worker.on('error', (e) => this.onWorkerFailure(slot, e));
+    worker.on('exit', (code) => {
+      if (!this.closed) this.onWorkerFailure(slot, new Error(`CPU worker exited with code ${code}`));
+    });
+    worker.unref();
+    return slot;
+  }
+
+  /** Trains `state` on rows of `data`; resolves with the grown state. The caller must not
+   *  touch the network until the promise settles. `key` names the network (scratch reuse). */
+  train(key: string, state: NetworkState, data: BoundData, options: TrainOptions = {}): Promise<JobResult> {
+    const from = options.from ?? 0;
+    const to = options.to ?? data.rows;
+    const pending = slices(from, to, options.sliceRows ?? 512, options.epochs ?? 1);
+    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, onProgress: options.onProgress, signal: options.signal });
+  }
+
+  /** Runs rows forward only; resolves with rows × outputWidth output values. Non-spiking
+   *  networks are split over all workers (read-only), spiking ones run in order. */
+  async predict(key: string, state: NetworkState, data: BoundData, options: PredictOptions = {}): Promise<JobResult & { outputs: Float32Array }> {
+    const from = options.from ?? 0;
+    const to = options.to ?? data.rows;
+    const width = outputWidth(state);
+    const parallel = state.spiking ? 1 : this.threads;
+    const size = options.sliceRows ?? Math.max(64, Math.min(2048, Math.ceil((to - from) / (parallel * 4))));
+    const result = await this.submit({
+      kind: 'predict',
+      key,
+      state,
+      data,
+      pending: slices(from, to, size),
+      maxParallel: parallel,
+      first: from,
+      width,
+      outputs: new Float32Array((to - from) * width),
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    return result as JobResult & { outputs: Float32Array };
+  }
+
+  private submit(
+    spec: Pick<Job, 'kind' | 'key' | 'state' | 'data' | 'pending' | 'maxParallel' | 'first' | 'width' | 'onProgress' | 'signal'> & { outputs?: Float32Array },
+  ): Promise<JobResult & { outputs?: Float32Array }> {
+    if (this.closed) return Promise.reject(new Error('the CPU pool is closed'));
+    if (spec.signal?.aborted) return Promise.reject(new JobCancelled());
+    return new Promise((resolve, reject) => {
+      const total = spec.pending.reduce((n, s) => n + s.to - s.from, 0);
+      const job: Job = { ...spec, inFlight: 0, done: 0, total, visits: 0, seconds: 0, failed: false, resolve, reject };
+      if (total === 0) {
+        resolve({ state: job.state, visits: 0, workerSeconds: 0, ...(job.outputs ? { outputs: job.outputs } : {}) });
+        return;
+      }
+      this.jobs.push(job);
+      spec.signal?.addEventListener('abort', () => this.cancel(job), { once: true });
+      this.schedule();
+    });
+  }
+
+  private cancel(job: Job): void {
+    if (job.failed) return;
+    job.pending.length = 0;
+    job.failed = true;
+    if (job.inFlight === 0) this.finish(job, new JobCancelled(job.state));
+  }
+
+  /** Hands slices to idle workers, round-robin over jobs with work left. */
+  private schedule(): void {
+    for (const slot of this.slots) {
+      if (slot.job) continue;
+      const job = this.nextJob();
+      if (!job) return;
+      const slice = job.pending.shift()!;
+      job.inFlight++;
+      slot.job = job;
+      slot.slice = slice;
+      const msg: WorkerRequest = { type: job.kind, id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to };
+      slot.worker.ref();
+      slot.worker.postMessage(msg);
+    }
+  }
+
+  private nextJob(): Job | undefined {
+    for (let i = 0; i < this.jobs.length; i++) {
+      const job = this.jobs[(this.cursor + i) % this.jobs.length]!;
+      if (job.pending.length > 0 && job.inFlight < job.maxParallel) {
+        this.cursor = (this.cursor + i + 1) % Math.max(1, this.jobs.length);
+        return job;
+      }
+    }
+    return undefined;
+  }
+
+  private onReply(slot: Slot, reply: WorkerReply): void {
+    const job = slot.job;
+    const slice = slot.slice;
+    slot.job = null;
+    slot.slice = null;
+    slot.worker.unref();
+    if (!job || !slice) return;
+    job.inFlight--;
+    if (reply.type === 'error') {
+      job.pending.length = 0;
+      job.failed = true;
+      if (job.inFlight === 0) this.finish(job, new Error(reply.message));
+      this.schedule();
+      return;
+    }
+    if (reply.state) job.state = reply.state;
+    if (reply.outputs && job.outputs) job.outputs.set(reply.outputs, (slice.from - job.first) * job.width);
+    job.visits += reply.visits;
+    job.seconds += reply.seconds;
+    job.done += slice.to - slice.from;
+    if (job.failed) {
+      if (job.inFlight === 0) this.finish(job, new JobCancelled(job.state));
+    } else {
+      job.onProgress?.(job.done, job.total);
+      if (job.pending.length === 0 && job.inFlight === 0) this.finish(job);
+    }
+    this.schedule();
+  }
+
+  private finish(job: Job, error?: Error): void {
+    const i = this.jobs.indexOf(job);
+    if (i >= 0) this.jobs.splice(i, 1);
+    if (this.cursor >= this.jobs.length) this.cursor = 0;
+    if (error) job.reject(error);
+    else job.resolve({ state: job.state, visits: job.visits, workerSeconds: job.seconds, ...(job.outputs ? { outputs: job.outputs } : {}) });
+  }
+
+  private onWorkerFailure(slot: Slot, error: Error): void {
+    const i = this.slots.indexOf(slot);
+    if (i < 0) return;
+    const job = slot.job;
+    this.slots[i] = this.spawn();
+    if (job) {
+      job.inFlight--;
+      job.pending.length = 0;
+      job.failed = true;
+      if (job.inFlight === 0) this.finish(job, error);
+    }
+    this.schedule();
+  }
+
+  /** Jobs waiting or running. */
+  get busy(): number {
+    return this.jobs.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of [...this.jobs]) this.finish(job, new Error('the CPU pool was closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,485 @@
+/**
+ * The network's steps in TypeScript over the shared layout. Each function mirrors one WGSL
+ * entry point of kernels/*.wgsl and carries its name, so the two can be read side by side:
+ *
+ *   loadInputs        ~ kernels/input.wgsl        (raw values into input neurons)
+ *   forwardSections   ~ kernels/forward.wgsl      (thermometer walk of every active section)
+ *   updateNeurons     ~ kernels/neurons.wgsl      (spiking carry, refractory time, activation)
+ *   computeOutputs    ~ kernels/output.wgsl       (dense output links, softmax / values)
+ *   backwardOutputs   ~ kernels/output_backward.wgsl
+ *   backwardSections  ~ kernels/backward.wgsl     (synapse updates, deltas to sources)
+ *
+ * Hot loops keep typed arrays in locals and avoid allocation.
+ */
+import { GrowthKind } from '../kernels/growth.js';
+import {
+  ACTIVE_COUNTER_PERSISTENT,
+  BIAS_LEARNING_RATE,
+  BORDER_SHRINK,
+  LINK_LEARNING_RATE,
+  LINK_LEARNING_TAU,
+  MAX_SYNAPSES_PER_SECTION,
+  META_COUNTER_SHIFT,
+  META_TARGET_MASK,
+  NEURONS_PER_BLOCK,
+  NEURON_STRIDE,
+  NEU_CARRY,
+  NEU_FIRST_SECTION,
+  NEU_OUTPUT_ROW,
+  NEU_REFRACTORY,
+  SECTION_LEARNING_RATE,
+  SECTION_LEARNING_TAU,
+  SECTION_STRIDE,
+  SEC_KIND,
+  SEC_LOWER,
+  SEC_NEXT,
+  SEC_RANGE,
+  SEC_SYN_COUNT,
+  SEC_SYN_OFFSET,
+  SEC_SYN_PAGE,
+  SEC_TGT_BLOCK,
+  SEC_TGT_HEX,
+  SEC_TOLERANCE,
+  SEC_USES,
+  SectionKind,
+  TOLERANCE_DECAY,
+  WALK_EPSILON,
+} from '../kernels/layout.js';
+import type { NetworkState } from '../kernels/state.js';
+import type { ExecutionContext } from './context.js';
+
+const LN2_INV = 1.4426950408889634;
+
+/** Rebuilds the active list of an input hexagon after its values were written into `act`. */
+export function loadInputs(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  const hs = ctx.hex[hexagon]!;
+  const act = hs.act;
+  const active = hs.active;
+  const n = state.hexagons[hexagon]!.blocks * NEURONS_PER_BLOCK;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    // Branch-free: always write, advance only for positive values (zero and negative inputs
+    // are silent).
+    active[count] = i;
+    count += act[i]! > 0 ? 1 : 0;
+  }
+  hs.activeCount = count;
+}
+
+/**
+ * Walks every section of every active neuron of `hexagon`, adding the synapses' shares into
+ * the target neurons' inputs. In training it also adapts borders (a value landing inside a
+ * synapse's tolerance window shrinks it) and records growth requests: a first section for a
+ * neuron that has none, a synapse for potential left over past the end of a section, a split
+ * for a full section.
+ */
+export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number, train: boolean): void {
+  const hs = ctx.hex[hexagon]!;
+  const act = hs.act;
+  const active = hs.active;
+  const count = hs.activeCount;
+  const neurons = state.hexagons[hexagon]!.neuronsI32;
+  const I = state.sectionsI32;
+  for (let a = 0; a < count; a++) {
+    const n = active[a]!;
+    const potential = act[n]!;
+    let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!;
+    if (s < 0) {
+      if (train && neurons[n * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) ctx.requests.push(GrowthKind.newSection, hexagon, n, potential);
+      continue;
+    }
+    while (s >= 0) {
+      const kind = I[s * SECTION_STRIDE + SEC_KIND]!;
+      if (kind === SectionKind.plain) {
+        if (train) walkSectionTrain(ctx, state, s, potential);
+        else walkSection(ctx, state, s, potential);
+      } else if (kind === SectionKind.binary) {
+        walkBinarySection(ctx, state, s);
+      } else {
+        walkMatchSection(ctx, state, s, potential, train);
+      }
+      s = I[s * SECTION_STRIDE + SEC_NEXT]!;
+    }
+  }
+}
+
+/** Inference walk: potential p is consumed synapse by synapse; a fully covered synapse adds
+ *  its weight, the partially covered last one adds weight * p / border. */
+function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, potential: number): void {
+  const I = state.sectionsI32;
+  const F = state.sectionsF32;
+  const o = s * SECTION_STRIDE;
+  let p = potential - F[o + SEC_LOWER]!;
+  if (p <= 0) {
+    ctx.walked[s] = 0;
+    return;
+  }
+  const range = F[o + SEC_RANGE]!;
+  if (p > range) p = range;
+  const eps = p * WALK_EPSILON;
+  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const W = page.weight;
+  const B = page.border;
+  const M = page.meta;
+  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+  const first = I[o + SEC_SYN_OFFSET]!;
+  const end = first + I[o + SEC_SYN_COUNT]!;
+  let i = first;
+  let share = 1;
+  while (i < end) {
+    const b = B[i]!;
+    const t = base + (M[i]! & META_TARGET_MASK);
+    if (p < b) {
+      share = p / b;
+      tin[t] += W[i]! * share;
+      i++;
+      break;
+    }
+    tin[t] += W[i]!;
+    p -= b;
+    i++;
+    if (p <= eps) break;
+  }
+  ctx.walked[s] = i - first;
+  ctx.share[s] = share;
+  ctx.visits += i - first;
+}
+
+/** Training walk: as {@link walkSection}, plus border adaptation and growth requests. */
+function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number, potential: number): void {
+  const I = state.sectionsI32;
+  const F = state.sectionsF32;
+  const o = s * SECTION_STRIDE;
+  let p = potential - F[o + SEC_LOWER]!;
+  if (p <= 0) {
+    ctx.walked[s] = 0;
+    return;
+  }
+  const range = F[o + SEC_RANGE]!;
+  if (p > range) p = range;
+  const eps = p * WALK_EPSILON;
+  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const W = page.weight;
+  const B = page.border;
+  const M = page.meta;
+  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+  const first = I[o + SEC_SYN_OFFSET]!;
+  const synapses = I[o + SEC_SYN_COUNT]!;
+  const end = first + synapses;
+  let tol = F[o + SEC_TOLERANCE]!;
+  let i = first;
+  let share = 1;
+  while (i < end) {
+    let b = B[i]!;
+    // The remaining potential lands well inside this synapse's slice: the slice is too
+    // coarse, so shrink it (and its weight); later synapses get the freed potential.
+    if (p > (0.5 - tol) * b && p < (0.5 + tol) * b) {
+      b = Math.fround(b / BORDER_SHRINK);
+      B[i] = b;
+      W[i] = W[i]! / BORDER_SHRINK;
+      tol = Math.fround(tol / TOLERANCE_DECAY);
+    }
+    const t = base + (M[i]! & META_TARGET_MASK);
+    if (p < b) {
+      share = p / b;
+      tin[t] += W[i]! * share;
+      i++;
+      p = 0;
+      break;
+    }
+    tin[t] += W[i]!;
+    p -= b;
+    i++;
+    if (p <= eps) {
+      p = 0;
+      break;
+    }
+  }
+  F[o + SEC_TOLERANCE] = tol;
+  ctx.walked[s] = i - first;
+  ctx.share[s] = share;
+  ctx.visits += i - first;
+  if (p > eps) {
+    if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests.push(GrowthKind.appendSynapse, s, 0, p);
+    else ctx.requests.push(GrowthKind.split, s, 0, p);
+  }
+}
+
+/** Binary sections: any positive value fires every synapse fully. */
+function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number): void {
+  const I = state.sectionsI32;
+  const o = s * SECTION_STRIDE;
+  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const W = page.weight;
+  const M = page.meta;
+  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+  const first = I[o + SEC_SYN_OFFSET]!;
+  const count = I[o + SEC_SYN_COUNT]!;
+  for (let i = first; i < first + count; i++) tin[base + (M[i]! & META_TARGET_MASK)] += W[i]!;
+  ctx.walked[s] = count;
+  ctx.share[s] = 1;
+  ctx.visits += count;
+}
+
+/** Match sections: the synapse whose border equals the value fires fully (categorical
+ *  input); an unseen value asks for its own synapse. Stored as walked = -(index + 1). */
+function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number, value: number, train: boolean): void {
+  const I = state.sectionsI32;
+  const o = s * SECTION_STRIDE;
+  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const B = page.border;
+  const first = I[o + SEC_SYN_OFFSET]!;
+  let lo = first;
+  let hi = first + I[o + SEC_SYN_COUNT]! - 1;
+  const v = Math.fround(value);
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const b = B[mid]!;
+    if (b === v) {
+      const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+      tin[I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
+      ctx.walked[s] = -(mid - first + 1);
+      ctx.visits += 1;
+      return;
+    }
+    if (b < v) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  ctx.walked[s] = 0;
+  if (train) ctx.requests.push(GrowthKind.matchInsert, s, 0, value);
+}
+
+/**
+ * Hidden neurons: gathered input becomes potential, spiking clusters first carry over the
+ * previous potential divided by the cooldown and honour the refractory time (input is only
+ * accepted every `refractoryTime` cycles), then y = log2(1 + max(0, u)). Resets deltas.
+ */
+export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  const hex = state.hexagons[hexagon]!;
+  const hs = ctx.hex[hexagon]!;
+  const input = hs.input;
+  const act = hs.act;
+  const delta = hs.delta;
+  const active = hs.active;
+  const n = hex.blocks * NEURONS_PER_BLOCK;
+  let count = 0;
+  if (state.spiking) {
+    const I = hex.neuronsI32;
+    const F = hex.neuronsF32;
+    const cooldown = state.neuronCooldown;
+    const reload = state.refractoryTime - 1;
+    for (let i = 0; i < n; i++) {
+      const r = i * NEURON_STRIDE;
+      const carried = F[r + NEU_CARRY]! / cooldown;
+      const refractory = I[r + NEU_REFRACTORY]!;
+      let u: number;
+      if (refractory > 0) {
+        I[r + NEU_REFRACTORY] = refractory - 1;
+        u = carried;
+      } else {
+        u = carried + input[i]!;
+        I[r + NEU_REFRACTORY] = reload;
+      }
+      F[r + NEU_CARRY] = u;
+      input[i] = 0;
+      delta[i] = 0;
+      if (u > 0) {
+        act[i] = Math.log2(1 + u);
+        active[count++] = i;
+      } else {
+        act[i] = 0;
+      }
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const u = input[i]!;
+      input[i] = 0;
+      delta[i] = 0;
+      if (u > 0) {
+        act[i] = Math.log2(1 + u);
+        active[count++] = i;
+      } else {
+        act[i] = 0;
+      }
+    }
+  }
+  hs.activeCount = count;
+}
+
+/** Activation a neuron feeds into output links: hidden activations as they are, raw input
+ *  values compressed the same way hidden potentials are. */
+function linkActivation(ctx: ExecutionContext, state: NetworkState, hexagon: number, neuron: number): number {
+  const v = ctx.hex[hexagon]!.act[neuron]!;
+  if (state.hexagons[hexagon]!.kind !== 'input') return v;
+  return v > 0 ? Math.log2(1 + v) : 0;
+}
+
+/** Output values of one output group: z = bias + sum of active sources × link weights; then
+ *  softmax per class interface, or z × scale per value interface. */
+export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group: number): void {
+  const g = state.outputs[group]!;
+  const out = ctx.out[group]!;
+  const z = out.z;
+  const width = g.width;
+  const wc = g.widthCapacity;
+  const W = g.weights;
+  for (let k = 0; k < width; k++) z[k] = g.bias[k]!;
+  const rows = g.rows;
+  for (let r = 0; r < rows; r++) {
+    const y = linkActivation(ctx, state, g.rowSrcHex[r]!, g.rowSrcNeuron[r]!);
+    if (y === 0) continue;
+    const base = r * wc;
+    for (let k = 0; k < width; k++) z[k] += y * W[base + k]!;
+  }
+  for (const iface of g.interfaces) {
+    const lo = iface.offset;
+    const hi = lo + iface.size;
+    if (iface.mode === 'class') {
+      let max = -Infinity;
+      for (let k = lo; k < hi; k++) if (z[k]! > max) max = z[k]!;
+      let sum = 0;
+      for (let k = lo; k < hi; k++) sum += Math.exp(z[k]! - max);
+      for (let k = lo; k < hi; k++) out.value[k] = Math.exp(z[k]! - max) / sum;
+    } else {
+      for (let k = lo; k < hi; k++) out.value[k] = z[k]! * g.scale[k]!;
+    }
+  }
+}
+
+/**
+ * Output-layer backward step. `classTarget[i]` is the class of class interface i (in
+ * interface order), `valueTarget` holds the targets of value interfaces at their offsets.
+ * Softmax + cross-entropy gives dL/dz = p - onehot; values use squared error on target /
+ * scale (scale grows to the largest |target| seen, so targets in any unit train alike).
+ */
+export function backwardOutputs(
+  ctx: ExecutionContext,
+  state: NetworkState,
+  group: number,
+  classTarget: Int32Array,
+  valueTarget: Float32Array,
+): void {
+  const g = state.outputs[group]!;
+  const out = ctx.out[group]!;
+  const grad = out.grad;
+  let classIndex = 0;
+  for (const iface of g.interfaces) {
+    const lo = iface.offset;
+    const hi = lo + iface.size;
+    if (iface.mode === 'class') {
+      const label = lo + classTarget[classIndex++]!;
+      for (let k = lo; k < hi; k++) grad[k] = out.value[k]! - (k === label ? 1 : 0);
+    } else {
+      for (let k = lo; k < hi; k++) {
+        const t = valueTarget[k]!;
+        const mag = Math.abs(t);
+        if (mag > g.scale[k]!) g.scale[k] = mag;
+        grad[k] = out.z[k]! - t / g.scale[k]!;
+      }
+    }
+  }
+  const width = g.width;
+  const wc = g.widthCapacity;
+  const W = g.weights;
+  for (let k = 0; k < width; k++) g.bias[k] = g.bias[k]! - BIAS_LEARNING_RATE * grad[k]!;
+  const rows = g.rows;
+  for (let r = 0; r < rows; r++) {
+    const hexagon = g.rowSrcHex[r]!;
+    const neuron = g.rowSrcNeuron[r]!;
+    const y = linkActivation(ctx, state, hexagon, neuron);
+    if (y === 0) continue;
+    const uses = g.rowUses[r]!;
+    g.rowUses[r] = uses + 1;
+    const lr = LINK_LEARNING_RATE / (1 + uses / LINK_LEARNING_TAU);
+    const base = r * wc;
+    let d = 0;
+    for (let k = 0; k < width; k++) {
+      const w = W[base + k]!;
+      d += grad[k]! * w;
+      W[base + k] = w - lr * grad[k]! * y;
+    }
+    ctx.hex[hexagon]!.delta[neuron]! += d;
+  }
+}
+
+/**
+ * Backward walk over the sections the forward pass walked, for every active neuron of
+ * `hexagon`: each reached synapse moves against its target's delta (the partially covered
+ * one in proportion to its share, which is the exact gradient of the walk), and the source
+ * neuron collects sum(weight × target delta) — the reference's straight-through estimate,
+ * measured better than the exact but piecewise-constant derivative (docs/algorithm.md).
+ * Hidden deltas are then scaled by the activation slope.
+ */
+export function backwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  const hs = ctx.hex[hexagon]!;
+  const active = hs.active;
+  const count = hs.activeCount;
+  const act = hs.act;
+  const delta = hs.delta;
+  const hidden = state.hexagons[hexagon]!.kind === 'hidden';
+  const reinforce = state.enableReduction;
+  const neurons = state.hexagons[hexagon]!.neuronsI32;
+  const I = state.sectionsI32;
+  const F = state.sectionsF32;
+  const walkedAll = ctx.walked;
+  for (let a = 0; a < count; a++) {
+    const n = active[a]!;
+    let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!;
+    let d = 0;
+    while (s >= 0) {
+      const o = s * SECTION_STRIDE;
+      const walked = walkedAll[s]!;
+      if (walked !== 0) {
+        const uses = F[o + SEC_USES]!;
+        F[o + SEC_USES] = uses + 1;
+        const lr = SECTION_LEARNING_RATE / (1 + uses / SECTION_LEARNING_TAU);
+        const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+        const W = page.weight;
+        const M = page.meta;
+        const tdelta = ctx.hex[I[o + SEC_TGT_HEX]!]!.delta;
+        const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+        let first = I[o + SEC_SYN_OFFSET]!;
+        let last: number;
+        let lastShare: number;
+        if (walked > 0) {
+          last = first + walked - 1;
+          lastShare = ctx.share[s]!;
+        } else {
+          first = first - walked - 1;
+          last = first;
+          lastShare = 1;
+        }
+        if (hidden) {
+          // Hidden sources need sum(weight × target delta) for their own delta.
+          for (let i = first; i < last; i++) {
+            const td = tdelta[base + (M[i]! & META_TARGET_MASK)]!;
+            const w = W[i]!;
+            d += w * td;
+            W[i] = w - lr * td;
+          }
+          d += W[last]! * tdelta[base + (M[last]! & META_TARGET_MASK)]!;
+        } else {
+          for (let i = first; i < last; i++) W[i] = W[i]! - lr * tdelta[base + (M[i]! & META_TARGET_MASK)]!;
+        }
+        W[last] = W[last]! - lr * tdelta[base + (M[last]! & META_TARGET_MASK)]! * lastShare;
+        if (reinforce) reinforceSynapses(M, first, last);
+        ctx.visits += last - first + 1;
+        walkedAll[s] = 0;
+      }
+      s = I[o + SEC_NEXT]!;
+    }
+    if (hidden) delta[n] = (delta[n]! + d) * LN2_INV * Math.pow(2, -act[n]!);
+  }
+}
+
+/** Reduction bookkeeping: every synapse a training walk reaches gains one activity count. */
+function reinforceSynapses(M: Uint32Array, first: number, last: number): void {
+  for (let i = first; i <= last; i++) {
+    const m = M[i]!;
+    const c = m >>> META_COUNTER_SHIFT;
+    if (c < ACTIVE_COUNTER_PERSISTENT) M[i] = (m & META_TARGET_MASK) | ((c + 1) << META_COUNTER_SHIFT);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Worker thread of the CPU backend: runs slices of training or inference on a network whose
+ * buffers are shared with the main thread. Messages in: `train` / `predict` slices; out:
+ * `done` (with the network state, whose metadata may have changed through growth) or
+ * `error`.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { NetworkState } from '../kernels/state.js';
+import { ExecutionContext } from './context.js';
+import { type BoundData, outputWidth, predictRows, trainRows } from './engine.js';
+
+export type WorkerRequest =
+  | { type: 'train'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
+  | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number };
+
+export type WorkerReply =
+  | { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number }
+  | { type: 'error'; id: number; message: string };
+
+/** Scratch contexts per network, kept for the next slice (bounded, oldest dropped). */
+const contexts = new Map<string, ExecutionContext>();
+const MAX_CONTEXTS = 16;
+
+function contextFor(key: string, state: NetworkState): ExecutionContext {
+  let ctx = contexts.get(key);
+  if (ctx) {
+    contexts.delete(key);
+    ctx.fit(state);
+  } else {
+    ctx = new ExecutionContext(state);
+  }
+  contexts.set(key, ctx);
+  if (contexts.size > MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+  return ctx;
+}
+
+function handle(msg: WorkerRequest): WorkerReply {
+  const started = performance.now();
+  const ctx = contextFor(msg.key, msg.state);
+  const visitsBefore = ctx.visits;
+  if (msg.type === 'train') {
+    trainRows(ctx, msg.state, msg.data, msg.from, msg.to);
+    return { type: 'done', id: msg.id, state: msg.state, visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
+  }
+  const outputs = new Float32Array((msg.to - msg.from) * outputWidth(msg.state));
+  predictRows(ctx, msg.state, msg.data, msg.from, msg.to, outputs);
+  return { type: 'done', id: msg.id, outputs, visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
+}
+
+parentPort!.on('message', (msg: WorkerRequest) => {
+  let reply: WorkerReply;
+  try {
+    reply = handle(msg);
+  } catch (e) {
+    reply = { type: 'error', id: msg.id, message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) };
+  }
+  if (reply.type === 'done' && reply.outputs) parentPort!.postMessage(reply, [reply.outputs.buffer as ArrayBuffer]);
+  else parentPort!.postMessage(reply);
+});

@@ -1,0 +1,96 @@
+/**
+ * `npm run bench`: the standard suite. Each run is a separate `hanami train --json` child
+ * process (so peak RSS is that run's own), with a fixed seed; the table shows medians and
+ * bench-results.json holds every run's object.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { fashionAvailable } from '../datasets/fashion.js';
+import type { BackendChoice } from '../network/select-backend.js';
+import type { TrainReport } from './commands.js';
+import { CliError } from './errors.js';
+
+const run = promisify(execFile);
+
+export interface Suite {
+  name: string;
+  train: string;
+  test: string;
+  seed: number;
+  available: () => boolean;
+  unavailable: string;
+}
+
+export const SUITES: Suite[] = [
+  { name: 'mnist8k', train: 'mnist8k', test: 'mnist8k', seed: 1, available: () => true, unavailable: '' },
+  {
+    name: 'fashion60k',
+    train: 'fashion60k',
+    test: 'fashion60k',
+    seed: 1,
+    available: fashionAvailable,
+    unavailable: "fashion60k skipped: Debian's dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)",
+  },
+];
+
+export interface BenchArgs {
+  only?: string[] | undefined;
+  runs: number;
+  backend: BackendChoice;
+  threads: number;
+  out: string;
+}
+
+export type BenchResult = TrainReport & { suite: string; run: number };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  const argv = [cli, 'train', '--train', suite.train, '--test', suite.test, '--seed', String(suite.seed), '--backend', args.backend, '--threads', String(args.threads), '--json'];
+  const { stdout } = await run(process.execPath, argv, { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout) as TrainReport;
+}
+
+export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
+  const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
+  if (unknown.length) throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${SUITES.map((s) => s.name).join(', ')})`);
+  const suites = SUITES.filter((s) => !args.only || args.only.includes(s.name));
+  const results: BenchResult[] = [];
+  const rows: string[][] = [['suite', 'runs', 'train s', 'samples/s', 'test acc %', 'test s', 'synapses', 'B/synapse', 'peak RSS MB']];
+  for (const suite of suites) {
+    if (!suite.available()) {
+      process.stdout.write(`${suite.unavailable}\n`);
+      continue;
+    }
+    const mine: TrainReport[] = [];
+    for (let r = 0; r < args.runs; r++) {
+      const report = await runOnce(suite, args);
+      mine.push(report);
+      results.push({ suite: suite.name, run: r + 1, ...report });
+      process.stderr.write(`${suite.name} run ${r + 1}/${args.runs}: ${report.train.seconds.toFixed(3)} s, accuracy ${((report.test?.accuracy ?? 0) * 100).toFixed(2)} %\n`);
+    }
+    rows.push([
+      suite.name,
+      String(mine.length),
+      median(mine.map((m) => m.train.seconds)).toFixed(3),
+      String(Math.round(median(mine.map((m) => m.train.samplesPerSecond)))),
+      (median(mine.map((m) => m.test?.accuracy ?? 0)) * 100).toFixed(2),
+      median(mine.map((m) => m.test?.seconds ?? 0)).toFixed(3),
+      String(median(mine.map((m) => m.network.synapses))),
+      median(mine.map((m) => m.network.bytesPerSynapse)).toFixed(2),
+      (median(mine.map((m) => m.peakRssBytes)) / 1e6).toFixed(0),
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`wrote ${args.out} (${results.length} runs, backend ${args.backend}, ${args.threads} threads)\n`);
+  return results;
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+/**
+ * The `hanami` command line: train and test networks on datasets, export the benchmark
+ * data, run the benchmark suite, and report what this host offers.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { exportMnist8k } from '../datasets/mnist8k.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../network/select-backend.js';
+import { hostInfo } from './info.js';
+import { runBench } from './bench.js';
+import { asCliError, runTest, runTrain } from './commands.js';
+import { CliError } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`${name} must be an integer between 0 and 4294967295`);
+    return n;
+  };
+}
+
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function backendOption(): Option {
+  return new Option('--backend <name>', 'network backend').choices(BACKEND_CHOICES as string[]).default('cpu');
+}
+
+/** A progress bar on stderr, only when stderr is a terminal and output is not JSON. */
+function progressReporter(json: boolean): { update: (phase: 'train' | 'test', done: number, total: number) => void; stop: () => void } {
+  if (json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: ' {phase} [{bar}] {percentage}% | {value}/{total} samples | {eta}s left', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let phase = '';
+  return {
+    update(p, done, total) {
+      if (p !== phase) {
+        if (phase) bar.stop();
+        phase = p;
+        bar.start(total, 0, { phase: p.padEnd(5) });
+      }
+      bar.update(done, { phase: p.padEnd(5) });
+    },
+    stop: () => {
+      if (phase) bar.stop();
+    },
+  };
+}
+
+function printHuman(report: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('hanami')
+    .description('Growing neural networks on raw data: train, test and benchmark from the command line')
+    .version(pkg.version)
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .exitOverride();
+
+  program
+    .command('train')
+    .description('train a new network on a dataset (IDX images with labels beside them, CSV, or mnist8k / fashion60k)')
+    .requiredOption('--train <dataset>', 'training data: file path or mnist8k / fashion60k')
+    .option('--test <dataset>', 'test data: file path or mnist8k / fashion60k')
+    .option('--train-labels <file>', 'IDX labels of the training images (default: found beside them)')
+    .option('--test-labels <file>', 'IDX labels of the test images (default: found beside them)')
+    .option('--label <column>', 'CSV: class-label column (one output per class)')
+    .option('--targets <columns>', 'CSV: comma-separated numeric target columns', list)
+    .option('--inputs <columns>', 'CSV: comma-separated input columns (default: all others)', list)
+    .option('--template <file>', 'cluster template (default: input → hidden → output line)')
+    .option('--epochs <n>', 'passes over the training data', positiveInt('--epochs'), 1)
+    .option('--seed <n>', 'random seed', nonNegativeInt('--seed'), 1)
+    .addOption(backendOption())
+    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'))
+    .option('--save <checkpoint>', 'write the trained network to this file')
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (o: Record<string, unknown>) => {
+      const progress = progressReporter(Boolean(o.json));
+      try {
+        const report = await runTrain({
+          train: o.train as string,
+          test: o.test as string | undefined,
+          trainLabels: o.trainLabels as string | undefined,
+          testLabels: o.testLabels as string | undefined,
+          label: o.label as string | undefined,
+          targets: o.targets as string[] | undefined,
+          inputs: o.inputs as string[] | undefined,
+          template: o.template as string | undefined,
+          epochs: o.epochs as number,
+          seed: o.seed as number,
+          backend: o.backend as BackendChoice,
+          threads: o.threads as number | undefined,
+          save: o.save as string | undefined,
+          onProgress: progress.update,
+        });
+        progress.stop();
+        if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+        else printHuman(report as unknown as Record<string, unknown>);
+      } finally {
+        progress.stop();
+      }
+    });
+
+  program
+    .command('test')
+    .description('score a saved network on a dataset')
+    .requiredOption('--checkpoint <file>', 'checkpoint written by train --save or the service')
+    .requiredOption('--test <dataset>', 'test data: file path or mnist8k / fashion60k')
+    .option('--test-labels <file>', 'IDX labels of the test images (default: found beside them)')
+    .option('--label <column>', 'CSV: class-label column')
+    .option('--targets <columns>', 'CSV: comma-separated numeric target columns', list)
+    .option('--inputs <columns>', 'CSV: comma-separated input columns', list)
+    .addOption(backendOption())
+    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'))
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (o: Record<string, unknown>) => {
+      const report = await runTest({
+        checkpoint: o.checkpoint as string,
+        test: o.test as string,
+        labels: o.testLabels as string | undefined,
+        label: o.label as string | undefined,
+        targets: o.targets as string[] | undefined,
+        inputs: o.inputs as string[] | undefined,
+        backend: o.backend as BackendChoice,
+        threads: o.threads as number | undefined,
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else printHuman(report as unknown as Record<string, unknown>);
+    });
+
+  program
+    .command('info')
+    .description('version, available backends and threads of this host')
+    .option('--json', 'print exactly one JSON object on stdout')
+    .action(async (o: Record<string, unknown>) => {
+      const info = await hostInfo(pkg.version);
+      if (o.json) process.stdout.write(`${JSON.stringify(info)}\n`);
+      else printHuman(info as unknown as Record<string, unknown>);
+    });
+
+  program
+    .command('bench')
+    .description('run the standard benchmark suite and write bench-results.json')
+    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k)', list)
+    .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
+    .addOption(backendOption())
+    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
+    .option('--out <file>', 'where to write the results', 'bench-results.json')
+    .action(async (o: Record<string, unknown>) => {
+      await runBench({
+        only: o.only as string[] | undefined,
+        runs: o.runs as number,
+        backend: o.backend as BackendChoice,
+        threads: o.threads as number,
+        out: o.out as string,
+      });
+    });
+
+  const dataset = program.command('dataset').description('dataset utilities');
+  dataset
+    .command('export')
+    .description('write a built-in dataset as the four standard MNIST files')
+    .argument('<name>', 'mnist8k')
+    .argument('<dir>', 'target directory (created if missing)')
+    .action(async (name: string, dir: string) => {
+      if (name !== 'mnist8k') throw new CliError(`unknown dataset "${name}" (expected mnist8k)`);
+      const files = await exportMnist8k(dir);
+      for (const f of files) process.stdout.write(`${f}\n`);
+    });
+
+  await program.parseAsync(argv);
+}
+
+main(process.argv).then(
+  () => {
+    process.exitCode = process.exitCode ?? 0;
+  },
+  (e: unknown) => {
+    const err = asCliError(e);
+    if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
+      // commander already printed its message (or help); keep its exit code.
+      process.exitCode = (err as { exitCode?: number }).exitCode ?? 2;
+      return;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`hanami: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`hanami: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

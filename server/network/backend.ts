@@ -1,0 +1,85 @@
+/**
+ * The backend a host runs networks on. Both backends implement the same interface over the
+ * same buffers, so a cluster can move between them without changing its results.
+ */
+import { CpuPool, JobCancelled } from '../../cpu-fallback/pool.js';
+import type { BoundData } from '../../cpu-fallback/engine.js';
+import type { Cluster } from './cluster.js';
+
+export type BackendName = 'cpu' | 'webgpu';
+
+export interface Progress {
+  (done: number, total: number): void;
+}
+
+export interface TrainRequest {
+  epochs?: number;
+  from?: number;
+  to?: number;
+  onProgress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface PredictRequest {
+  from?: number;
+  to?: number;
+  onProgress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface WorkReport {
+  /** Synapses visited (forward + backward), for work-per-sample measurements. */
+  visits: number;
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Worker threads (CPU) or the adapter's description (WebGPU) for reports. */
+  readonly description: string;
+  readonly threads: number;
+  /** Trains the cluster in place (its state is replaced by the grown one). */
+  train(cluster: Cluster, data: BoundData, request?: TrainRequest): Promise<WorkReport>;
+  /** Forward only: rows × outputWidth values. */
+  predict(cluster: Cluster, data: BoundData, request?: PredictRequest): Promise<{ outputs: Float32Array } & WorkReport>;
+  close(): Promise<void>;
+}
+
+/** The multithreaded CPU fallback over a worker pool shared by all clusters of the host. */
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  readonly pool: CpuPool;
+
+  constructor(threads?: number) {
+    this.pool = new CpuPool(threads);
+  }
+
+  get threads(): number {
+    return this.pool.threads;
+  }
+
+  get description(): string {
+    return `CPU, ${this.pool.threads} worker thread${this.pool.threads === 1 ? '' : 's'}`;
+  }
+
+  async train(cluster: Cluster, data: BoundData, request: TrainRequest = {}): Promise<WorkReport> {
+    try {
+      const result = await this.pool.train(cluster.key, cluster.state, data, request);
+      cluster.state = result.state;
+      return { visits: result.visits };
+    } catch (e) {
+      // A cancelled job stops between slices: keep what the completed slices learned.
+      if (e instanceof JobCancelled && e.state) cluster.state = e.state;
+      throw e;
+    }
+  }
+
+  async predict(cluster: Cluster, data: BoundData, request: PredictRequest = {}): Promise<{ outputs: Float32Array } & WorkReport> {
+    const result = await this.pool.predict(cluster.key, cluster.state, data, request);
+    if (cluster.spiking) cluster.state = result.state;
+    return { outputs: result.outputs, visits: result.visits };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
