@@ -7,7 +7,7 @@ import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
 import { COUNTER, REDUCTION_INTERVAL } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
-import { backwardOutputs, backwardSections, computeOutputs, forwardSections, loadInputs, updateNeurons } from './steps.js';
+import { backwardOutputs, backwardSections, computeOutputs, forwardSections, updateNeurons } from './steps.js';
 
 export type RowArray = Uint8Array | Float32Array;
 
@@ -46,27 +46,58 @@ export interface BoundData {
   outputMap: OutputBinding[];
 }
 
-/** Writes row `row` of the bound inputs into the input neurons and builds the active lists. */
+const sortedBindings = new WeakMap<BoundData, InputBinding[]>();
+
+/** Bindings ordered by neuron position (so active lists come out in increasing order). */
+function bindingsInNeuronOrder(state: NetworkState, data: BoundData): InputBinding[] {
+  let sorted = sortedBindings.get(data);
+  if (!sorted) {
+    const at = (b: InputBinding): number => {
+      const iface = state.inputs[b.input]!;
+      return iface.hexagon * 2 ** 32 + iface.offset;
+    };
+    sorted = [...data.inputMap].sort((a, b) => at(a) - at(b));
+    sortedBindings.set(data, sorted);
+  }
+  return sorted;
+}
+
+/** Writes row `row` of the bound inputs into the input neurons and builds their active
+ *  lists in one pass. Zero and negative values are silent (the network takes positive raw
+ *  values) and stored as 0. */
 function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
   for (const hex of state.hexagons) {
-    if (hex.kind === 'input') ctx.hex[hex.index]!.act.fill(0);
+    if (hex.kind !== 'input') continue;
+    const hs = ctx.hex[hex.index]!;
+    const act = hs.act;
+    const active = hs.active;
+    for (let a = 0; a < hs.activeCount; a++) act[active[a]!] = 0;
+    hs.activeCount = 0;
   }
   const base = row * data.inputWidth;
   const src = data.inputs;
-  for (const b of data.inputMap) {
+  for (const b of bindingsInNeuronOrder(state, data)) {
     const iface = state.inputs[b.input]!;
-    const act = ctx.hex[iface.hexagon]!.act;
+    const hs = ctx.hex[iface.hexagon]!;
+    const act = hs.act;
+    const active = hs.active;
+    let count = hs.activeCount;
     const from = base + b.column;
     const to = iface.offset;
-    for (let i = 0; i < b.size; i++) act[to + i] = src[from + i]!;
-  }
-  for (const hex of state.hexagons) {
-    if (hex.kind === 'input') loadInputs(ctx, state, hex.index);
+    for (let i = 0; i < b.size; i++) {
+      const v = src[from + i]!;
+      if (v > 0) {
+        act[to + i] = v;
+        active[count++] = to + i;
+      }
+    }
+    hs.activeCount = count;
   }
 }
 
 /** Forward pass over all hexagons in processing order. */
 export function forward(ctx: ExecutionContext, state: NetworkState, train: boolean): void {
+  ctx.log.count = 0;
   for (const h of state.order) {
     const hex = state.hexagons[h]!;
     if (hex.kind === 'output') {
@@ -129,6 +160,8 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
 
 /** Trains on rows [from, to) in order, one sample at a time. */
 export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number): void {
+  // The data binding may have sized interfaces since the context was made.
+  ctx.fit(state);
   for (let row = from; row < to; row++) {
     loadRow(ctx, state, data, row);
     forward(ctx, state, true);
@@ -148,6 +181,7 @@ export function outputWidth(state: NetworkState): number {
  *  outputWidth(state) per row, starting at out[0] for row `from`). */
 export function predictRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, out: Float32Array): void {
   const width = outputWidth(state);
+  ctx.fit(state);
   for (let row = from; row < to; row++) {
     loadRow(ctx, state, data, row);
     forward(ctx, state, false);

@@ -80,6 +80,7 @@ export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexa
   const count = hs.activeCount;
   const neurons = state.hexagons[hexagon]!.neuronsI32;
   const I = state.sectionsI32;
+  ctx.logStart[hexagon] = ctx.log.count;
   for (let a = 0; a < count; a++) {
     const n = active[a]!;
     const potential = act[n]!;
@@ -91,16 +92,32 @@ export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexa
     while (s >= 0) {
       const kind = I[s * SECTION_STRIDE + SEC_KIND]!;
       if (kind === SectionKind.plain) {
-        if (train) walkSectionTrain(ctx, state, s, potential);
+        if (train) walkSectionTrain(ctx, state, s, potential, n);
         else walkSection(ctx, state, s, potential);
       } else if (kind === SectionKind.binary) {
-        walkBinarySection(ctx, state, s);
+        walkBinarySection(ctx, state, s, n, train);
       } else {
-        walkMatchSection(ctx, state, s, potential, train);
+        walkMatchSection(ctx, state, s, potential, n, train);
       }
       s = I[s * SECTION_STRIDE + SEC_NEXT]!;
     }
   }
+  ctx.logEnd[hexagon] = ctx.log.count;
+}
+
+/** Records a walked section for the backward pass. */
+function logWalk(ctx: ExecutionContext, s: number, page: number, first: number, length: number, tgtHex: number, tgtBase: number, srcNeuron: number, share: number): void {
+  const log = ctx.log;
+  log.reserve();
+  const e = log.count++;
+  log.section[e] = s;
+  log.page[e] = page;
+  log.first[e] = first;
+  log.length[e] = length;
+  log.tgtHex[e] = tgtHex;
+  log.tgtBase[e] = tgtBase;
+  log.srcNeuron[e] = srcNeuron;
+  log.share[e] = share;
 }
 
 /** Inference walk: potential p is consumed synapse by synapse; a fully covered synapse adds
@@ -110,10 +127,7 @@ function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, pote
   const F = state.sectionsF32;
   const o = s * SECTION_STRIDE;
   let p = potential - F[o + SEC_LOWER]!;
-  if (p <= 0) {
-    ctx.walked[s] = 0;
-    return;
-  }
+  if (p <= 0) return;
   const range = F[o + SEC_RANGE]!;
   if (p > range) p = range;
   const eps = p * WALK_EPSILON;
@@ -126,13 +140,11 @@ function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, pote
   const first = I[o + SEC_SYN_OFFSET]!;
   const end = first + I[o + SEC_SYN_COUNT]!;
   let i = first;
-  let share = 1;
   while (i < end) {
     const b = B[i]!;
     const t = base + (M[i]! & META_TARGET_MASK);
     if (p < b) {
-      share = p / b;
-      tin[t] += W[i]! * share;
+      tin[t] += W[i]! * (p / b);
       i++;
       break;
     }
@@ -141,45 +153,46 @@ function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, pote
     i++;
     if (p <= eps) break;
   }
-  ctx.walked[s] = i - first;
-  ctx.share[s] = share;
   ctx.visits += i - first;
 }
 
 /** Training walk: as {@link walkSection}, plus border adaptation and growth requests. */
-function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number, potential: number): void {
+function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number, potential: number, srcNeuron: number): void {
   const I = state.sectionsI32;
   const F = state.sectionsF32;
   const o = s * SECTION_STRIDE;
   let p = potential - F[o + SEC_LOWER]!;
-  if (p <= 0) {
-    ctx.walked[s] = 0;
-    return;
-  }
+  if (p <= 0) return;
   const range = F[o + SEC_RANGE]!;
   if (p > range) p = range;
   const eps = p * WALK_EPSILON;
-  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const pageIndex = I[o + SEC_SYN_PAGE]!;
+  const page = state.pages[pageIndex]!;
   const W = page.weight;
   const B = page.border;
   const M = page.meta;
-  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const tgtHex = I[o + SEC_TGT_HEX]!;
+  const tin = ctx.hex[tgtHex]!.input;
   const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
   const first = I[o + SEC_SYN_OFFSET]!;
   const synapses = I[o + SEC_SYN_COUNT]!;
   const end = first + synapses;
   let tol = F[o + SEC_TOLERANCE]!;
+  let lo = 0.5 - tol;
+  let hi = 0.5 + tol;
   let i = first;
   let share = 1;
   while (i < end) {
     let b = B[i]!;
     // The remaining potential lands well inside this synapse's slice: the slice is too
     // coarse, so shrink it (and its weight); later synapses get the freed potential.
-    if (p > (0.5 - tol) * b && p < (0.5 + tol) * b) {
+    if (p > lo * b && p < hi * b) {
       b = Math.fround(b / BORDER_SHRINK);
       B[i] = b;
       W[i] = W[i]! / BORDER_SHRINK;
       tol = Math.fround(tol / TOLERANCE_DECAY);
+      lo = 0.5 - tol;
+      hi = 0.5 + tol;
     }
     const t = base + (M[i]! & META_TARGET_MASK);
     if (p < b) {
@@ -198,8 +211,7 @@ function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number,
     }
   }
   F[o + SEC_TOLERANCE] = tol;
-  ctx.walked[s] = i - first;
-  ctx.share[s] = share;
+  if (i > first) logWalk(ctx, s, pageIndex, first, i - first, tgtHex, base, srcNeuron, share);
   ctx.visits += i - first;
   if (p > eps) {
     if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests.push(GrowthKind.appendSynapse, s, 0, p);
@@ -208,10 +220,11 @@ function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number,
 }
 
 /** Binary sections: any positive value fires every synapse fully. */
-function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number): void {
+function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number, srcNeuron: number, train: boolean): void {
   const I = state.sectionsI32;
   const o = s * SECTION_STRIDE;
-  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const pageIndex = I[o + SEC_SYN_PAGE]!;
+  const page = state.pages[pageIndex]!;
   const W = page.weight;
   const M = page.meta;
   const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
@@ -219,17 +232,17 @@ function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number
   const first = I[o + SEC_SYN_OFFSET]!;
   const count = I[o + SEC_SYN_COUNT]!;
   for (let i = first; i < first + count; i++) tin[base + (M[i]! & META_TARGET_MASK)] += W[i]!;
-  ctx.walked[s] = count;
-  ctx.share[s] = 1;
+  if (train && count > 0) logWalk(ctx, s, pageIndex, first, count, I[o + SEC_TGT_HEX]!, base, srcNeuron, 1);
   ctx.visits += count;
 }
 
 /** Match sections: the synapse whose border equals the value fires fully (categorical
  *  input); an unseen value asks for its own synapse. Stored as walked = -(index + 1). */
-function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number, value: number, train: boolean): void {
+function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number, value: number, srcNeuron: number, train: boolean): void {
   const I = state.sectionsI32;
   const o = s * SECTION_STRIDE;
-  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
+  const pageIndex = I[o + SEC_SYN_PAGE]!;
+  const page = state.pages[pageIndex]!;
   const B = page.border;
   const first = I[o + SEC_SYN_OFFSET]!;
   let lo = first;
@@ -239,16 +252,16 @@ function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number,
     const mid = (lo + hi) >> 1;
     const b = B[mid]!;
     if (b === v) {
-      const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
-      tin[I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
-      ctx.walked[s] = -(mid - first + 1);
+      const tgtHex = I[o + SEC_TGT_HEX]!;
+      const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+      ctx.hex[tgtHex]!.input[base + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
+      if (train) logWalk(ctx, s, pageIndex, mid, 1, tgtHex, base, srcNeuron, 1);
       ctx.visits += 1;
       return;
     }
     if (b < v) lo = mid + 1;
     else hi = mid - 1;
   }
-  ctx.walked[s] = 0;
   if (train) ctx.requests.push(GrowthKind.matchInsert, s, 0, value);
 }
 
@@ -263,6 +276,7 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
   const input = hs.input;
   const act = hs.act;
   const delta = hs.delta;
+  const slope = hs.slope;
   const active = hs.active;
   const n = hex.blocks * NEURONS_PER_BLOCK;
   let count = 0;
@@ -288,6 +302,7 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
       delta[i] = 0;
       if (u > 0) {
         act[i] = Math.log2(1 + u);
+        slope[i] = LN2_INV / (1 + u);
         active[count++] = i;
       } else {
         act[i] = 0;
@@ -300,6 +315,7 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
       delta[i] = 0;
       if (u > 0) {
         act[i] = Math.log2(1 + u);
+        slope[i] = LN2_INV / (1 + u);
         active[count++] = i;
       } else {
         act[i] = 0;
@@ -311,9 +327,9 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
 
 /** Activation a neuron feeds into output links: hidden activations as they are, raw input
  *  values compressed the same way hidden potentials are. */
-function linkActivation(ctx: ExecutionContext, state: NetworkState, hexagon: number, neuron: number): number {
+function linkActivation(ctx: ExecutionContext, hexagon: number, neuron: number): number {
   const v = ctx.hex[hexagon]!.act[neuron]!;
-  if (state.hexagons[hexagon]!.kind !== 'input') return v;
+  if (ctx.inputHex[hexagon] === 0) return v;
   return v > 0 ? Math.log2(1 + v) : 0;
 }
 
@@ -329,7 +345,7 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
   for (let k = 0; k < width; k++) z[k] = g.bias[k]!;
   const rows = g.rows;
   for (let r = 0; r < rows; r++) {
-    const y = linkActivation(ctx, state, g.rowSrcHex[r]!, g.rowSrcNeuron[r]!);
+    const y = linkActivation(ctx, g.rowSrcHex[r]!, g.rowSrcNeuron[r]!);
     if (y === 0) continue;
     const base = r * wc;
     for (let k = 0; k < width; k++) z[k] += y * W[base + k]!;
@@ -389,7 +405,7 @@ export function backwardOutputs(
   for (let r = 0; r < rows; r++) {
     const hexagon = g.rowSrcHex[r]!;
     const neuron = g.rowSrcNeuron[r]!;
-    const y = linkActivation(ctx, state, hexagon, neuron);
+    const y = linkActivation(ctx, hexagon, neuron);
     if (y === 0) continue;
     const uses = g.rowUses[r]!;
     g.rowUses[r] = uses + 1;
@@ -406,72 +422,60 @@ export function backwardOutputs(
 }
 
 /**
- * Backward walk over the sections the forward pass walked, for every active neuron of
- * `hexagon`: each reached synapse moves against its target's delta (the partially covered
- * one in proportion to its share, which is the exact gradient of the walk), and the source
+ * Backward pass over the sections `hexagon`'s neurons walked (replayed from the walk log):
+ * each reached synapse moves against its target's delta (the partially covered one in
+ * proportion to its share, which is the exact gradient of the walk), and a hidden source
  * neuron collects sum(weight × target delta) — the reference's straight-through estimate,
- * measured better than the exact but piecewise-constant derivative (docs/algorithm.md).
- * Hidden deltas are then scaled by the activation slope.
+ * measured better than the exact, piecewise-constant derivative (docs/algorithm.md). Hidden
+ * deltas are then scaled by the activation slope.
  */
 export function backwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
   const hs = ctx.hex[hexagon]!;
-  const active = hs.active;
-  const count = hs.activeCount;
-  const act = hs.act;
   const delta = hs.delta;
   const hidden = state.hexagons[hexagon]!.kind === 'hidden';
   const reinforce = state.enableReduction;
-  const neurons = state.hexagons[hexagon]!.neuronsI32;
-  const I = state.sectionsI32;
   const F = state.sectionsF32;
-  const walkedAll = ctx.walked;
-  for (let a = 0; a < count; a++) {
-    const n = active[a]!;
-    let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!;
-    let d = 0;
-    while (s >= 0) {
-      const o = s * SECTION_STRIDE;
-      const walked = walkedAll[s]!;
-      if (walked !== 0) {
-        const uses = F[o + SEC_USES]!;
-        F[o + SEC_USES] = uses + 1;
-        const lr = SECTION_LEARNING_RATE / (1 + uses / SECTION_LEARNING_TAU);
-        const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
-        const W = page.weight;
-        const M = page.meta;
-        const tdelta = ctx.hex[I[o + SEC_TGT_HEX]!]!.delta;
-        const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
-        let first = I[o + SEC_SYN_OFFSET]!;
-        let last: number;
-        let lastShare: number;
-        if (walked > 0) {
-          last = first + walked - 1;
-          lastShare = ctx.share[s]!;
-        } else {
-          first = first - walked - 1;
-          last = first;
-          lastShare = 1;
-        }
-        if (hidden) {
-          // Hidden sources need sum(weight × target delta) for their own delta.
-          for (let i = first; i < last; i++) {
-            const td = tdelta[base + (M[i]! & META_TARGET_MASK)]!;
-            const w = W[i]!;
-            d += w * td;
-            W[i] = w - lr * td;
-          }
-          d += W[last]! * tdelta[base + (M[last]! & META_TARGET_MASK)]!;
-        } else {
-          for (let i = first; i < last; i++) W[i] = W[i]! - lr * tdelta[base + (M[i]! & META_TARGET_MASK)]!;
-        }
-        W[last] = W[last]! - lr * tdelta[base + (M[last]! & META_TARGET_MASK)]! * lastShare;
-        if (reinforce) reinforceSynapses(M, first, last);
-        ctx.visits += last - first + 1;
-        walkedAll[s] = 0;
+  const log = ctx.log;
+  const end = ctx.logEnd[hexagon]!;
+  let visits = 0;
+  for (let e = ctx.logStart[hexagon]!; e < end; e++) {
+    const o = log.section[e]! * SECTION_STRIDE;
+    const uses = F[o + SEC_USES]!;
+    F[o + SEC_USES] = uses + 1;
+    const lr = SECTION_LEARNING_RATE / (1 + uses / SECTION_LEARNING_TAU);
+    const page = state.pages[log.page[e]!]!;
+    const W = page.weight;
+    const M = page.meta;
+    const tdelta = ctx.hex[log.tgtHex[e]!]!.delta;
+    const base = log.tgtBase[e]!;
+    const first = log.first[e]!;
+    const last = first + log.length[e]! - 1;
+    if (hidden) {
+      // Hidden sources need sum(weight × target delta) for their own delta.
+      let d = 0;
+      for (let i = first; i < last; i++) {
+        const td = tdelta[base + (M[i]! & META_TARGET_MASK)]!;
+        const w = W[i]!;
+        d += w * td;
+        W[i] = w - lr * td;
       }
-      s = I[o + SEC_NEXT]!;
+      d += W[last]! * tdelta[base + (M[last]! & META_TARGET_MASK)]!;
+      delta[log.srcNeuron[e]!]! += d;
+    } else {
+      for (let i = first; i < last; i++) W[i] = W[i]! - lr * tdelta[base + (M[i]! & META_TARGET_MASK)]!;
     }
-    if (hidden) delta[n] = (delta[n]! + d) * LN2_INV * Math.pow(2, -act[n]!);
+    W[last] = W[last]! - lr * tdelta[base + (M[last]! & META_TARGET_MASK)]! * log.share[e]!;
+    if (reinforce) reinforceSynapses(M, first, last);
+    visits += last - first + 1;
+  }
+  ctx.visits += visits;
+  if (hidden) {
+    const active = hs.active;
+    const slope = hs.slope;
+    for (let a = 0; a < hs.activeCount; a++) {
+      const n = active[a]!;
+      delta[n] = delta[n]! * slope[n]!;
+    }
   }
 }
 

@@ -161,7 +161,9 @@ export function growNeuron(state: NetworkState, hexagon: number, neuron: number,
   const rec = neuron * NEURON_STRIDE;
   if (hex.neuronsI32[rec + NEU_FIRST_SECTION]! >= 0 || hex.neuronsI32[rec + NEU_OUTPUT_ROW]! >= 0) return;
   const target = hex.targets[rand32(state.seed, RngStream.sectionTarget, key, hexagon * 0x100000 + neuron) % TARGET_SLOTS]!;
-  if (target < 0) return;
+  // An empty slot (or a walk that ended on an input hexagon, whose neurons take raw values
+  // and no synaptic input) means: try again the next time this neuron fires.
+  if (target < 0 || state.hexagons[target]!.kind === 'input') return;
   const tgt = state.hexagons[target]!;
   if (tgt.kind === 'output') {
     hex.neuronsI32[rec + NEU_OUTPUT_ROW] = allocateOutputRow(state, tgt.outputGroup, hexagon, neuron);
@@ -315,6 +317,7 @@ function relocate(state: NetworkState, sec: number, capacity: number): void {
   const page = Math.floor(run / SYNAPSES_PER_PAGE);
   const offset = run % SYNAPSES_PER_PAGE;
   if (count > 0) {
+    state.counters[COUNTER.slotsCopied]! += count;
     const from = state.pages[oldPage]!;
     const to = state.pages[page]!;
     to.weight.set(from.weight.subarray(oldOffset, oldOffset + count), offset);
@@ -431,7 +434,7 @@ export function splitSection(state: NetworkState, sec: number, key: number): num
 function splitTarget(state: NetworkState, srcHex: number, fallback: number, key: number, sec: number): number {
   const targets = state.hexagons[srcHex]!.targets;
   const t = targets[rand32(state.seed, RngStream.splitTarget, key, sec) % TARGET_SLOTS]!;
-  return t >= 0 && state.hexagons[t]!.kind !== 'output' ? t : fallback;
+  return t >= 0 && state.hexagons[t]!.kind === 'hidden' ? t : fallback;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -541,6 +544,7 @@ export function compactSynapses(state: NetworkState): void {
     const page = Math.floor(run / SYNAPSES_PER_PAGE);
     const offset = run % SYNAPSES_PER_PAGE;
     const to = state.pages[page]!;
+    state.counters[COUNTER.slotsCopied]! += count;
     to.weight.set(from.weight.subarray(fromOffset, fromOffset + count), offset);
     to.border.set(from.border.subarray(fromOffset, fromOffset + count), offset);
     to.meta.set(from.meta.subarray(fromOffset, fromOffset + count), offset);

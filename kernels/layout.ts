@@ -193,7 +193,7 @@ export const COUNTER_NAMES = [
   'splits',
   'synapsesRemoved',
   'compactions',
-  'cycles',
+  'slotsCopied',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export const COUNTER: Readonly<Record<CounterName, number>> = Object.freeze(

@@ -9,8 +9,10 @@ import {
   COUNTER_NAMES,
   NEURONS_PER_BLOCK,
   NEURON_STRIDE,
+  NEU_CARRY,
   NEU_FIRST_SECTION,
   NEU_OUTPUT_ROW,
+  NEU_REFRACTORY,
   SECTION_STRIDE,
   SYNAPSES_PER_PAGE,
   SPIKING_COOLDOWN_LIMIT,
@@ -381,4 +383,15 @@ export function findOutput(state: NetworkState, name: string): { group: OutputGr
     if (output) return { group, output };
   }
   return undefined;
+}
+
+/** Clears what spiking neurons carry between cycles (potential, refractory countdown). */
+export function resetSpikingState(state: NetworkState): void {
+  for (const hex of state.hexagons) {
+    const n = hex.blocks * NEURONS_PER_BLOCK;
+    for (let i = 0; i < n; i++) {
+      hex.neuronsF32[i * NEURON_STRIDE + NEU_CARRY] = 0;
+      hex.neuronsI32[i * NEURON_STRIDE + NEU_REFRACTORY] = 0;
+    }
+  }
 }

@@ -14,6 +14,8 @@ export interface Progress {
 
 export interface TrainRequest {
   epochs?: number;
+  /** Samples per scheduling slice (CPU pool). */
+  sliceRows?: number;
   from?: number;
   to?: number;
   onProgress?: Progress;

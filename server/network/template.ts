@@ -224,17 +224,16 @@ function wordLength(text: string, start: number, stop: number): number {
   return j - start;
 }
 
-/** All lines that have tokens; `#` comments and blank lines vanish here. */
-function tokenLines(text: string, index: LineIndex): TokenLine[] {
-  const lines: TokenLine[] = [];
+/** The lines that have tokens, lazily so that the version line is checked before the
+ *  rest is even tokenised; `#` comments and blank lines vanish here. */
+function* tokenLines(text: string, index: LineIndex): Generator<TokenLine, void, undefined> {
   for (let line = 0; line < index.lineCount; line++) {
     const start = index.lineStart(line);
     const end = index.lineEnd(line);
     const hash = text.indexOf('#', start);
     const tokenLine = tokeniseLine(text, start, hash >= 0 && hash < end ? hash : end, index);
-    if (tokenLine.tokens.length > 0) lines.push(tokenLine);
+    if (tokenLine.tokens.length > 0) yield tokenLine;
   }
-  return lines;
 }
 
 function describeToken(token: Token | undefined): string {
@@ -415,7 +414,7 @@ class BlockSequence {
 function readTextTemplate(text: string): RawTemplate {
   const index = new LineIndex(text);
   const lines = tokenLines(text, index);
-  const [versionLine, ...rest] = lines;
+  const versionLine = lines.next().value;
   if (!versionLine) throw new TemplateError('empty template', { line: 1, column: 1 }, '"version: 1"');
   const nowhere = versionLine.end;
   const raw: RawTemplate = {
@@ -431,7 +430,9 @@ function readTextTemplate(text: string): RawTemplate {
   };
   const blocks = new BlockSequence();
   let block: BlockName | undefined;
-  for (const line of rest) {
+  let last = versionLine;
+  for (const line of lines) {
+    last = line;
     const header = headerOf(line);
     if (header) block = enterBlock(header, (line.tokens[0] as Token).loc, blocks, raw);
     else if (block) readEntry(block, line, raw);
@@ -440,7 +441,7 @@ function readTextTemplate(text: string): RawTemplate {
       throw new TemplateError(`unexpected ${describeToken(first)} after the version`, first.loc, 'a block header such as "settings:" or "hexagons:"');
     }
   }
-  blocks.finish((lines[lines.length - 1] as TokenLine).end);
+  blocks.finish(last.end);
   return raw;
 }
 
@@ -645,7 +646,7 @@ function integerOf(s: RawScalar, what: string, min: number, max: number): number
   if (s.kind !== 'number' || !s.integral || s.value < min || s.value > max) {
     throw new TemplateError(`${what} must be an integer from ${min} to ${max}, found ${s.shown}`, s.loc);
   }
-  return s.value === 0 ? 0 : s.value; // no -0: positions are compared with Object.is in places
+  return s.value === 0 ? 0 : s.value; // "-0" would print as 0 yet differ under Object.is / deepStrictEqual
 }
 
 function checkVersion(version: RawScalar): void {
@@ -846,10 +847,6 @@ export function parseTemplate(text: string): ClusterTemplate {
   return template;
 }
 
-function positionText(p: Position): string {
-  return formatPosition(p);
-}
-
 /** Canonical text form: every setting spelled out, 3-D positions, `plain` types implicit. */
 export function templateToText(t: ClusterTemplate): string {
   const indent = '    ';
@@ -858,12 +855,12 @@ export function templateToText(t: ClusterTemplate): string {
   lines.push(`${indent}refractory_time: ${t.settings.refractoryTime}`);
   lines.push(`${indent}max_connection_distance: ${t.settings.maxConnectionDistance}`);
   lines.push(`${indent}enable_reduction: ${t.settings.enableReduction}`);
-  lines.push('hexagons:', ...t.hexagons.map((h) => indent + positionText(h.position)));
+  lines.push('hexagons:', ...t.hexagons.map((h) => indent + formatPosition(h.position)));
   if (t.axons.length > 0) {
-    lines.push('axons:', ...t.axons.map((a) => `${indent}${positionText(a.from)} -> ${positionText(a.to)}`));
+    lines.push('axons:', ...t.axons.map((a) => `${indent}${formatPosition(a.from)} -> ${formatPosition(a.to)}`));
   }
   const port = (p: InputSpec | OutputSpec): string =>
-    `${indent}${p.name}: ${positionText(p.position)}${p.type === 'plain' ? '' : ` (${p.type})`}`;
+    `${indent}${p.name}: ${formatPosition(p.position)}${p.type === 'plain' ? '' : ` (${p.type})`}`;
   lines.push('inputs:', ...t.inputs.map(port));
   lines.push('outputs:', ...t.outputs.map(port));
   return `${lines.join('\n')}\n`;

@@ -231,6 +231,7 @@ describe('parseTemplate: text errors', () => {
     assertTemplateError('version 1\n', 1, 9, 'unexpected "1"', 'expected ":" after "version"');
     assertTemplateError('\nhexagons:\n 1,1,1\n', 2, 1, 'unexpected "hexagons"', 'expected "version: 1"');
     assertTemplateError('version: 1 1\n', 1, 12, 'unexpected "1" after the version');
+    assertTemplateError('version: 3\nhexagons:\n  $$$\n', 1, 10, 'unsupported version "3"'); // before any later error
   });
 
   it('rejects unknown, duplicate and out-of-range settings', () => {
