@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { outputWidth } from '../../cpu-fallback/engine.js';
 import type { Backend } from '../network/backend.js';
-import { createBackend, type BackendChoice } from '../network/select-backend.js';
+import { BackendUnavailableError, createBackend, type BackendChoice } from '../network/select-backend.js';
 import { BindError, Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
 import { CheckpointError } from '../network/checkpoint.js';
 import { score, type Score } from '../network/evaluate.js';
@@ -44,7 +44,7 @@ export interface TrainReport {
 
 /** Turns the errors bad input can cause into CLI errors with the library's message. */
 export function asCliError(e: unknown): unknown {
-  if (e instanceof TemplateError || e instanceof DatasetFormatError || e instanceof CheckpointError || e instanceof BindError) {
+  if (e instanceof TemplateError || e instanceof DatasetFormatError || e instanceof CheckpointError || e instanceof BindError || e instanceof BackendUnavailableError) {
     return new CliError(e.message);
   }
   return e;

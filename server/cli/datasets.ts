@@ -36,15 +36,33 @@ function builtin(name: string): Promise<{ train: Dataset; test: Dataset }> {
 /** Loads a dataset argument; built-in names give their train or test part. */
 export async function loadDatasetArg(spec: string, part: 'train' | 'test', args: DatasetArgs): Promise<Dataset> {
   if ((BUILTIN_DATASETS as readonly string[]).includes(spec)) return (await builtin(spec))[part];
+  if (args.label !== undefined && args.targets !== undefined) throw new CliError('give --label or --targets, not both');
   try {
     await access(spec);
   } catch {
     throw new CliError(`dataset file not found: ${spec}`);
   }
-  return loadDatasetFile(spec, {
-    ...(args.labels !== undefined ? { labelsPath: args.labels } : {}),
-    ...(args.label !== undefined ? { labelColumn: args.label } : {}),
-    ...(args.targets !== undefined ? { targetColumns: args.targets } : {}),
-    ...(args.inputs !== undefined ? { inputColumns: args.inputs } : {}),
-  });
+  try {
+    return await loadDatasetFile(spec, {
+      ...(args.labels !== undefined ? { labelsPath: args.labels } : {}),
+      ...(args.label !== undefined ? { labelColumn: args.label } : {}),
+      ...(args.targets !== undefined ? { targetColumns: args.targets } : {}),
+      ...(args.inputs !== undefined ? { inputColumns: args.inputs } : {}),
+    });
+  } catch (e) {
+    // The loader refuses options of the other format (--label for an IDX file, ...) with a
+    // TypeError naming its own option names; that is bad input, so say it in CLI terms.
+    if (e instanceof TypeError && / not apply to (IDX|CSV) files$/.test(e.message)) {
+      throw new CliError(`${spec}: ${cliOptionNames(e.message, part)}`);
+    }
+    throw e;
+  }
+}
+
+function cliOptionNames(message: string, part: 'train' | 'test'): string {
+  return message
+    .replace(/\blabelsPath\b/, `--${part}-labels`)
+    .replace(/\blabelColumn\b/, '--label')
+    .replace(/\btargetColumns\b/, '--targets')
+    .replace(/\binputColumns\b/, '--inputs');
 }

@@ -72,7 +72,8 @@ async function main(argv: string[]): Promise<void> {
     .description('Growing neural networks on raw data: train, test and benchmark from the command line')
     .version(pkg.version)
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Commander's own errors (bad option values, unknown options) read "hanami: ..." like ours.
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(s.replace(/^error: /, 'hanami: ')) })
     .exitOverride();
 
   program
@@ -196,8 +197,9 @@ main(process.argv).then(
   (e: unknown) => {
     const err = asCliError(e);
     if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
-      // commander already printed its message (or help); keep its exit code.
-      process.exitCode = (err as { exitCode?: number }).exitCode ?? 2;
+      // commander already printed its message (or help): 0 for --help / --version, and
+      // 2 (bad input) for every usage error, where commander itself would exit with 1.
+      process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
       return;
     }
     if (err instanceof CliError) {

@@ -133,7 +133,7 @@ export class Cluster {
       const iface = findInput(this.state, spec.name);
       if (!iface) throw new BindError(`the template has no input named "${spec.name}"`);
       if (options.readOnly) {
-        if (size > iface.size) throw new BindError(`input "${spec.name}" has ${iface.size} values, the data has ${size}`);
+        if (size !== iface.size) throw new BindError(`input "${spec.name}" takes ${iface.size} values, the data has ${size} columns`);
       } else {
         sizeInput(this.state, spec.name, size);
       }
@@ -156,7 +156,7 @@ export class Cluster {
     const mode: OutputMode = targets.kind === 'class' ? 'class' : 'value';
     const size = targets.kind === 'class' ? targets.classes.length : targets.columns.length;
     if (options.readOnly) {
-      if (found.output.size < size || (found.output.size > 0 && found.output.mode !== mode)) {
+      if (found.output.size !== size || found.output.mode !== mode) {
         throw new BindError(`output "${name}" has ${found.output.size} ${found.output.mode === 'class' ? 'classes' : 'values'}, the data has ${size} ${mode === 'class' ? 'classes' : 'values'}`);
       }
     } else {
