@@ -1,25 +1,35 @@
 /**
- * Per-execution scratch: neuron inputs, activations and deltas, the section walk record
- * used by the backward pass, output values and growth requests. The network's persistent
- * state (kernels/state.ts) is shared; a context belongs to one thread, so several workers
- * can run inference on the same network at once, each with its own context.
+ * Per-execution scratch: neuron inputs, activations and deltas, the walk log used by the
+ * backward pass, output values and growth requests. The network's persistent state
+ * (kernels/state.ts) is shared; a context belongs to one execution (one thread, or one team
+ * of two threads training one network together), so several workers can run inference on the
+ * same network at once, each with its own context.
+ *
+ * Section walks are split into WALK_LANES lanes by section id (lane = id & 1). Every lane has
+ * its own input accumulators, delta partials and growth requests, summed or applied in lane
+ * order afterwards. One thread runs both lanes; a team of two runs one each, and the results
+ * are the same bit for bit. The arrays a team shares live in SharedArrayBuffers.
  */
 import { GrowthRequests } from '../kernels/growth.js';
-import { NEURONS_PER_BLOCK } from '../kernels/layout.js';
+import { NEURONS_PER_BLOCK, WALK_LANES } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 
 export interface HexagonScratch {
-  /** Sum of synaptic contributions gathered this cycle (zeroed when consumed); double
-   *  precision so the walk's hot loop needs no float conversions on its stores. */
-  input: Float64Array;
+  /** Per lane: sum of synaptic contributions gathered this cycle (zeroed when consumed);
+   *  double precision so the walk's hot loop needs no float conversions on its stores. */
+  input0: Float64Array;
+  input1: Float64Array;
   /** Activation: raw value for input neurons, log2(1 + x) for hidden ones. */
   act: Float32Array;
   delta: Float32Array;
+  /** Per lane: sum(weight × target delta) collected by hidden source neurons. */
+  dpart0: Float64Array;
+  dpart1: Float64Array;
   /** Hidden neurons: slope of the activation at this cycle's potential (for backward). */
   slope: Float32Array;
-  /** Indices of neurons with activation > 0 this cycle, in increasing order. */
+  /** Indices of neurons with activation > 0 this cycle, in increasing order
+   *  (the count is in ExecutionContext.activeCount). */
   active: Int32Array;
-  activeCount: number;
 }
 
 export interface OutputScratch {
@@ -31,7 +41,14 @@ export interface OutputScratch {
   grad: Float64Array;
 }
 
-/** Columns of the walk log (grown by doubling). */
+/** What the two threads of a team share (sent to the second thread when it joins). */
+export interface SharedScratch {
+  hex: HexagonScratch[];
+  activeCount: Int32Array;
+  requests: GrowthRequests[];
+}
+
+/** Columns of the walk log (grown by doubling; each thread of a team has its own). */
 export class WalkLog {
   count = 0;
   section: Int32Array = new Int32Array(1024);
@@ -50,7 +67,7 @@ export class WalkLog {
   reserve(): void {
     if (this.count < this.section.length) return;
     const n = this.section.length * 2;
-    const grow = <T extends Int32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+    const grow = <T extends Int32Array | Float64Array>(a: T, make: (k: number) => T): T => {
       const b = make(n);
       b.set(a);
       return b;
@@ -67,8 +84,22 @@ export class WalkLog {
   }
 }
 
+function sharedF64(n: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8));
+}
+function sharedF32(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4));
+}
+function sharedI32(n: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Math.max(1, n) * 4));
+}
+
 export class ExecutionContext {
+  /** -1: this thread runs every lane; 0 or 1: the lane this thread runs in a team. */
+  lane = -1;
   hex: HexagonScratch[] = [];
+  /** Per hexagon: active neurons this cycle. */
+  activeCount = sharedI32(0);
   /** 1 for input hexagons (their raw values are compressed before feeding output links). */
   inputHex = new Uint8Array(0);
   out: OutputScratch[] = [];
@@ -78,44 +109,83 @@ export class ExecutionContext {
   /** Per hexagon: the log entries its neurons' sections produced, [start, end). */
   logStart = new Int32Array(0);
   logEnd = new Int32Array(0);
-  requests = new GrowthRequests();
+  /** Growth requests per lane, applied lane 0 first. */
+  requests: GrowthRequests[] = Array.from({ length: WALK_LANES }, () => new GrowthRequests());
   /** Synapses visited (forward + backward), counted for work measurements. */
   visits = 0;
+  /** Bumped whenever a shared array is replaced (a team member must re-read them). */
+  generation = 0;
 
   constructor(state: NetworkState) {
     this.fit(state);
   }
 
+  /** A context for the second thread of a team, over the first thread's shared arrays. */
+  static teamMember(state: NetworkState, shared: SharedScratch, lane: number): ExecutionContext {
+    const ctx = new ExecutionContext(state);
+    ctx.adopt(shared);
+    ctx.lane = lane;
+    return ctx;
+  }
+
+  shared(): SharedScratch {
+    return { hex: this.hex, activeCount: this.activeCount, requests: this.requests };
+  }
+
+  adopt(shared: SharedScratch): void {
+    this.hex = shared.hex;
+    this.activeCount = shared.activeCount;
+    this.requests = shared.requests.map((r) => GrowthRequests.revive(r));
+  }
+
   /** Resizes scratch after the network grew. Cheap when nothing changed. */
   fit(state: NetworkState): void {
-    if (this.inputHex.length !== state.hexagons.length) this.inputHex = Uint8Array.from(state.hexagons, (h) => (h.kind === 'input' ? 1 : 0));
-    for (let h = 0; h < state.hexagons.length; h++) {
+    const hexagons = state.hexagons.length;
+    if (this.inputHex.length !== hexagons) {
+      this.inputHex = Uint8Array.from(state.hexagons, (h) => (h.kind === 'input' ? 1 : 0));
+      this.logStart = new Int32Array(hexagons);
+      this.logEnd = new Int32Array(hexagons);
+      this.activeCount = sharedI32(hexagons);
+      this.generation++;
+    }
+    for (let h = 0; h < hexagons; h++) {
       const need = state.hexagons[h]!.capacityBlocks * NEURONS_PER_BLOCK;
       const cur = this.hex[h];
       if (cur && cur.act.length >= need) continue;
       const next: HexagonScratch = {
-        input: new Float64Array(need),
-        act: new Float32Array(need),
-        delta: new Float32Array(need),
-        slope: new Float32Array(need),
-        active: new Int32Array(need),
-        activeCount: 0,
+        input0: sharedF64(need),
+        input1: sharedF64(need),
+        act: sharedF32(need),
+        delta: sharedF32(need),
+        dpart0: sharedF64(need),
+        dpart1: sharedF64(need),
+        slope: sharedF32(need),
+        active: sharedI32(need),
       };
       if (cur) {
-        next.input.set(cur.input);
+        next.input0.set(cur.input0);
+        next.input1.set(cur.input1);
         next.act.set(cur.act);
+        next.active.set(cur.active);
       }
       this.hex[h] = next;
+      this.generation++;
     }
-    if (this.logStart.length !== state.hexagons.length) {
-      this.logStart = new Int32Array(state.hexagons.length);
-      this.logEnd = new Int32Array(state.hexagons.length);
+    // Requests: a lane makes at most one per section it walks, plus one per active neuron.
+    let neurons = 0;
+    for (const h of state.hexagons) neurons += h.capacityBlocks * NEURONS_PER_BLOCK;
+    const need = state.sectionCapacity + neurons + 16;
+    for (const r of this.requests) {
+      if (r.capacity < need) {
+        r.reserve(need);
+        this.generation++;
+      }
     }
     for (let g = 0; g < state.outputs.length; g++) {
-      const need = state.outputs[g]!.widthCapacity;
+      const width = state.outputs[g]!.widthCapacity;
       const cur = this.out[g];
-      if (cur && cur.z.length >= need) continue;
-      this.out[g] = { z: new Float64Array(need), value: new Float32Array(need), grad: new Float64Array(need) };
+      if (cur && cur.z.length >= width) continue;
+      this.out[g] = { z: new Float64Array(width), value: new Float32Array(width), grad: new Float64Array(width) };
     }
   }
 }

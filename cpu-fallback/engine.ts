@@ -4,10 +4,11 @@
  * input interface and which targets teach which output interface.
  */
 import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
-import { COUNTER, REDUCTION_INTERVAL } from '../kernels/layout.js';
+import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
-import { backwardOutputs, backwardSections, computeOutputs, forwardSections, updateNeurons } from './steps.js';
+import { TeamCommand, type TeamLeader } from './team.js';
+import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
 
 export type RowArray = Uint8Array | Float32Array;
 
@@ -71,8 +72,9 @@ function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, ro
     const hs = ctx.hex[hex.index]!;
     const act = hs.act;
     const active = hs.active;
-    for (let a = 0; a < hs.activeCount; a++) act[active[a]!] = 0;
-    hs.activeCount = 0;
+    const count = ctx.activeCount[hex.index]!;
+    for (let a = 0; a < count; a++) act[active[a]!] = 0;
+    ctx.activeCount[hex.index] = 0;
   }
   const base = row * data.inputWidth;
   const src = data.inputs;
@@ -81,7 +83,7 @@ function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, ro
     const hs = ctx.hex[iface.hexagon]!;
     const act = hs.act;
     const active = hs.active;
-    let count = hs.activeCount;
+    let count = ctx.activeCount[iface.hexagon]!;
     const from = base + b.column;
     const to = iface.offset;
     for (let i = 0; i < b.size; i++) {
@@ -91,7 +93,7 @@ function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, ro
         active[count++] = to + i;
       }
     }
-    hs.activeCount = count;
+    ctx.activeCount[iface.hexagon] = count;
   }
 }
 
@@ -112,8 +114,45 @@ export function forward(ctx: ExecutionContext, state: NetworkState, train: boole
 const classScratch = new Int32Array(64);
 const valueScratch = new Float32Array(1024);
 
+/** Whether any active neuron of a hexagon has a section (else its walk phase is empty). */
+function walksAnything(ctx: ExecutionContext, state: NetworkState, hexagon: number): boolean {
+  const active = ctx.hex[hexagon]!.active;
+  const count = ctx.activeCount[hexagon]!;
+  const neurons = state.hexagons[hexagon]!.neuronsI32;
+  for (let a = 0; a < count; a++) if (neurons[active[a]! * NEURON_STRIDE + NEU_FIRST_SECTION]! >= 0) return true;
+  return false;
+}
+
+/** Training forward pass; with a team, every section walk runs as a two-lane phase. */
+function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLeader | undefined, walked: Uint8Array): void {
+  ctx.log.count = 0;
+  let first = true;
+  for (const h of state.order) {
+    const hex = state.hexagons[h]!;
+    walked[h] = 0;
+    if (hex.kind === 'output') {
+      computeOutputs(ctx, state, hex.outputGroup);
+      continue;
+    }
+    if (hex.kind === 'hidden') updateNeurons(ctx, state, h);
+    if (!team) {
+      forwardSections(ctx, state, h, true);
+      walked[h] = 1;
+      continue;
+    }
+    if (!walksAnything(ctx, state, h)) {
+      // Still record first sections for neurons that have none.
+      forwardSections(ctx, state, h, true);
+      continue;
+    }
+    team.run(first ? TeamCommand.forwardFirst : TeamCommand.forward, h, () => forwardSections(ctx, state, h, true));
+    first = false;
+    walked[h] = 1;
+  }
+}
+
 /** Backward pass in reverse processing order. */
-export function backward(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+export function backward(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number, team?: TeamLeader, walked?: Uint8Array): void {
   for (let o = state.order.length - 1; o >= 0; o--) {
     const h = state.order[o]!;
     const hex = state.hexagons[h]!;
@@ -121,9 +160,14 @@ export function backward(ctx: ExecutionContext, state: NetworkState, data: Bound
       const g = hex.outputGroup;
       const { classes, values } = targetsOf(state, data, row, g);
       backwardOutputs(ctx, state, g, classes, values);
+      continue;
+    }
+    if (team && walked) {
+      if (walked[h]) team.run(TeamCommand.backward, h, () => backwardSections(ctx, state, h));
     } else {
       backwardSections(ctx, state, h);
     }
+    finishDeltas(ctx, state, h);
   }
 }
 
@@ -150,7 +194,7 @@ function targetsOf(state: NetworkState, data: BoundData, row: number, group: num
 export function growAfterSample(ctx: ExecutionContext, state: NetworkState): void {
   const key = state.counters[COUNTER.samplesTrained]!;
   state.counters[COUNTER.samplesTrained] = key + 1;
-  if (ctx.requests.count > 0) applyGrowth(state, ctx.requests, key);
+  if (ctx.requests[0]!.count > 0 || ctx.requests[1]!.count > 0) applyGrowth(state, ctx.requests, key);
   if (state.enableReduction && (key + 1) % REDUCTION_INTERVAL === 0) {
     reduceNetwork(state);
     maybeCompact(state);
@@ -158,15 +202,26 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
   ctx.fit(state);
 }
 
-/** Trains on rows [from, to) in order, one sample at a time. */
-export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number): void {
+/**
+ * Trains on rows [from, to) in order, one sample at a time. With a team, a second thread
+ * runs lane 1 of every section walk; the result is identical either way.
+ */
+export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader): void {
   // The data binding may have sized interfaces since the context was made.
   ctx.fit(state);
-  for (let row = from; row < to; row++) {
-    loadRow(ctx, state, data, row);
-    forward(ctx, state, true);
-    backward(ctx, state, data, row);
-    growAfterSample(ctx, state);
+  ctx.lane = team ? 0 : -1;
+  const walked = new Uint8Array(state.hexagons.length);
+  try {
+    team?.publish(state, ctx);
+    for (let row = from; row < to; row++) {
+      loadRow(ctx, state, data, row);
+      forwardTrain(ctx, state, team, walked);
+      backward(ctx, state, data, row, team, walked);
+      growAfterSample(ctx, state);
+      team?.publish(state, ctx);
+    }
+  } finally {
+    ctx.lane = -1;
   }
 }
 

@@ -8,10 +8,16 @@
  * (docs/performance.md).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { COUNTER } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import { type BoundData, outputWidth } from './engine.js';
+import { failTeam, newTeamSync } from './team.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
+
+/** A training slice gets a second thread only for networks at least this large: below it the
+ *  two hand-offs per section walk cost more than the halved walk saves (docs/performance.md). */
+export const TEAM_MIN_SECTIONS = 128;
 
 export interface TrainOptions {
   from?: number;
@@ -22,6 +28,8 @@ export interface TrainOptions {
   /** Called after every slice with samples done and total. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /** Let an idle second worker run lane 1 of the walks (default true). */
+  team?: boolean;
 }
 
 export interface PredictOptions {
@@ -70,6 +78,10 @@ interface Job {
   outputs?: Float32Array;
   width: number;
   failed: boolean;
+  error?: Error;
+  team: boolean;
+  /** Partner threads still running a slice of this job. */
+  partners: number;
   onProgress?: ((done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
   resolve: (r: JobResult & { outputs?: Float32Array }) => void;
@@ -80,6 +92,8 @@ interface Slot {
   worker: Worker;
   job: Job | null;
   slice: Slice | null;
+  /** Set while the slot is the second thread of a training team. */
+  teamSync: Int32Array | null;
 }
 
 let nextMessageId = 1;
@@ -96,6 +110,8 @@ export class CpuPool {
   private readonly jobs: Job[] = [];
   private cursor = 0;
   private closed = false;
+  /** Training slices run by a team of two threads so far (for reports and tests). */
+  teamSlices = 0;
 
   constructor(threads = availableParallelism()) {
     this.threads = Math.max(1, Math.floor(threads));
@@ -104,7 +120,7 @@ export class CpuPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const slot: Slot = { worker, job: null, slice: null };
+    const slot: Slot = { worker, job: null, slice: null, teamSync: null };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     worker.on('error', (e) => this.onWorkerFailure(slot, e));
     worker.on('exit', (code) => {
@@ -120,7 +136,7 @@ export class CpuPool {
     const from = options.from ?? 0;
     const to = options.to ?? data.rows;
     const pending = slices(from, to, options.sliceRows ?? 512, options.epochs ?? 1);
-    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, onProgress: options.onProgress, signal: options.signal });
+    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, team: options.team ?? true, onProgress: options.onProgress, signal: options.signal });
   }
 
   /** Runs rows forward only; resolves with rows × outputWidth output values. Non-spiking
@@ -140,6 +156,7 @@ export class CpuPool {
       maxParallel: parallel,
       first: from,
       width,
+      team: false,
       outputs: new Float32Array((to - from) * width),
       onProgress: options.onProgress,
       signal: options.signal,
@@ -148,13 +165,13 @@ export class CpuPool {
   }
 
   private submit(
-    spec: Pick<Job, 'kind' | 'key' | 'state' | 'data' | 'pending' | 'maxParallel' | 'first' | 'width' | 'onProgress' | 'signal'> & { outputs?: Float32Array },
+    spec: Pick<Job, 'kind' | 'key' | 'state' | 'data' | 'pending' | 'maxParallel' | 'first' | 'width' | 'team' | 'onProgress' | 'signal'> & { outputs?: Float32Array },
   ): Promise<JobResult & { outputs?: Float32Array }> {
     if (this.closed) return Promise.reject(new Error('the CPU pool is closed'));
     if (spec.signal?.aborted) return Promise.reject(new JobCancelled());
     return new Promise((resolve, reject) => {
       const total = spec.pending.reduce((n, s) => n + s.to - s.from, 0);
-      const job: Job = { ...spec, inFlight: 0, done: 0, total, visits: 0, seconds: 0, failed: false, resolve, reject };
+      const job: Job = { ...spec, inFlight: 0, partners: 0, done: 0, total, visits: 0, seconds: 0, failed: false, resolve, reject };
       if (total === 0) {
         resolve({ state: job.state, visits: 0, workerSeconds: 0, ...(job.outputs ? { outputs: job.outputs } : {}) });
         return;
@@ -169,7 +186,7 @@ export class CpuPool {
     if (job.failed) return;
     job.pending.length = 0;
     job.failed = true;
-    if (job.inFlight === 0) this.finish(job, new JobCancelled(job.state));
+    if (job.inFlight === 0 && job.partners === 0) this.finish(job, new JobCancelled(job.state));
   }
 
   /** Hands slices to idle workers, round-robin over jobs with work left. */
@@ -182,10 +199,35 @@ export class CpuPool {
       job.inFlight++;
       slot.job = job;
       slot.slice = slice;
+      const partner = job.kind === 'train' ? this.partnerFor(job, slot) : undefined;
+      if (job.kind === 'train' && partner) {
+        // A team: this slot leads, the partner runs lane 1 of the walks.
+        const channel = new MessageChannel();
+        const sync = newTeamSync();
+        job.partners++;
+        this.teamSlices++;
+        partner.job = job;
+        partner.slice = null;
+        partner.teamSync = sync;
+        partner.worker.ref();
+        partner.worker.postMessage({ type: 'join', id: nextMessageId++, team: { sync, port: channel.port2 } } satisfies WorkerRequest, [channel.port2]);
+        const msg: WorkerRequest = { type: 'train', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to, team: { sync, port: channel.port1 } };
+        slot.worker.ref();
+        slot.worker.postMessage(msg, [channel.port1]);
+        continue;
+      }
       const msg: WorkerRequest = { type: job.kind, id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to };
       slot.worker.ref();
       slot.worker.postMessage(msg);
     }
+  }
+
+  /** An idle worker to help with a training slice, if teams pay for this job right now:
+   *  only when no other job is waiting for a worker, and the network is large enough. */
+  private partnerFor(job: Job, lead: Slot): Slot | undefined {
+    if (!job.team || job.state.counters[COUNTER.sectionsUsed]! < TEAM_MIN_SECTIONS) return undefined;
+    if (this.jobs.some((j) => j !== job && j.pending.length > 0 && j.inFlight < j.maxParallel)) return undefined;
+    return this.slots.find((s) => s !== lead && !s.job);
   }
 
   private nextJob(): Job | undefined {
@@ -202,15 +244,27 @@ export class CpuPool {
   private onReply(slot: Slot, reply: WorkerReply): void {
     const job = slot.job;
     const slice = slot.slice;
+    const partnerOf = slot.teamSync;
     slot.job = null;
     slot.slice = null;
+    slot.teamSync = null;
     slot.worker.unref();
+    if (job && partnerOf) {
+      // A partner thread finished its part of a slice.
+      job.partners--;
+      if (reply.type === 'done') job.visits += reply.visits;
+      else job.failed = true;
+      this.settleIfDone(job);
+      this.schedule();
+      return;
+    }
     if (!job || !slice) return;
     job.inFlight--;
     if (reply.type === 'error') {
       job.pending.length = 0;
       job.failed = true;
-      if (job.inFlight === 0) this.finish(job, new Error(reply.message));
+      job.error = new Error(reply.message);
+      this.settleIfDone(job);
       this.schedule();
       return;
     }
@@ -219,13 +273,17 @@ export class CpuPool {
     job.visits += reply.visits;
     job.seconds += reply.seconds;
     job.done += slice.to - slice.from;
-    if (job.failed) {
-      if (job.inFlight === 0) this.finish(job, new JobCancelled(job.state));
-    } else {
-      job.onProgress?.(job.done, job.total);
-      if (job.pending.length === 0 && job.inFlight === 0) this.finish(job);
-    }
+    if (!job.failed) job.onProgress?.(job.done, job.total);
+    this.settleIfDone(job);
     this.schedule();
+  }
+
+  /** Settles a job once nothing of it is running any more. */
+  private settleIfDone(job: Job): void {
+    if (job.inFlight > 0 || job.partners > 0) return;
+    if (job.error) this.finish(job, job.error);
+    else if (job.failed) this.finish(job, new JobCancelled(job.state));
+    else if (job.pending.length === 0) this.finish(job);
   }
 
   private finish(job: Job, error?: Error): void {
@@ -242,10 +300,17 @@ export class CpuPool {
     const job = slot.job;
     this.slots[i] = this.spawn();
     if (job) {
-      job.inFlight--;
+      if (slot.teamSync) {
+        // The leader is waiting for this partner: release it.
+        failTeam(slot.teamSync);
+        job.partners--;
+      } else {
+        job.inFlight--;
+      }
       job.pending.length = 0;
       job.failed = true;
-      if (job.inFlight === 0) this.finish(job, error);
+      job.error = error;
+      this.settleIfDone(job);
     }
     this.schedule();
   }

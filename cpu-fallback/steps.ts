@@ -63,7 +63,7 @@ export function loadInputs(ctx: ExecutionContext, state: NetworkState, hexagon: 
     active[count] = i;
     count += act[i]! > 0 ? 1 : 0;
   }
-  hs.activeCount = count;
+  ctx.activeCount[hexagon] = count;
 }
 
 /**
@@ -77,19 +77,25 @@ export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexa
   const hs = ctx.hex[hexagon]!;
   const act = hs.act;
   const active = hs.active;
-  const count = hs.activeCount;
+  const count = ctx.activeCount[hexagon]!;
   const neurons = state.hexagons[hexagon]!.neuronsI32;
   const I = state.sectionsI32;
+  const lane = ctx.lane;
   ctx.logStart[hexagon] = ctx.log.count;
   for (let a = 0; a < count; a++) {
     const n = active[a]!;
     const potential = act[n]!;
     let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!;
     if (s < 0) {
-      if (train && neurons[n * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) ctx.requests.push(GrowthKind.newSection, hexagon, n, potential);
+      // First sections are lane 0's requests.
+      if (train && lane <= 0 && neurons[n * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) ctx.requests[0]!.push(GrowthKind.newSection, hexagon, n, potential);
       continue;
     }
     while (s >= 0) {
+      if (lane >= 0 && (s & 1) !== lane) {
+        s = I[s * SECTION_STRIDE + SEC_NEXT]!;
+        continue;
+      }
       const kind = I[s * SECTION_STRIDE + SEC_KIND]!;
       if (kind === SectionKind.plain) {
         if (train) walkSectionTrain(ctx, state, s, potential, n);
@@ -135,7 +141,8 @@ function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, pote
   const W = page.weight;
   const B = page.border;
   const M = page.meta;
-  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const target = ctx.hex[I[o + SEC_TGT_HEX]!]!;
+  const tin = s & 1 ? target.input1 : target.input0;
   const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
   const first = I[o + SEC_SYN_OFFSET]!;
   const end = first + I[o + SEC_SYN_COUNT]!;
@@ -172,7 +179,8 @@ function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number,
   const B = page.border;
   const M = page.meta;
   const tgtHex = I[o + SEC_TGT_HEX]!;
-  const tin = ctx.hex[tgtHex]!.input;
+  const target = ctx.hex[tgtHex]!;
+  const tin = s & 1 ? target.input1 : target.input0;
   const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
   const first = I[o + SEC_SYN_OFFSET]!;
   const synapses = I[o + SEC_SYN_COUNT]!;
@@ -214,8 +222,8 @@ function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number,
   if (i > first) logWalk(ctx, s, pageIndex, first, i - first, tgtHex, base, srcNeuron, share);
   ctx.visits += i - first;
   if (p > eps) {
-    if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests.push(GrowthKind.appendSynapse, s, 0, p);
-    else ctx.requests.push(GrowthKind.split, s, 0, p);
+    if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests[s & 1]!.push(GrowthKind.appendSynapse, s, 0, p);
+    else ctx.requests[s & 1]!.push(GrowthKind.split, s, 0, p);
   }
 }
 
@@ -227,7 +235,8 @@ function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number
   const page = state.pages[pageIndex]!;
   const W = page.weight;
   const M = page.meta;
-  const tin = ctx.hex[I[o + SEC_TGT_HEX]!]!.input;
+  const target = ctx.hex[I[o + SEC_TGT_HEX]!]!;
+  const tin = s & 1 ? target.input1 : target.input0;
   const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
   const first = I[o + SEC_SYN_OFFSET]!;
   const count = I[o + SEC_SYN_COUNT]!;
@@ -254,7 +263,8 @@ function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number,
     if (b === v) {
       const tgtHex = I[o + SEC_TGT_HEX]!;
       const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
-      ctx.hex[tgtHex]!.input[base + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
+      const target = ctx.hex[tgtHex]!;
+      (s & 1 ? target.input1 : target.input0)[base + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
       if (train) logWalk(ctx, s, pageIndex, mid, 1, tgtHex, base, srcNeuron, 1);
       ctx.visits += 1;
       return;
@@ -262,7 +272,7 @@ function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number,
     if (b < v) lo = mid + 1;
     else hi = mid - 1;
   }
-  if (train) ctx.requests.push(GrowthKind.matchInsert, s, 0, value);
+  if (train) ctx.requests[s & 1]!.push(GrowthKind.matchInsert, s, 0, value);
 }
 
 /**
@@ -273,7 +283,8 @@ function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number,
 export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
   const hex = state.hexagons[hexagon]!;
   const hs = ctx.hex[hexagon]!;
-  const input = hs.input;
+  const input0 = hs.input0;
+  const input1 = hs.input1;
   const act = hs.act;
   const delta = hs.delta;
   const slope = hs.slope;
@@ -294,11 +305,12 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
         I[r + NEU_REFRACTORY] = refractory - 1;
         u = carried;
       } else {
-        u = carried + input[i]!;
+        u = carried + (input0[i]! + input1[i]!);
         I[r + NEU_REFRACTORY] = reload;
       }
       F[r + NEU_CARRY] = u;
-      input[i] = 0;
+      input0[i] = 0;
+      input1[i] = 0;
       delta[i] = 0;
       if (u > 0) {
         act[i] = Math.log2(1 + u);
@@ -310,8 +322,9 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
     }
   } else {
     for (let i = 0; i < n; i++) {
-      const u = input[i]!;
-      input[i] = 0;
+      const u = input0[i]! + input1[i]!;
+      input0[i] = 0;
+      input1[i] = 0;
       delta[i] = 0;
       if (u > 0) {
         act[i] = Math.log2(1 + u);
@@ -322,7 +335,7 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
       }
     }
   }
-  hs.activeCount = count;
+  ctx.activeCount[hexagon] = count;
 }
 
 /** Activation a neuron feeds into output links: hidden activations as they are, raw input
@@ -431,7 +444,6 @@ export function backwardOutputs(
  */
 export function backwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
   const hs = ctx.hex[hexagon]!;
-  const delta = hs.delta;
   const hidden = state.hexagons[hexagon]!.kind === 'hidden';
   const reinforce = state.enableReduction;
   const F = state.sectionsF32;
@@ -460,7 +472,7 @@ export function backwardSections(ctx: ExecutionContext, state: NetworkState, hex
         W[i] = w - lr * td;
       }
       d += W[last]! * tdelta[base + (M[last]! & META_TARGET_MASK)]!;
-      delta[log.srcNeuron[e]!]! += d;
+      (log.section[e]! & 1 ? hs.dpart1 : hs.dpart0)[log.srcNeuron[e]!]! += d;
     } else {
       for (let i = first; i < last; i++) W[i] = W[i]! - lr * tdelta[base + (M[i]! & META_TARGET_MASK)]!;
     }
@@ -469,13 +481,20 @@ export function backwardSections(ctx: ExecutionContext, state: NetworkState, hex
     visits += last - first + 1;
   }
   ctx.visits += visits;
-  if (hidden) {
-    const active = hs.active;
-    const slope = hs.slope;
-    for (let a = 0; a < hs.activeCount; a++) {
-      const n = active[a]!;
-      delta[n] = delta[n]! * slope[n]!;
-    }
+}
+
+/** After the backward walks of a hidden hexagon: its neurons' deltas are the output-link
+ *  part plus the lanes' section parts (in lane order), times the activation slope. */
+export function finishDeltas(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  if (state.hexagons[hexagon]!.kind !== 'hidden') return;
+  const hs = ctx.hex[hexagon]!;
+  const { active, slope, delta, dpart0, dpart1 } = hs;
+  const count = ctx.activeCount[hexagon]!;
+  for (let a = 0; a < count; a++) {
+    const n = active[a]!;
+    delta[n] = (delta[n]! + dpart0[n]! + dpart1[n]!) * slope[n]!;
+    dpart0[n] = 0;
+    dpart1[n] = 0;
   }
 }
 

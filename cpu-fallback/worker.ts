@@ -4,14 +4,23 @@
  * `done` (with the network state, whose metadata may have changed through growth) or
  * `error`.
  */
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import type { NetworkState } from '../kernels/state.js';
 import { ExecutionContext } from './context.js';
 import { type BoundData, outputWidth, predictRows, trainRows } from './engine.js';
+import { TeamLeader, runPartner } from './team.js';
+
+/** A second thread helping with a training slice: shared barrier words and a port from the
+ *  leader (layout updates). */
+export interface TeamLink {
+  sync: Int32Array;
+  port: MessagePort;
+}
 
 export type WorkerRequest =
-  | { type: 'train'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
-  | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number };
+  | { type: 'train'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number; team?: TeamLink }
+  | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
+  | { type: 'join'; id: number; team: TeamLink };
 
 export type WorkerReply =
   | { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number }
@@ -36,10 +45,19 @@ function contextFor(key: string, state: NetworkState): ExecutionContext {
 
 function handle(msg: WorkerRequest): WorkerReply {
   const started = performance.now();
+  if (msg.type === 'join') {
+    const visits = runPartner(msg.team.sync, msg.team.port);
+    return { type: 'done', id: msg.id, visits, seconds: (performance.now() - started) / 1000 };
+  }
   const ctx = contextFor(msg.key, msg.state);
   const visitsBefore = ctx.visits;
   if (msg.type === 'train') {
-    trainRows(ctx, msg.state, msg.data, msg.from, msg.to);
+    const team = msg.team ? new TeamLeader(msg.team.sync, msg.team.port) : undefined;
+    try {
+      trainRows(ctx, msg.state, msg.data, msg.from, msg.to, team);
+    } finally {
+      team?.stop();
+    }
     return { type: 'done', id: msg.id, state: msg.state, visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
   }
   const outputs = new Float32Array((msg.to - msg.from) * outputWidth(msg.state));

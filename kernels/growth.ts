@@ -43,6 +43,7 @@ import {
   SYNAPSE_INIT_WEIGHT,
   SectionKind,
   TARGET_SLOTS,
+  WALK_LANES,
   packMeta,
 } from './layout.js';
 import { RngStream, rand32 } from './rng.js';
@@ -70,67 +71,100 @@ export const GrowthKind = {
   matchInsert: 4,
 } as const;
 
-/** An append-only list of requests (flat typed arrays, so a GPU twin can fill the same
- *  shape through an atomic cursor). */
+/** An append-only list of requests in SharedArrayBuffers (flat columns, so a second thread
+ *  of a team, or a GPU twin with an atomic cursor, can fill the same shape). */
 export class GrowthRequests {
-  kind = new Int32Array(256);
-  a = new Int32Array(256);
-  b = new Int32Array(256);
-  value = new Float32Array(256);
-  count = 0;
+  /** [count] */
+  header = new Int32Array(new SharedArrayBuffer(4));
+  kind: Int32Array = new Int32Array(new SharedArrayBuffer(4));
+  a: Int32Array = new Int32Array(new SharedArrayBuffer(4));
+  b: Int32Array = new Int32Array(new SharedArrayBuffer(4));
+  value: Float32Array = new Float32Array(new SharedArrayBuffer(4));
+
+  constructor(capacity = 256) {
+    this.reserve(capacity);
+  }
+
+  /** Rebuilds a list from its columns after they crossed a thread boundary (postMessage
+   *  keeps the shared buffers but not the class). */
+  static revive(plain: Pick<GrowthRequests, 'header' | 'kind' | 'a' | 'b' | 'value'>): GrowthRequests {
+    if (plain instanceof GrowthRequests) return plain;
+    const r = new GrowthRequests(1);
+    r.header = plain.header;
+    r.kind = plain.kind;
+    r.a = plain.a;
+    r.b = plain.b;
+    r.value = plain.value;
+    return r;
+  }
+
+  get count(): number {
+    return this.header[0]!;
+  }
+
+  set count(n: number) {
+    this.header[0] = n;
+  }
+
+  get capacity(): number {
+    return this.kind.length;
+  }
 
   push(kind: number, a: number, b: number, value: number): void {
-    if (this.count === this.kind.length) this.grow();
-    const i = this.count++;
+    const i = this.header[0]!;
+    if (i === this.kind.length) this.reserve(i * 2);
     this.kind[i] = kind;
     this.a[i] = a;
     this.b[i] = b;
     this.value[i] = value;
+    this.header[0] = i + 1;
   }
 
-  private grow(): void {
-    const n = this.kind.length * 2;
-    const kind = new Int32Array(n);
-    kind.set(this.kind);
-    const a = new Int32Array(n);
-    a.set(this.a);
-    const b = new Int32Array(n);
-    b.set(this.b);
-    const value = new Float32Array(n);
-    value.set(this.value);
-    this.kind = kind;
-    this.a = a;
-    this.b = b;
-    this.value = value;
+  /** Grows the columns to hold at least `capacity` requests (owner thread only). */
+  reserve(capacity: number): void {
+    if (capacity <= this.kind.length && this.kind.length > 1) return;
+    const n = Math.max(capacity, 16);
+    const grow = <T extends Int32Array | Float32Array>(old: T, make: (sab: SharedArrayBuffer) => T): T => {
+      const next = make(new SharedArrayBuffer(n * 4));
+      next.set(old.subarray(0, Math.min(old.length, this.count)));
+      return next;
+    };
+    this.kind = grow(this.kind, (b) => new Int32Array(b));
+    this.a = grow(this.a, (b) => new Int32Array(b));
+    this.b = grow(this.b, (b) => new Int32Array(b));
+    this.value = grow(this.value, (b) => new Float32Array(b));
   }
 }
 
 /**
- * Applies requests in the order they were made, then runs reduction when it is due. `key`
- * identifies the sample (the trained-sample counter) so random draws do not depend on
- * anything but the network's own history.
+ * Applies request lists in order (lane 0's first), each in the order its requests were
+ * made, then clears them. `key` identifies the sample (the trained-sample counter) so random
+ * draws depend on nothing but the network's own history.
  */
-export function applyGrowth(state: NetworkState, requests: GrowthRequests, key: number): void {
-  for (let i = 0; i < requests.count; i++) {
-    const a = requests.a[i]!;
-    const b = requests.b[i]!;
-    const value = requests.value[i]!;
-    switch (requests.kind[i]) {
-      case GrowthKind.newSection:
-        growNeuron(state, a, b, value, key);
-        break;
-      case GrowthKind.appendSynapse:
-        appendSynapse(state, a, value, key);
-        break;
-      case GrowthKind.split:
-        splitSection(state, a, key);
-        break;
-      case GrowthKind.matchInsert:
-        insertMatchSynapse(state, a, value, key);
-        break;
+export function applyGrowth(state: NetworkState, lists: readonly GrowthRequests[], key: number): void {
+  for (const requests of lists) {
+    const count = requests.count;
+    for (let i = 0; i < count; i++) {
+      const a = requests.a[i]!;
+      const b = requests.b[i]!;
+      const value = requests.value[i]!;
+      switch (requests.kind[i]) {
+        case GrowthKind.newSection:
+          growNeuron(state, a, b, value, key);
+          break;
+        case GrowthKind.appendSynapse:
+          appendSynapse(state, a, value, key);
+          break;
+        case GrowthKind.split:
+          splitSection(state, a, key);
+          break;
+        case GrowthKind.matchInsert:
+          insertMatchSynapse(state, a, value, key);
+          break;
+      }
     }
+    requests.count = 0;
   }
-  requests.count = 0;
   maybeCompact(state);
 }
 
@@ -266,8 +300,9 @@ function takeSectionId(state: NetworkState): number {
 // Synapse storage: runs of slots inside pages
 // ---------------------------------------------------------------------------------------
 
-function capacityClass(capacity: number): number {
-  return capacity / SYNAPSE_CAPACITY_STEP;
+/** Index of a capacity class and lane in state.freeRuns. */
+function freeListIndex(capacity: number, lane: number): number {
+  return (capacity / SYNAPSE_CAPACITY_STEP) * WALK_LANES + lane;
 }
 
 /** Next capacity when a full section needs room: small sections grow by one step, larger
@@ -277,31 +312,36 @@ export function nextCapacity(capacity: number): number {
   return Math.min(MAX_SYNAPSES_PER_SECTION, capacity + step);
 }
 
-/** A run of `capacity` contiguous slots: a released run of that size if there is one, else
- *  the end of the last page, else a new page. Returns page * SYNAPSES_PER_PAGE + offset. */
-function allocateRun(state: NetworkState, capacity: number): number {
-  const free = state.freeRuns[capacityClass(capacity)];
+/** A run of `capacity` contiguous slots for a section of walk lane `lane`: a released run of
+ *  that size if there is one, else the end of the lane's last page, else a new page.
+ *  Returns page * SYNAPSES_PER_PAGE + offset. */
+function allocateRun(state: NetworkState, capacity: number, lane: number): number {
+  const free = state.freeRuns[freeListIndex(capacity, lane)];
   if (free && free.length > 0) {
     state.counters[COUNTER.slotsFreed]! -= capacity;
     return free.pop()!;
   }
-  let page = state.pages[state.pages.length - 1];
+  let index = state.pages.length - 1;
+  while (index >= 0 && state.pages[index]!.lane !== lane) index--;
+  let page = index >= 0 ? state.pages[index]! : undefined;
   if (!page || page.used + capacity > SYNAPSES_PER_PAGE) {
-    page = newSynapsePage();
+    page = newSynapsePage(lane);
     state.pages.push(page);
+    index = state.pages.length - 1;
     state.counters[COUNTER.pageCount] = state.pages.length;
   }
   const offset = page.used;
   page.used += capacity;
   state.counters[COUNTER.slotsReserved]! += capacity;
-  return (state.pages.length - 1) * SYNAPSES_PER_PAGE + offset;
+  return index * SYNAPSES_PER_PAGE + offset;
 }
 
 function releaseRun(state: NetworkState, run: number, capacity: number): void {
   if (capacity === 0) return;
-  const cls = capacityClass(capacity);
-  while (state.freeRuns.length <= cls) state.freeRuns.push([]);
-  state.freeRuns[cls]!.push(run);
+  const lane = state.pages[Math.floor(run / SYNAPSES_PER_PAGE)]!.lane;
+  const index = freeListIndex(capacity, lane);
+  while (state.freeRuns.length <= index) state.freeRuns.push([]);
+  state.freeRuns[index]!.push(run);
   state.counters[COUNTER.slotsFreed]! += capacity;
 }
 
@@ -313,7 +353,7 @@ function relocate(state: NetworkState, sec: number, capacity: number): void {
   const oldCapacity = I[o + SEC_SYN_CAPACITY]!;
   const oldPage = I[o + SEC_SYN_PAGE]!;
   const oldOffset = I[o + SEC_SYN_OFFSET]!;
-  const run = allocateRun(state, capacity);
+  const run = allocateRun(state, capacity, sec & 1);
   const page = Math.floor(run / SYNAPSES_PER_PAGE);
   const offset = run % SYNAPSES_PER_PAGE;
   if (count > 0) {
@@ -540,7 +580,7 @@ export function compactSynapses(state: NetworkState): void {
     const capacity = Math.max(SYNAPSE_CAPACITY_STEP, Math.ceil(count / SYNAPSE_CAPACITY_STEP) * SYNAPSE_CAPACITY_STEP);
     const from = old[I[o + SEC_SYN_PAGE]!]!;
     const fromOffset = I[o + SEC_SYN_OFFSET]!;
-    const run = allocateRun(state, capacity);
+    const run = allocateRun(state, capacity, s & 1);
     const page = Math.floor(run / SYNAPSES_PER_PAGE);
     const offset = run % SYNAPSES_PER_PAGE;
     const to = state.pages[page]!;

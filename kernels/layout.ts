@@ -57,6 +57,10 @@ export const SYNAPSES_PER_PAGE = 1 << 16;
 export const SYNAPSE_CAPACITY_STEP = 4;
 /** Target-hexagon slots per hexagon, drawn once by random walks. */
 export const TARGET_SLOTS = 86;
+/** Section walks are split into this many lanes by section id (lane = id & 1); each lane
+ *  accumulates separately and lanes are combined in order, so one thread and a team of two
+ *  produce identical networks. */
+export const WALK_LANES = 2;
 /** Synapses a binary input section fans out to. */
 export const BINARY_SECTION_SYNAPSES = 32;
 
@@ -70,14 +74,14 @@ export const INITIAL_TOLERANCE = 0.49;
 /** Border and weight are divided by this when a value lands inside a synapse's window. */
 export const BORDER_SHRINK = 1.5;
 /** The section's tolerance is divided by this on every shrink (the growth brake). */
-export const TOLERANCE_DECAY = 1.2;
+export const TOLERANCE_DECAY = 1.3;
 /** The walk stops when the remaining potential is below this fraction of the potential
  *  the walk started with (relative, so raw values of any unit behave the same). */
 export const WALK_EPSILON = 1e-5;
 /** New synapse weight magnitude is uniform in [0, SYNAPSE_INIT_WEIGHT), sign 50/50. */
 export const SYNAPSE_INIT_WEIGHT = 0.2;
 /** Section learning rate starts here and decays as LR / (1 + uses / TAU) per section. */
-export const SECTION_LEARNING_RATE = 0.5;
+export const SECTION_LEARNING_RATE = 0.7;
 export const SECTION_LEARNING_TAU = 300;
 /** Output-link learning rate, decaying per source neuron the same way. */
 export const LINK_LEARNING_RATE = 0.05;

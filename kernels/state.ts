@@ -102,6 +102,9 @@ export interface SynapsePage {
   meta: Uint32Array;
   /** Slots handed out (bump pointer). */
   used: number;
+  /** Walk lane whose sections live here: lanes never share a page, so two threads of a
+   *  team never write the same cache line of synapse storage. */
+  lane: number;
 }
 
 export interface NetworkState {
@@ -122,8 +125,8 @@ export interface NetworkState {
   /** Released section ids, reused first-in-first-out order by id for determinism. */
   freeSections: number[];
   pages: SynapsePage[];
-  /** Per capacity class (capacity / SYNAPSE_CAPACITY_STEP): released slot runs as
-   *  page * SYNAPSES_PER_PAGE + offset. */
+  /** Per capacity class (capacity / SYNAPSE_CAPACITY_STEP) and lane, at index
+   *  class * WALK_LANES + lane: released slot runs as page * SYNAPSES_PER_PAGE + offset. */
   freeRuns: number[][];
 }
 
@@ -145,13 +148,14 @@ export function sharedUint32(length: number): Uint32Array {
 }
 
 /** A new page: three columns over one SharedArrayBuffer. */
-export function newSynapsePage(): SynapsePage {
+export function newSynapsePage(lane: number): SynapsePage {
   const sab = new SharedArrayBuffer(SYNAPSES_PER_PAGE * 12);
   return {
     weight: new Float32Array(sab, 0, SYNAPSES_PER_PAGE),
     border: new Float32Array(sab, SYNAPSES_PER_PAGE * 4, SYNAPSES_PER_PAGE),
     meta: new Uint32Array(sab, SYNAPSES_PER_PAGE * 8, SYNAPSES_PER_PAGE),
     used: 0,
+    lane,
   };
 }
 

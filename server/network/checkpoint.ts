@@ -36,6 +36,7 @@ import {
   SEC_TGT_HEX,
   SYNAPSES_PER_PAGE,
   TARGET_SLOTS,
+  WALK_LANES,
 } from '../../kernels/layout.js';
 import {
   type HexagonKind,
@@ -101,7 +102,7 @@ interface Header {
   outputs: HeaderOutputGroup[];
   sectionCount: number;
   freeSections: number[];
-  pages: number[];
+  pages: { used: number; lane: number }[];
   freeRuns: number[][];
   buffers: { name: string; bytes: number }[];
 }
@@ -158,7 +159,7 @@ export function encodeCheckpoint(state: NetworkState, meta: CheckpointMeta): Buf
     })),
     sectionCount,
     freeSections: state.freeSections,
-    pages: state.pages.map((p) => p.used),
+    pages: state.pages.map((p) => ({ used: p.used, lane: p.lane })),
     freeRuns: state.freeRuns,
     buffers: buffers.map((b) => ({ name: b.name, bytes: b.data.byteLength })),
   };
@@ -345,9 +346,10 @@ function buildState(file: Uint8Array, v: { headerEnd: number; bodyEnd: number },
   reserveSections(state, h.sectionCount);
   reader.next('sections', h.sectionCount * SECTION_STRIDE * 4, state.sectionsI32);
 
-  h.pages.forEach((used, p) => {
-    check(Number.isInteger(used) && used >= 0 && used <= SYNAPSES_PER_PAGE, `fill of page ${p}`);
-    const page = newSynapsePage();
+  h.pages.forEach((entry, p) => {
+    const used = entry?.used;
+    check(Number.isInteger(used) && used >= 0 && used <= SYNAPSES_PER_PAGE && isIndex(entry.lane, WALK_LANES), `page ${p}`);
+    const page = newSynapsePage(entry.lane);
     page.used = used;
     reader.next(`page${p}.weight`, used * 4, page.weight);
     reader.next(`page${p}.border`, used * 4, page.border);
@@ -404,7 +406,7 @@ function validateTopology(state: NetworkState): void {
     const count = I[o + SEC_SYN_COUNT]!;
     const capacity = I[o + SEC_SYN_CAPACITY]!;
     check(count >= 0 && count <= capacity && capacity <= MAX_SYNAPSES_PER_SECTION, `synapse count of section ${s}`);
-    check(capacity === 0 || (page !== undefined && I[o + SEC_SYN_OFFSET]! >= 0 && I[o + SEC_SYN_OFFSET]! + capacity <= page.used), `synapse run of section ${s}`);
+    check(capacity === 0 || (page !== undefined && page.lane === (s & 1) && I[o + SEC_SYN_OFFSET]! >= 0 && I[o + SEC_SYN_OFFSET]! + capacity <= page.used), `synapse run of section ${s}`);
     const next = I[o + SEC_NEXT]!;
     check(next === -1 || isIndex(next, total), `chain of section ${s}`);
   }

@@ -132,13 +132,15 @@ outputs:
   assert.ok(accuracy(cluster) > 0.85, `3-D accuracy ${accuracy(cluster)}`);
 });
 
-test('same seed and data give byte-identical networks whatever the thread count', async () => {
+test('same seed and data give byte-identical networks whatever the thread count (one thread, a two-thread team, in-process)', async () => {
   const one = new CpuBackend(1);
   try {
     const a = Cluster.create(DEFAULT_TEMPLATE, 11);
     const b = Cluster.create(DEFAULT_TEMPLATE, 11);
     await one.train(a, a.bind(data.train), { to: 3000 });
+    const teamsBefore = backend.pool.teamSlices;
     await backend.train(b, b.bind(data.train), { to: 3000 });
+    assert.ok(backend.pool.teamSlices > teamsBefore, 'the two-thread run used teams of two threads');
     const local = Cluster.create(DEFAULT_TEMPLATE, 11);
     trainLocal(local, data.train, 0, 3000);
     assert.ok(a.checkpoint().equals(b.checkpoint()));
