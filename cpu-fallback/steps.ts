@@ -74,41 +74,195 @@ export function loadInputs(ctx: ExecutionContext, state: NetworkState, hexagon: 
  * for a full section.
  */
 export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number, train: boolean): void {
+  if (train) {
+    forwardSectionsTrain(ctx, state, hexagon);
+    return;
+  }
   const hs = ctx.hex[hexagon]!;
   const act = hs.act;
   const active = hs.active;
   const count = ctx.activeCount[hexagon]!;
   const neurons = state.hexagons[hexagon]!.neuronsI32;
   const I = state.sectionsI32;
+  const F = state.sectionsF32;
+  const pages = state.pages;
+  const scratch = ctx.hex;
+  let lastHex = -1;
+  let tin0 = hs.input0;
+  let tin1 = hs.input1;
+  let visits = 0;
+  for (let a = 0; a < count; a++) {
+    const n = active[a]!;
+    const potential = act[n]!;
+    for (let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!; s >= 0; s = I[s * SECTION_STRIDE + SEC_NEXT]!) {
+      const o = s * SECTION_STRIDE;
+      const kind = I[o + SEC_KIND]!;
+      if (kind !== SectionKind.plain) {
+        if (kind === SectionKind.binary) walkBinarySection(ctx, state, s, n, false);
+        else walkMatchSection(ctx, state, s, potential, n, false);
+        continue;
+      }
+      // Inference walk: potential p is consumed synapse by synapse; a fully covered synapse
+      // adds its weight, the partially covered last one adds weight * p / border.
+      let p = potential - F[o + SEC_LOWER]!;
+      if (p <= 0) continue;
+      const range = F[o + SEC_RANGE]!;
+      if (p > range) p = range;
+      const eps = p * WALK_EPSILON;
+      const page = pages[I[o + SEC_SYN_PAGE]!]!;
+      const W = page.weight;
+      const B = page.border;
+      const M = page.meta;
+      const tgtHex = I[o + SEC_TGT_HEX]!;
+      if (tgtHex !== lastHex) {
+        const t = scratch[tgtHex]!;
+        tin0 = t.input0;
+        tin1 = t.input1;
+        lastHex = tgtHex;
+      }
+      const tin = s & 1 ? tin1 : tin0;
+      const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+      const first = I[o + SEC_SYN_OFFSET]!;
+      const end = first + I[o + SEC_SYN_COUNT]!;
+      let i = first;
+      while (i < end) {
+        const b = B[i]!;
+        const t = base + (M[i]! & META_TARGET_MASK);
+        if (p < b) {
+          tin[t] += W[i]! * (p / b);
+          i++;
+          break;
+        }
+        tin[t] += W[i]!;
+        p -= b;
+        i++;
+        if (p <= eps) break;
+      }
+      visits += i - first;
+    }
+  }
+  ctx.visits += visits;
+}
+
+/**
+ * The training forward pass of one hexagon, with the thermometer walk of plain sections
+ * written out in place: a sample walks some hundreds of short sections, so what is loaded
+ * once per section (not per synapse) decides the speed. Same semantics as walkSectionTrain.
+ */
+function forwardSectionsTrain(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  const hs = ctx.hex[hexagon]!;
+  const act = hs.act;
+  const active = hs.active;
+  const count = ctx.activeCount[hexagon]!;
+  const neurons = state.hexagons[hexagon]!.neuronsI32;
+  const I = state.sectionsI32;
+  const F = state.sectionsF32;
+  const pages = state.pages;
+  const scratch = ctx.hex;
   const lane = ctx.lane;
-  ctx.logStart[hexagon] = ctx.log.count;
+  const log = ctx.log;
+  const newSections = ctx.requests[0]!;
+  let visits = 0;
+  let lastHex = -1;
+  let tin0 = hs.input0;
+  let tin1 = hs.input1;
+  ctx.logStart[hexagon] = log.count;
   for (let a = 0; a < count; a++) {
     const n = active[a]!;
     const potential = act[n]!;
     let s = neurons[n * NEURON_STRIDE + NEU_FIRST_SECTION]!;
     if (s < 0) {
       // First sections are lane 0's requests.
-      if (train && lane <= 0 && neurons[n * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) ctx.requests[0]!.push(GrowthKind.newSection, hexagon, n, potential);
+      if (lane <= 0 && neurons[n * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) newSections.push(GrowthKind.newSection, hexagon, n, potential);
       continue;
     }
-    while (s >= 0) {
-      if (lane >= 0 && (s & 1) !== lane) {
-        s = I[s * SECTION_STRIDE + SEC_NEXT]!;
+    for (; s >= 0; s = I[s * SECTION_STRIDE + SEC_NEXT]!) {
+      if (lane >= 0 && (s & 1) !== lane) continue;
+      const o = s * SECTION_STRIDE;
+      const kind = I[o + SEC_KIND]!;
+      if (kind !== SectionKind.plain) {
+        if (kind === SectionKind.binary) walkBinarySection(ctx, state, s, n, true);
+        else walkMatchSection(ctx, state, s, potential, n, true);
         continue;
       }
-      const kind = I[s * SECTION_STRIDE + SEC_KIND]!;
-      if (kind === SectionKind.plain) {
-        if (train) walkSectionTrain(ctx, state, s, potential, n);
-        else walkSection(ctx, state, s, potential);
-      } else if (kind === SectionKind.binary) {
-        walkBinarySection(ctx, state, s, n, train);
-      } else {
-        walkMatchSection(ctx, state, s, potential, n, train);
+      let p = potential - F[o + SEC_LOWER]!;
+      if (p <= 0) continue;
+      const range = F[o + SEC_RANGE]!;
+      if (p > range) p = range;
+      const eps = p * WALK_EPSILON;
+      const pageIndex = I[o + SEC_SYN_PAGE]!;
+      const page = pages[pageIndex]!;
+      const W = page.weight;
+      const B = page.border;
+      const M = page.meta;
+      const tgtHex = I[o + SEC_TGT_HEX]!;
+      if (tgtHex !== lastHex) {
+        const t = scratch[tgtHex]!;
+        tin0 = t.input0;
+        tin1 = t.input1;
+        lastHex = tgtHex;
       }
-      s = I[s * SECTION_STRIDE + SEC_NEXT]!;
+      const tin = s & 1 ? tin1 : tin0;
+      const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
+      const first = I[o + SEC_SYN_OFFSET]!;
+      const synapses = I[o + SEC_SYN_COUNT]!;
+      const end = first + synapses;
+      let tol = F[o + SEC_TOLERANCE]!;
+      let lo = 0.5 - tol;
+      let hi = 0.5 + tol;
+      let i = first;
+      let share = 1;
+      while (i < end) {
+        let b = B[i]!;
+        // The remaining potential lands well inside this synapse's slice: the slice is too
+        // coarse, so shrink it (and its weight); later synapses get the freed potential.
+        if (p > lo * b && p < hi * b) {
+          b = Math.fround(b / BORDER_SHRINK);
+          B[i] = b;
+          W[i] = W[i]! / BORDER_SHRINK;
+          tol = Math.fround(tol / TOLERANCE_DECAY);
+          lo = 0.5 - tol;
+          hi = 0.5 + tol;
+        }
+        const t = base + (M[i]! & META_TARGET_MASK);
+        if (p < b) {
+          share = p / b;
+          tin[t] += W[i]! * share;
+          i++;
+          p = 0;
+          break;
+        }
+        tin[t] += W[i]!;
+        p -= b;
+        i++;
+        if (p <= eps) {
+          p = 0;
+          break;
+        }
+      }
+      F[o + SEC_TOLERANCE] = tol;
+      const walked = i - first;
+      visits += walked;
+      if (walked > 0) {
+        if (log.count === log.section.length) log.reserve();
+        const e = log.count++;
+        log.section[e] = s;
+        log.page[e] = pageIndex;
+        log.first[e] = first;
+        log.length[e] = walked;
+        log.tgtHex[e] = tgtHex;
+        log.tgtBase[e] = base;
+        log.srcNeuron[e] = n;
+        log.share[e] = share;
+      }
+      if (p > eps) {
+        if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests[s & 1]!.push(GrowthKind.appendSynapse, s, 0, p);
+        else ctx.requests[s & 1]!.push(GrowthKind.split, s, 0, p);
+      }
     }
   }
-  ctx.logEnd[hexagon] = ctx.log.count;
+  ctx.visits += visits;
+  ctx.logEnd[hexagon] = log.count;
 }
 
 /** Records a walked section for the backward pass. */
@@ -124,107 +278,6 @@ function logWalk(ctx: ExecutionContext, s: number, page: number, first: number, 
   log.tgtBase[e] = tgtBase;
   log.srcNeuron[e] = srcNeuron;
   log.share[e] = share;
-}
-
-/** Inference walk: potential p is consumed synapse by synapse; a fully covered synapse adds
- *  its weight, the partially covered last one adds weight * p / border. */
-function walkSection(ctx: ExecutionContext, state: NetworkState, s: number, potential: number): void {
-  const I = state.sectionsI32;
-  const F = state.sectionsF32;
-  const o = s * SECTION_STRIDE;
-  let p = potential - F[o + SEC_LOWER]!;
-  if (p <= 0) return;
-  const range = F[o + SEC_RANGE]!;
-  if (p > range) p = range;
-  const eps = p * WALK_EPSILON;
-  const page = state.pages[I[o + SEC_SYN_PAGE]!]!;
-  const W = page.weight;
-  const B = page.border;
-  const M = page.meta;
-  const target = ctx.hex[I[o + SEC_TGT_HEX]!]!;
-  const tin = s & 1 ? target.input1 : target.input0;
-  const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
-  const first = I[o + SEC_SYN_OFFSET]!;
-  const end = first + I[o + SEC_SYN_COUNT]!;
-  let i = first;
-  while (i < end) {
-    const b = B[i]!;
-    const t = base + (M[i]! & META_TARGET_MASK);
-    if (p < b) {
-      tin[t] += W[i]! * (p / b);
-      i++;
-      break;
-    }
-    tin[t] += W[i]!;
-    p -= b;
-    i++;
-    if (p <= eps) break;
-  }
-  ctx.visits += i - first;
-}
-
-/** Training walk: as {@link walkSection}, plus border adaptation and growth requests. */
-function walkSectionTrain(ctx: ExecutionContext, state: NetworkState, s: number, potential: number, srcNeuron: number): void {
-  const I = state.sectionsI32;
-  const F = state.sectionsF32;
-  const o = s * SECTION_STRIDE;
-  let p = potential - F[o + SEC_LOWER]!;
-  if (p <= 0) return;
-  const range = F[o + SEC_RANGE]!;
-  if (p > range) p = range;
-  const eps = p * WALK_EPSILON;
-  const pageIndex = I[o + SEC_SYN_PAGE]!;
-  const page = state.pages[pageIndex]!;
-  const W = page.weight;
-  const B = page.border;
-  const M = page.meta;
-  const tgtHex = I[o + SEC_TGT_HEX]!;
-  const target = ctx.hex[tgtHex]!;
-  const tin = s & 1 ? target.input1 : target.input0;
-  const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
-  const first = I[o + SEC_SYN_OFFSET]!;
-  const synapses = I[o + SEC_SYN_COUNT]!;
-  const end = first + synapses;
-  let tol = F[o + SEC_TOLERANCE]!;
-  let lo = 0.5 - tol;
-  let hi = 0.5 + tol;
-  let i = first;
-  let share = 1;
-  while (i < end) {
-    let b = B[i]!;
-    // The remaining potential lands well inside this synapse's slice: the slice is too
-    // coarse, so shrink it (and its weight); later synapses get the freed potential.
-    if (p > lo * b && p < hi * b) {
-      b = Math.fround(b / BORDER_SHRINK);
-      B[i] = b;
-      W[i] = W[i]! / BORDER_SHRINK;
-      tol = Math.fround(tol / TOLERANCE_DECAY);
-      lo = 0.5 - tol;
-      hi = 0.5 + tol;
-    }
-    const t = base + (M[i]! & META_TARGET_MASK);
-    if (p < b) {
-      share = p / b;
-      tin[t] += W[i]! * share;
-      i++;
-      p = 0;
-      break;
-    }
-    tin[t] += W[i]!;
-    p -= b;
-    i++;
-    if (p <= eps) {
-      p = 0;
-      break;
-    }
-  }
-  F[o + SEC_TOLERANCE] = tol;
-  if (i > first) logWalk(ctx, s, pageIndex, first, i - first, tgtHex, base, srcNeuron, share);
-  ctx.visits += i - first;
-  if (p > eps) {
-    if (synapses < MAX_SYNAPSES_PER_SECTION) ctx.requests[s & 1]!.push(GrowthKind.appendSynapse, s, 0, p);
-    else ctx.requests[s & 1]!.push(GrowthKind.split, s, 0, p);
-  }
 }
 
 /** Binary sections: any positive value fires every synapse fully. */
@@ -447,18 +500,26 @@ export function backwardSections(ctx: ExecutionContext, state: NetworkState, hex
   const hidden = state.hexagons[hexagon]!.kind === 'hidden';
   const reinforce = state.enableReduction;
   const F = state.sectionsF32;
+  const pages = state.pages;
+  const scratch = ctx.hex;
   const log = ctx.log;
   const end = ctx.logEnd[hexagon]!;
   let visits = 0;
+  let lastHex = -1;
+  let tdelta = hs.delta;
   for (let e = ctx.logStart[hexagon]!; e < end; e++) {
     const o = log.section[e]! * SECTION_STRIDE;
     const uses = F[o + SEC_USES]!;
     F[o + SEC_USES] = uses + 1;
     const lr = SECTION_LEARNING_RATE / (1 + uses / SECTION_LEARNING_TAU);
-    const page = state.pages[log.page[e]!]!;
+    const page = pages[log.page[e]!]!;
     const W = page.weight;
     const M = page.meta;
-    const tdelta = ctx.hex[log.tgtHex[e]!]!.delta;
+    const tgtHex = log.tgtHex[e]!;
+    if (tgtHex !== lastHex) {
+      tdelta = scratch[tgtHex]!.delta;
+      lastHex = tgtHex;
+    }
     const base = log.tgtBase[e]!;
     const first = log.first[e]!;
     const last = first + log.length[e]! - 1;
