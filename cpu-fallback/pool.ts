@@ -9,15 +9,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { COUNTER } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import { type BoundData, outputWidth } from './engine.js';
 import { failTeam, newTeamSync } from './team.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
-/** A training slice gets a second thread only for networks at least this large: below it the
- *  two hand-offs per section walk cost more than the halved walk saves (docs/performance.md). */
-export const TEAM_MIN_SECTIONS = 128;
+/** A training slice gets a second thread only when the job's slices so far walked at least
+ *  this many synapses per sample (forward + backward): below it the hand-offs and the shared
+ *  cache lines cost more than halving the walks saves. Measured on 2 cores: mnist8k (~5,500
+ *  per sample) trains slower with a team, fashion60k (~8,400) faster (docs/performance.md). */
+export const TEAM_MIN_VISITS_PER_SAMPLE = 7000;
 
 export interface TrainOptions {
   from?: number;
@@ -28,8 +29,9 @@ export interface TrainOptions {
   /** Called after every slice with samples done and total. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
-  /** Let an idle second worker run lane 1 of the walks (default true). */
-  team?: boolean;
+  /** Let an idle second worker run lane 1 of the walks when it pays (default true);
+   *  'always' whenever a worker is idle (tests, measurements). */
+  team?: boolean | 'always';
 }
 
 export interface PredictOptions {
@@ -79,7 +81,7 @@ interface Job {
   width: number;
   failed: boolean;
   error?: Error;
-  team: boolean;
+  team: boolean | 'always';
   /** Partner threads still running a slice of this job. */
   partners: number;
   onProgress?: ((done: number, total: number) => void) | undefined;
@@ -225,7 +227,8 @@ export class CpuPool {
   /** An idle worker to help with a training slice, if teams pay for this job right now:
    *  only when no other job is waiting for a worker, and the network is large enough. */
   private partnerFor(job: Job, lead: Slot): Slot | undefined {
-    if (!job.team || job.state.counters[COUNTER.sectionsUsed]! < TEAM_MIN_SECTIONS) return undefined;
+    if (!job.team) return undefined;
+    if (job.team !== 'always' && (job.done === 0 || job.visits / job.done < TEAM_MIN_VISITS_PER_SAMPLE)) return undefined;
     if (this.jobs.some((j) => j !== job && j.pending.length > 0 && j.inFlight < j.maxParallel)) return undefined;
     return this.slots.find((s) => s !== lead && !s.job);
   }

@@ -16,6 +16,8 @@ export interface TrainRequest {
   epochs?: number;
   /** Samples per scheduling slice (CPU pool). */
   sliceRows?: number;
+  /** CPU pool: two-thread teams when they pay (default), always, or never. */
+  team?: boolean | 'always';
   from?: number;
   to?: number;
   onProgress?: Progress;

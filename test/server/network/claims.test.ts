@@ -139,7 +139,7 @@ test('same seed and data give byte-identical networks whatever the thread count 
     const b = Cluster.create(DEFAULT_TEMPLATE, 11);
     await one.train(a, a.bind(data.train), { to: 3000 });
     const teamsBefore = backend.pool.teamSlices;
-    await backend.train(b, b.bind(data.train), { to: 3000 });
+    await backend.train(b, b.bind(data.train), { to: 3000, team: 'always' });
     assert.ok(backend.pool.teamSlices > teamsBefore, 'the two-thread run used teams of two threads');
     const local = Cluster.create(DEFAULT_TEMPLATE, 11);
     trainLocal(local, data.train, 0, 3000);
