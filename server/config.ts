@@ -1,0 +1,177 @@
+/**
+ * Service configuration: defaults, then an optional config file (YAML or JSON, path in
+ * HANAMI_CONFIG), then environment variables. Secrets can also come from files
+ * (`<NAME>_FILE`, e.g. a mounted Kubernetes Secret). Invalid values stop start-up with a
+ * ConfigError naming the setting; nothing falls back silently. Documented in
+ * docs/configuration.md (keep the two in sync).
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+export type BackendSetting = 'auto' | 'cpu' | 'webgpu';
+
+export interface HanamiConfig {
+  /** Bind address (HANAMI_HOST). */
+  host: string;
+  /** Listen port (HANAMI_PORT); 0 picks a free port. */
+  port: number;
+  /** Embedded store, blobs and the generated JWT key live here (HANAMI_DATA_DIR). */
+  dataDir: string;
+  /** MongoDB connection string; switches the store to MongoDB + GridFS (HANAMI_MONGO_URL). */
+  mongoUrl: string | undefined;
+  /** MongoDB database name (HANAMI_MONGO_DB). */
+  mongoDatabase: string;
+  /** Network backend (HANAMI_BACKEND). */
+  backend: BackendSetting;
+  /** CPU worker threads (HANAMI_THREADS). */
+  threads: number;
+  /** Initial admin's name (HANAMI_ADMIN_USER). */
+  adminUser: string;
+  /** Initial admin's passphrase (HANAMI_ADMIN_PASSPHRASE[_FILE]); generated and printed
+   *  once when unset and no admin exists yet. */
+  adminPassphrase: string | undefined;
+  /** HS256 key for tokens (HANAMI_JWT_KEY[_FILE]); generated and kept in the store when unset. */
+  jwtKey: string | undefined;
+  /** Token lifetime in seconds (HANAMI_TOKEN_TTL). */
+  tokenTtlSeconds: number;
+  /** Casbin policy file (HANAMI_POLICY_FILE); the shipped default when unset. */
+  policyFile: string | undefined;
+  /** Largest dataset/checkpoint upload in bytes (HANAMI_MAX_UPLOAD_BYTES). */
+  maxUploadBytes: number;
+  /** Largest JSON request body in bytes (HANAMI_MAX_JSON_BYTES). */
+  maxJsonBytes: number;
+  /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
+  loginRatePerMinute: number;
+  /** pino log level (HANAMI_LOG_LEVEL). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Seconds to let running tasks finish on shutdown before they are checkpointed and
+   *  stopped (HANAMI_SHUTDOWN_GRACE). */
+  shutdownGraceSeconds: number;
+  /** Direct network I/O over Socket.IO (HANAMI_IO_*). */
+  io: {
+    /** Largest message in bytes (HANAMI_IO_MAX_MESSAGE_BYTES). */
+    maxMessageBytes: number;
+    /** Calls per second and connection (HANAMI_IO_RATE). */
+    ratePerSecond: number;
+    /** Idle connections are closed after this many seconds (HANAMI_IO_IDLE_SECONDS). */
+    idleSeconds: number;
+    /** Open sockets per user (HANAMI_IO_MAX_SOCKETS_PER_USER). */
+    maxSocketsPerUser: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Config file keys are the camelCase field names above (nested `io:` block). */
+type FileConfig = Partial<Omit<HanamiConfig, 'io'>> & { io?: Partial<HanamiConfig['io']> };
+
+export function defaultConfig(): HanamiConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    dataDir: resolve('.hanami-data'),
+    mongoUrl: undefined,
+    mongoDatabase: 'hanami',
+    backend: 'auto',
+    threads: availableParallelism(),
+    adminUser: 'admin',
+    adminPassphrase: undefined,
+    jwtKey: undefined,
+    tokenTtlSeconds: 3600,
+    policyFile: undefined,
+    maxUploadBytes: 1024 * 1024 * 1024,
+    maxJsonBytes: 1024 * 1024,
+    loginRatePerMinute: 30,
+    logLevel: 'info',
+    shutdownGraceSeconds: 10,
+    io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32 },
+  };
+}
+
+function readFileSetting(path: string, name: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (e) {
+    throw new ConfigError(`${name}: cannot read ${path} (${(e as Error).message})`);
+  }
+}
+
+/** Env value, or the content of the file named by `<name>_FILE`. */
+function envOrFile(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) return readFileSetting(file, `${name}_FILE`);
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function integer(name: string, value: string | number, min: number, max: number): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${value}"`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+function loadFile(path: string): FileConfig {
+  const text = readFileSetting(path, 'HANAMI_CONFIG');
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`HANAMI_CONFIG ${path}: ${(e as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`HANAMI_CONFIG ${path}: expected a mapping of settings`);
+  const known = new Set(Object.keys(defaultConfig()));
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) throw new ConfigError(`HANAMI_CONFIG ${path}: unknown setting "${key}" (known: ${[...known].join(', ')})`);
+  }
+  return parsed as FileConfig;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Builds the configuration from defaults, HANAMI_CONFIG and the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
+  const c = defaultConfig();
+  const file = env.HANAMI_CONFIG ? loadFile(env.HANAMI_CONFIG) : {};
+  const merged: HanamiConfig = { ...c, ...file, io: { ...c.io, ...(file.io ?? {}) } };
+  const pick = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+
+  const out: HanamiConfig = { ...merged, io: { ...merged.io } };
+  out.host = pick('HANAMI_HOST') ?? merged.host;
+  out.port = integer('HANAMI_PORT', pick('HANAMI_PORT') ?? merged.port, 0, 65535);
+  out.dataDir = resolve(pick('HANAMI_DATA_DIR') ?? merged.dataDir);
+  out.mongoUrl = pick('HANAMI_MONGO_URL') ?? envOrFile(env, 'HANAMI_MONGO_URL') ?? merged.mongoUrl;
+  out.mongoDatabase = pick('HANAMI_MONGO_DB') ?? merged.mongoDatabase;
+  out.backend = oneOf('HANAMI_BACKEND', pick('HANAMI_BACKEND') ?? merged.backend, ['auto', 'cpu', 'webgpu'] as const);
+  out.threads = integer('HANAMI_THREADS', pick('HANAMI_THREADS') ?? merged.threads, 1, 1024);
+  out.adminUser = pick('HANAMI_ADMIN_USER') ?? merged.adminUser;
+  out.adminPassphrase = envOrFile(env, 'HANAMI_ADMIN_PASSPHRASE') ?? merged.adminPassphrase;
+  out.jwtKey = envOrFile(env, 'HANAMI_JWT_KEY') ?? merged.jwtKey;
+  out.tokenTtlSeconds = integer('HANAMI_TOKEN_TTL', pick('HANAMI_TOKEN_TTL') ?? merged.tokenTtlSeconds, 60, 30 * 24 * 3600);
+  out.policyFile = pick('HANAMI_POLICY_FILE') ?? merged.policyFile;
+  out.maxUploadBytes = integer('HANAMI_MAX_UPLOAD_BYTES', pick('HANAMI_MAX_UPLOAD_BYTES') ?? merged.maxUploadBytes, 1024, Number.MAX_SAFE_INTEGER);
+  out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
+  out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
+  out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
+  out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
+  out.io.maxMessageBytes = integer('HANAMI_IO_MAX_MESSAGE_BYTES', pick('HANAMI_IO_MAX_MESSAGE_BYTES') ?? merged.io.maxMessageBytes, 1024, 1024 * 1024 * 1024);
+  out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
+  out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);
+  out.io.maxSocketsPerUser = integer('HANAMI_IO_MAX_SOCKETS_PER_USER', pick('HANAMI_IO_MAX_SOCKETS_PER_USER') ?? merged.io.maxSocketsPerUser, 1, 100_000);
+  if (out.adminUser.length < 1 || out.adminUser.length > 64) throw new ConfigError('HANAMI_ADMIN_USER must be 1–64 characters');
+  if (out.adminPassphrase !== undefined && out.adminPassphrase.length < 8) throw new ConfigError('HANAMI_ADMIN_PASSPHRASE must be at least 8 characters');
+  if (out.jwtKey !== undefined && out.jwtKey.length < 32) throw new ConfigError('HANAMI_JWT_KEY must be at least 32 characters');
+  return out;
+}

@@ -1,0 +1,313 @@
+/**
+ * The Store: everything the service persists, behind one interface with two
+ * implementations — embedded SQLite + a blob folder (the default) and MongoDB + GridFS (for
+ * several replicas). Both pass one contract test suite (test/server/store/).
+ *
+ * Conventions:
+ * - ids are UUIDs (strings) made by the caller (`crypto.randomUUID()`), so both backends
+ *   agree on them; timestamps are ISO-8601 strings in UTC.
+ * - every project resource is looked up by (projectId, id): a caller can never reach another
+ *   project's resource by guessing an id.
+ * - names are unique: users and projects globally, templates/datasets/clusters/checkpoints
+ *   per project. A violation throws ConflictError, an unknown id NotFoundError; other driver
+ *   errors never leak out (they become StoreError).
+ * - updates are single-record and atomic; nothing needs multi-record transactions (FerretDB
+ *   v1 has none).
+ * - lists are ordered by createdAt then id, and paged with offset/limit.
+ */
+import type { Readable } from 'node:stream';
+
+export type Role = 'project-admin' | 'member';
+
+export interface User {
+  id: string;
+  name: string;
+  /** Global administrator (sees and manages everything). */
+  isAdmin: boolean;
+  /** scrypt hash as `scrypt$N$r$p$salt(base64)$hash(base64)` — never leaves the service. */
+  passphraseHash: string;
+  /** Bumped when the passphrase changes or the user is disabled: older tokens stop working. */
+  tokenVersion: number;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  description: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface Membership {
+  projectId: string;
+  userId: string;
+  role: Role;
+  createdAt: string;
+}
+
+export interface TemplateRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  /** Canonical text form (server/network/template.ts templateToText). */
+  text: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export type DatasetFormat = 'idx' | 'csv';
+export type DatasetStatus = 'uploading' | 'ready' | 'failed';
+
+export interface DatasetRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  format: DatasetFormat;
+  status: DatasetStatus;
+  /** Bytes received so far / expected (upload progress). */
+  receivedBytes: number;
+  expectedBytes: number | null;
+  /** Blob ids of the stored files (IDX: images and optional labels; CSV: the file). */
+  blobs: { role: 'images' | 'labels' | 'csv'; blobId: string; bytes: number; sha256: string }[];
+  /** Shape once parsed: rows, input columns, targets. */
+  rows: number | null;
+  inputColumns: string[] | null;
+  inputWidth: number | null;
+  targets: { kind: 'class'; classes: string[] } | { kind: 'values'; columns: string[] } | null;
+  /** CSV options the dataset was parsed with. */
+  options: Record<string, unknown>;
+  error: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface ClusterRecord {
+  id: string;
+  projectId: string;
+  name: string;
+  templateText: string;
+  seed: number;
+  /** Backend the cluster should run on ('auto' follows the host). */
+  backend: 'auto' | 'cpu' | 'webgpu';
+  /** `tasks`: driven by tasks; `direct`: attached to a Socket.IO client. */
+  mode: 'tasks' | 'direct';
+  /** Blob id of the latest saved state (checkpoint bytes), or null for a fresh cluster. */
+  stateBlobId: string | null;
+  /** Statistics at the last save (neurons, synapses, ...). */
+  stats: Record<string, number>;
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
+
+export interface CheckpointRecord {
+  id: string;
+  projectId: string;
+  /** Cluster it was saved from (may since have been deleted). */
+  clusterId: string;
+  name: string;
+  blobId: string;
+  bytes: number;
+  sha256: string;
+  stats: Record<string, number>;
+  createdAt: string;
+  createdBy: string;
+}
+
+export type TaskKind = 'train' | 'request';
+export type TaskState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
+
+export interface TaskRecord {
+  id: string;
+  projectId: string;
+  clusterId: string;
+  kind: TaskKind;
+  name: string;
+  state: TaskState;
+  /** What to run: datasets, interface mapping, epochs (validated by the API). */
+  params: Record<string, unknown>;
+  progress: { done: number; total: number };
+  /** Result summary (accuracy etc.) and the blob holding request outputs. */
+  result: Record<string, unknown> | null;
+  resultBlobId: string | null;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  createdBy: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  time: string;
+  userId: string | null;
+  projectId: string | null;
+  method: string;
+  path: string;
+  status: number;
+  requestId: string;
+}
+
+export interface ErrorEntry {
+  id: string;
+  time: string;
+  userId: string | null;
+  projectId: string | null;
+  requestId: string | null;
+  /** Where it happened (e.g. "task", "api", "io"). */
+  component: string;
+  message: string;
+  detail: string;
+}
+
+export interface Page {
+  offset?: number;
+  /** Default 100, maximum 1000. */
+  limit?: number;
+}
+
+export interface Paged<T> {
+  items: T[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface BlobInfo {
+  id: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** A collection of records that belong to a project. */
+export interface ProjectCollection<T extends { id: string; projectId: string; name: string }> {
+  create(record: T): Promise<T>;
+  get(projectId: string, id: string): Promise<T>;
+  /** Admin/internal use: look a record up by id across projects. */
+  getAny(id: string): Promise<T>;
+  findByName(projectId: string, name: string): Promise<T | null>;
+  list(projectId: string, page?: Page): Promise<Paged<T>>;
+  /** Every record of every project (service start-up, admin views). */
+  listAll(page?: Page): Promise<Paged<T>>;
+  /** Replaces the given fields; returns the updated record. */
+  update(projectId: string, id: string, patch: Partial<Omit<T, 'id' | 'projectId'>>): Promise<T>;
+  delete(projectId: string, id: string): Promise<void>;
+}
+
+export interface Store {
+  /** Which implementation ("sqlite" or "mongodb") and where. */
+  readonly description: string;
+  /** Creates tables/collections and indexes. Safe to call on an existing store. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round trip for /readyz. */
+  ping(): Promise<void>;
+
+  users: {
+    create(user: User): Promise<User>;
+    get(id: string): Promise<User>;
+    findByName(name: string): Promise<User | null>;
+    list(page?: Page): Promise<Paged<User>>;
+    update(id: string, patch: Partial<Omit<User, 'id'>>): Promise<User>;
+    delete(id: string): Promise<void>;
+    countAdmins(): Promise<number>;
+  };
+
+  projects: {
+    create(project: Project): Promise<Project>;
+    get(id: string): Promise<Project>;
+    findByName(name: string): Promise<Project | null>;
+    list(page?: Page): Promise<Paged<Project>>;
+    /** Projects a user is a member of. */
+    listForUser(userId: string, page?: Page): Promise<Paged<Project>>;
+    update(id: string, patch: Partial<Omit<Project, 'id'>>): Promise<Project>;
+    delete(id: string): Promise<void>;
+  };
+
+  memberships: {
+    /** Adds or changes a membership (upsert). */
+    set(membership: Membership): Promise<Membership>;
+    get(projectId: string, userId: string): Promise<Membership | null>;
+    listByProject(projectId: string, page?: Page): Promise<Paged<Membership>>;
+    listByUser(userId: string): Promise<Membership[]>;
+    remove(projectId: string, userId: string): Promise<void>;
+  };
+
+  templates: ProjectCollection<TemplateRecord>;
+  datasets: ProjectCollection<DatasetRecord>;
+  clusters: ProjectCollection<ClusterRecord>;
+  checkpoints: ProjectCollection<CheckpointRecord>;
+  tasks: ProjectCollection<TaskRecord> & {
+    listByCluster(projectId: string, clusterId: string, page?: Page): Promise<Paged<TaskRecord>>;
+    /** Tasks in the given states across all projects (start-up recovery, queues). */
+    listByState(states: TaskState[]): Promise<TaskRecord[]>;
+  };
+
+  /** Small service-wide values (e.g. the generated JWT key), by key. */
+  settings: {
+    get(key: string): Promise<string | null>;
+    /** Sets the value only if the key has none yet; returns the value now stored (so two
+     *  replicas starting at once agree on one generated key). */
+    setIfAbsent(key: string, value: string): Promise<string>;
+    set(key: string, value: string): Promise<void>;
+  };
+
+  audit: {
+    append(entry: AuditEntry): Promise<void>;
+    list(filter: { userId?: string; projectId?: string }, page?: Page): Promise<Paged<AuditEntry>>;
+  };
+
+  errors: {
+    append(entry: ErrorEntry): Promise<void>;
+    list(filter: { userId?: string; projectId?: string }, page?: Page): Promise<Paged<ErrorEntry>>;
+  };
+
+  /** Opaque binary objects (dataset files, checkpoints, results). Writes are atomic: a blob
+   *  is visible only once fully written and its SHA-256 computed. */
+  blobs: {
+    /** Streams data into a new blob. `maxBytes` aborts (BlobTooLargeError) when exceeded;
+     *  `onProgress` reports bytes received. Nothing is left behind on error. */
+    put(data: Readable | Uint8Array, options?: { maxBytes?: number; onProgress?: (bytes: number) => void }): Promise<BlobInfo>;
+    open(id: string): Promise<Readable>;
+    read(id: string): Promise<Buffer>;
+    stat(id: string): Promise<BlobInfo>;
+    delete(id: string): Promise<void>;
+  };
+}
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export class NotFoundError extends StoreError {
+  constructor(
+    readonly kind: string,
+    readonly key: string,
+  ) {
+    super(`${kind} ${key} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends StoreError {
+  constructor(
+    readonly kind: string,
+    readonly field: string,
+    readonly value: string,
+  ) {
+    super(`${kind} with ${field} "${value}" already exists`);
+    this.name = 'ConflictError';
+  }
+}
+
+export class BlobTooLargeError extends StoreError {
+  constructor(readonly limit: number) {
+    super(`data exceeds the limit of ${limit} bytes`);
+    this.name = 'BlobTooLargeError';
+  }
+}
