@@ -1,0 +1,738 @@
+/**
+ * The MongoDB Store (official `mongodb` driver), for several replicas sharing one database.
+ * Blobs live in GridFS (bucket `blobs`).
+ *
+ * Written for what FerretDB v1 (our test server) supports as well as MongoDB:
+ * - no transactions, change streams or `$lookup`: every write is one single-document
+ *   operation, and "joins" are two queries (`$in`);
+ * - unique indexes on top-level fields only (FerretDB on SQLite skips nested-field indexes);
+ * - no NaN/±Infinity (FerretDB drops the connection) and no nested arrays: numbers are
+ *   sanitised to null like JSON does, and free-form fields (task params and results, stats,
+ *   dataset options) are stored as JSON text, so whatever the caller puts there is accepted.
+ * - our ids are the `_id`s; timestamps stay ISO strings, as in the embedded store.
+ */
+import { Readable, PassThrough } from 'node:stream';
+import {
+  GridFSBucket,
+  MongoClient,
+  MongoServerError,
+  type Collection,
+  type Db,
+  type Filter,
+  type GridFSBucketWriteStream,
+  type IndexDescription,
+  type MongoClientOptions,
+  type ObjectId,
+  type Sort,
+} from 'mongodb';
+import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
+import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import {
+  ConflictError,
+  NotFoundError,
+  StoreError,
+  type AuditEntry,
+  type BlobInfo,
+  type CheckpointRecord,
+  type ClusterRecord,
+  type DatasetRecord,
+  type ErrorEntry,
+  type Membership,
+  type Page,
+  type Paged,
+  type Project,
+  type ProjectCollection,
+  type Store,
+  type TaskRecord,
+  type TaskState,
+  type TemplateRecord,
+  type User,
+} from './types.js';
+
+/** Every document we store: our string id as `_id`, then the record's other fields. */
+interface StoredDoc {
+  _id: string;
+  [field: string]: unknown;
+}
+
+type Fields = Record<string, unknown>;
+
+export const MONGO_SCHEMA_VERSION = 1;
+const BLOB_BUCKET = 'blobs';
+const UPSERT_RETRIES = 5;
+
+// ---------------------------------------------------------------------------------------
+// Documents <-> records
+
+/** NaN and ±Infinity become null, as JSON (and therefore the embedded store) does. */
+function sanitizeNumbers(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (Array.isArray(value)) return value.map(sanitizeNumbers);
+  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sanitizeNumbers(v)]));
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Fields {
+  if (value === null || typeof value !== 'object') return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Encodes record fields for storage: free-form fields as JSON text, the rest sanitised. */
+function encodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
+  const out: Fields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[key] = jsonFields.includes(key) ? JSON.stringify(value) : sanitizeNumbers(value);
+  }
+  return out;
+}
+
+function decodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
+  const out: Fields = { ...fields };
+  for (const key of jsonFields) {
+    if (typeof out[key] === 'string') out[key] = JSON.parse(out[key] as string);
+  }
+  return out;
+}
+
+interface CollectionSpec {
+  name: string;
+  /** Name used in errors ("user", "template", ...). */
+  kind: string;
+  /** The field guarded by the collection's one unique index besides `_id`... */
+  uniqueField?: string;
+  /** ...together with these fields (per-project names: `projectId`). */
+  uniqueScope?: readonly string[];
+  /** Free-form fields stored as JSON text (see the file comment). */
+  jsonFields: readonly string[];
+  sort: Sort;
+  indexes: IndexDescription[];
+}
+
+const BY_CREATION: Sort = { createdAt: 1, _id: 1 };
+const BY_TIME: Sort = { time: 1, _id: 1 };
+
+function projectCollectionSpec(name: string, kind: string, options: { unique: boolean; jsonFields?: string[]; indexes?: IndexDescription[] }): CollectionSpec {
+  return {
+    name,
+    kind,
+    uniqueField: options.unique ? 'name' : undefined,
+    uniqueScope: ['projectId'],
+    jsonFields: options.jsonFields ?? [],
+    sort: BY_CREATION,
+    indexes: [
+      { key: { projectId: 1, name: 1 }, name: 'project_name', unique: options.unique },
+      { key: { projectId: 1, createdAt: 1, _id: 1 }, name: 'project_order' },
+      { key: { createdAt: 1, _id: 1 }, name: 'order' },
+      ...(options.indexes ?? []),
+    ],
+  };
+}
+
+function logCollectionSpec(name: string, kind: string): CollectionSpec {
+  return {
+    name,
+    kind,
+    jsonFields: [],
+    sort: BY_TIME,
+    indexes: [
+      { key: { time: 1, _id: 1 }, name: 'order' },
+      { key: { userId: 1, time: 1, _id: 1 }, name: 'user_order' },
+      { key: { projectId: 1, time: 1, _id: 1 }, name: 'project_order' },
+    ],
+  };
+}
+
+type RecordKind = 'users' | 'projects' | 'templates' | 'datasets' | 'clusters' | 'checkpoints' | 'tasks' | 'audit' | 'errors';
+
+const COLLECTIONS: Record<RecordKind, CollectionSpec> = {
+  users: {
+    name: 'users',
+    kind: 'user',
+    uniqueField: 'name',
+    jsonFields: [],
+    sort: BY_CREATION,
+    indexes: [
+      { key: { name: 1 }, name: 'name', unique: true },
+      { key: { createdAt: 1, _id: 1 }, name: 'order' },
+      { key: { isAdmin: 1 }, name: 'admin' },
+    ],
+  },
+  projects: {
+    name: 'projects',
+    kind: 'project',
+    uniqueField: 'name',
+    jsonFields: [],
+    sort: BY_CREATION,
+    indexes: [
+      { key: { name: 1 }, name: 'name', unique: true },
+      { key: { createdAt: 1, _id: 1 }, name: 'order' },
+    ],
+  },
+  templates: projectCollectionSpec('templates', 'template', { unique: true }),
+  datasets: projectCollectionSpec('datasets', 'dataset', { unique: true, jsonFields: ['options'] }),
+  clusters: projectCollectionSpec('clusters', 'cluster', { unique: true, jsonFields: ['stats'] }),
+  checkpoints: projectCollectionSpec('checkpoints', 'checkpoint', { unique: true, jsonFields: ['stats'] }),
+  tasks: projectCollectionSpec('tasks', 'task', {
+    unique: false,
+    jsonFields: ['params', 'result'],
+    indexes: [
+      { key: { projectId: 1, clusterId: 1, createdAt: 1, _id: 1 }, name: 'cluster_order' },
+      { key: { state: 1, createdAt: 1, _id: 1 }, name: 'state_order' },
+    ],
+  }),
+  audit: logCollectionSpec('audit', 'audit entry'),
+  errors: logCollectionSpec('errors', 'error entry'),
+};
+
+/** Collections that are not records with a spec above. */
+const MEMBERSHIP_INDEXES: IndexDescription[] = [
+  { key: { projectId: 1, createdAt: 1, userId: 1 }, name: 'project_order' },
+  { key: { userId: 1, createdAt: 1, projectId: 1 }, name: 'user_order' },
+];
+/** The indexes the driver's GridFSBucket expects (it would create them on first upload). */
+const BLOB_FILE_INDEXES: IndexDescription[] = [{ key: { filename: 1, uploadDate: 1 } }];
+const BLOB_CHUNK_INDEXES: IndexDescription[] = [{ key: { files_id: 1, n: 1 }, unique: true }];
+
+/** One index per createIndexes call: FerretDB v1.24 panics (and drops the connection) when
+ *  one call names several indexes that already exist, i.e. on every start after the first.
+ *  Creating an existing index with the same spec is a no-op. */
+async function createIndexes(db: Db, collection: string, indexes: IndexDescription[]): Promise<void> {
+  for (const index of indexes) await db.collection(collection).createIndexes([index]);
+}
+
+function isDuplicateKey(e: unknown): e is MongoServerError {
+  return e instanceof MongoServerError && e.code === 11000;
+}
+
+/** Patch fields that may change: drops undefined values and the identifying fields. */
+function cleanPatch(patch: object, fixed: readonly string[]): Fields {
+  return Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && !fixed.includes(key)));
+}
+
+/** Retries an upsert that lost a race: two concurrent upserts of one new `_id` can both
+ *  miss and both insert; the loser gets a duplicate key error and, retried, finds the doc. */
+async function upsertWithRetry<T>(body: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await body();
+    } catch (e) {
+      if (!isDuplicateKey(e) || attempt >= UPSERT_RETRIES) throw e;
+    }
+  }
+}
+
+/** One collection of records, with the operations every kind needs. */
+class RecordCollection<T extends { id: string }> {
+  constructor(
+    private readonly store: MongoStore,
+    readonly spec: CollectionSpec,
+  ) {}
+
+  get collection(): Collection<StoredDoc> {
+    return this.store.db.collection<StoredDoc>(this.spec.name);
+  }
+
+  toDocument(record: T): StoredDoc {
+    const { id, ...rest } = record as T & Fields;
+    return { _id: id, ...encodeFields(rest, this.spec.jsonFields) };
+  }
+
+  fromDocument(doc: StoredDoc): T {
+    const { _id, ...rest } = doc;
+    return { id: _id, ...decodeFields(rest, this.spec.jsonFields) } as unknown as T;
+  }
+
+  /** Which unique index a duplicate key error hit. MongoDB names it in keyPattern; FerretDB
+   *  does not, so then we look whether the id is taken. */
+  private async conflictFor(e: MongoServerError, record: Fields): Promise<ConflictError> {
+    const field = await this.conflictingField(e, String(record.id));
+    return new ConflictError(this.spec.kind, field, String(record[field]));
+  }
+
+  private async conflictingField(e: MongoServerError, id: string): Promise<string> {
+    const { uniqueField } = this.spec;
+    if (!uniqueField) return 'id';
+    const pattern: unknown = e.keyPattern;
+    if (isPlainObject(pattern)) return '_id' in pattern ? 'id' : uniqueField;
+    const idTaken = (await this.collection.countDocuments({ _id: id }, { limit: 1 })) > 0;
+    return idTaken ? 'id' : uniqueField;
+  }
+
+  async insert(record: T): Promise<T> {
+    const doc = this.toDocument(record);
+    try {
+      await this.collection.insertOne(doc);
+    } catch (e) {
+      if (isDuplicateKey(e)) throw await this.conflictFor(e, record as T & Fields);
+      throw e;
+    }
+    return this.fromDocument(doc);
+  }
+
+  async findOne(filter: Filter<StoredDoc>): Promise<T | null> {
+    const doc = await this.collection.find(filter).sort(this.spec.sort).limit(1).next();
+    return doc ? this.fromDocument(doc) : null;
+  }
+
+  async getOne(filter: Filter<StoredDoc>, key: string): Promise<T> {
+    const record = await this.findOne(filter);
+    if (!record) throw new NotFoundError(this.spec.kind, key);
+    return record;
+  }
+
+  async findAll(filter: Filter<StoredDoc>): Promise<T[]> {
+    const docs = await this.collection.find(filter).sort(this.spec.sort).toArray();
+    return docs.map((doc) => this.fromDocument(doc));
+  }
+
+  async page(filter: Filter<StoredDoc>, page: Page | undefined): Promise<Paged<T>> {
+    const resolved = resolvePage(page);
+    const [docs, total] = await Promise.all([
+      this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(),
+      this.collection.countDocuments(filter),
+    ]);
+    return pagedResult(
+      docs.map((doc) => this.fromDocument(doc)),
+      total,
+      resolved,
+    );
+  }
+
+  /** One atomic findOneAndUpdate; an empty patch just reads the record. */
+  async update(filter: Filter<StoredDoc>, key: string, patch: Fields): Promise<T> {
+    if (Object.keys(patch).length === 0) return this.getOne(filter, key);
+    let doc: StoredDoc | null;
+    try {
+      doc = await this.collection.findOneAndUpdate(filter, { $set: encodeFields(patch, this.spec.jsonFields) }, { returnDocument: 'after' });
+    } catch (e) {
+      const { uniqueField } = this.spec;
+      if (uniqueField && (await this.updateHitUniqueIndex(e, filter, patch))) throw new ConflictError(this.spec.kind, uniqueField, String(patch[uniqueField]));
+      throw e;
+    }
+    if (!doc) throw new NotFoundError(this.spec.kind, key);
+    return this.fromDocument(doc);
+  }
+
+  /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
+   *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
+   *  an internal error instead of code 11000; there we look whether another record holds the
+   *  new value. */
+  private async updateHitUniqueIndex(e: unknown, filter: Filter<StoredDoc>, patch: Fields): Promise<boolean> {
+    if (isDuplicateKey(e)) return true;
+    const uniqueField = this.spec.uniqueField;
+    if (!uniqueField || !(uniqueField in patch)) return false;
+    const current = await this.collection.findOne(filter);
+    if (!current) return false;
+    const clash: Filter<StoredDoc> = { _id: { $ne: current._id }, [uniqueField]: patch[uniqueField] };
+    for (const field of this.spec.uniqueScope ?? []) clash[field] = current[field];
+    return (await this.collection.countDocuments(clash, { limit: 1 })) > 0;
+  }
+
+  async delete(filter: Filter<StoredDoc>, key: string): Promise<void> {
+    const { deletedCount } = await this.collection.deleteOne(filter);
+    if (deletedCount === 0) throw new NotFoundError(this.spec.kind, key);
+  }
+
+  count(filter: Filter<StoredDoc>): Promise<number> {
+    return this.collection.countDocuments(filter);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The store
+
+export interface MongoStoreOptions {
+  /** Connection string (HANAMI_MONGO_URL). */
+  url: string;
+  /** Database name (HANAMI_MONGO_DB). */
+  database: string;
+  /** Extra driver options (tests shorten timeouts). */
+  clientOptions?: MongoClientOptions;
+}
+
+type ProjectRecord = { id: string; projectId: string; name: string };
+type LogFilter = { userId?: string; projectId?: string };
+
+interface MembershipDoc extends StoredDoc {
+  projectId: string;
+  userId: string;
+  role: Membership['role'];
+  createdAt: string;
+}
+
+interface SettingDoc extends StoredDoc {
+  value: string;
+}
+
+/** GridFS files document as we write it (metadata filled in before the doc is inserted). */
+interface BlobFileDoc extends StoredDoc {
+  length: number;
+  metadata?: { sha256?: unknown; bytes?: unknown };
+}
+
+/** Hides credentials in a connection string used in descriptions and errors. */
+export function redactMongoUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** A membership's `_id`: unambiguous whatever characters the two ids contain. */
+function membershipId(projectId: string, userId: string): string {
+  return JSON.stringify([projectId, userId]);
+}
+
+function membershipFromDoc(doc: MembershipDoc): Membership {
+  return { projectId: doc.projectId, userId: doc.userId, role: doc.role, createdAt: doc.createdAt };
+}
+
+function logFilterQuery(filter: LogFilter): Filter<StoredDoc> {
+  const query: Filter<StoredDoc> = {};
+  if (filter.userId !== undefined) query.userId = filter.userId;
+  if (filter.projectId !== undefined) query.projectId = filter.projectId;
+  return query;
+}
+
+/** GridFS accepts any `_id` (we use our UUID strings); the driver's types only say ObjectId. */
+function gridFsId(id: string): ObjectId {
+  return id as unknown as ObjectId;
+}
+
+function writeChunk(upload: GridFSBucketWriteStream, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => upload.write(chunk, (e) => (e ? reject(e) : resolve())));
+}
+
+function endUpload(upload: GridFSBucketWriteStream): Promise<void> {
+  return new Promise((resolve, reject) => upload.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+export class MongoStore implements Store {
+  readonly description: string;
+  private readonly client: MongoClient;
+  private database: Db | undefined;
+  private gridFs: GridFSBucket | undefined;
+  private closed = false;
+
+  private readonly records = {
+    users: new RecordCollection<User>(this, COLLECTIONS.users),
+    projects: new RecordCollection<Project>(this, COLLECTIONS.projects),
+    templates: new RecordCollection<TemplateRecord>(this, COLLECTIONS.templates),
+    datasets: new RecordCollection<DatasetRecord>(this, COLLECTIONS.datasets),
+    clusters: new RecordCollection<ClusterRecord>(this, COLLECTIONS.clusters),
+    checkpoints: new RecordCollection<CheckpointRecord>(this, COLLECTIONS.checkpoints),
+    tasks: new RecordCollection<TaskRecord>(this, COLLECTIONS.tasks),
+    audit: new RecordCollection<AuditEntry>(this, COLLECTIONS.audit),
+    errors: new RecordCollection<ErrorEntry>(this, COLLECTIONS.errors),
+  };
+
+  constructor(private readonly options: MongoStoreOptions) {
+    this.description = `mongodb (${redactMongoUrl(options.url)}, database ${options.database})`;
+    // ignoreUndefined: an undefined field is left out, as JSON (the embedded store) does,
+    // instead of being stored as null.
+    this.client = new MongoClient(options.url, { appName: 'hanami', ignoreUndefined: true, ...options.clientOptions });
+  }
+
+  /** The database handle; throws StoreError when closed or not initialised. */
+  get db(): Db {
+    if (this.closed) throw closedStoreError();
+    if (!this.database) throw notInitialisedError();
+    return this.database;
+  }
+
+  private get memberships_(): Collection<MembershipDoc> {
+    return this.db.collection<MembershipDoc>('memberships');
+  }
+
+  private get settings_(): Collection<SettingDoc> {
+    return this.db.collection<SettingDoc>('settings');
+  }
+
+  /** One bucket per store: the driver checks the GridFS indexes on a bucket's first upload
+   *  only, and init() has created them already. */
+  private get bucket(): GridFSBucket {
+    const db = this.db;
+    this.gridFs ??= new GridFSBucket(db, { bucketName: BLOB_BUCKET });
+    return this.gridFs;
+  }
+
+  private get blobFiles(): Collection<BlobFileDoc> {
+    return this.db.collection<BlobFileDoc>(`${BLOB_BUCKET}.files`);
+  }
+
+  private get blobChunks(): Collection<{ _id: unknown; files_id: string; n: number }> {
+    return this.db.collection(`${BLOB_BUCKET}.chunks`);
+  }
+
+  /** Runs one operation, turning every non-Store error into a StoreError. */
+  private async run<T>(operation: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (e) {
+      throw asStoreError('mongodb', operation, e);
+    }
+  }
+
+  async init(): Promise<void> {
+    if (this.closed) throw closedStoreError();
+    await this.run('init', async () => {
+      await this.client.connect();
+      const db = this.client.db(this.options.database);
+      await this.checkSchemaVersion(db);
+      for (const spec of Object.values(COLLECTIONS)) await createIndexes(db, spec.name, spec.indexes);
+      await createIndexes(db, 'memberships', MEMBERSHIP_INDEXES);
+      await createIndexes(db, `${BLOB_BUCKET}.files`, BLOB_FILE_INDEXES);
+      await createIndexes(db, `${BLOB_BUCKET}.chunks`, BLOB_CHUNK_INDEXES);
+      this.database = db;
+    });
+  }
+
+  /** Records the schema version on first use; refuses a database a newer Hanami wrote. */
+  private async checkSchemaVersion(db: Db): Promise<void> {
+    const meta = db.collection<{ _id: string; version: number }>('meta');
+    const doc = await upsertWithRetry(() =>
+      meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }),
+    );
+    const version = doc?.version ?? MONGO_SCHEMA_VERSION;
+    if (version > MONGO_SCHEMA_VERSION) {
+      throw new StoreError(`database ${this.options.database} has schema version ${version}, newer than this Hanami understands (${MONGO_SCHEMA_VERSION}); upgrade Hanami`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.database = undefined;
+    this.gridFs = undefined;
+    await this.run('close', () => this.client.close());
+  }
+
+  ping(): Promise<void> {
+    return this.run('ping', async () => {
+      await this.db.command({ ping: 1 });
+    });
+  }
+
+  readonly users: Store['users'] = {
+    create: (user) => this.run('users.create', () => this.records.users.insert(user)),
+    get: (id) => this.run('users.get', () => this.records.users.getOne({ _id: id }, id)),
+    findByName: (name) => this.run('users.findByName', () => this.records.users.findOne({ name })),
+    list: (page) => this.run('users.list', () => this.records.users.page({}, page)),
+    update: (id, patch) => this.run('users.update', () => this.records.users.update({ _id: id }, id, cleanPatch(patch, ['id']))),
+    delete: (id) => this.run('users.delete', () => this.records.users.delete({ _id: id }, id)),
+    countAdmins: () => this.run('users.countAdmins', () => this.records.users.count({ isAdmin: true })),
+  };
+
+  readonly projects: Store['projects'] = {
+    create: (project) => this.run('projects.create', () => this.records.projects.insert(project)),
+    get: (id) => this.run('projects.get', () => this.records.projects.getOne({ _id: id }, id)),
+    findByName: (name) => this.run('projects.findByName', () => this.records.projects.findOne({ name })),
+    list: (page) => this.run('projects.list', () => this.records.projects.page({}, page)),
+    listForUser: (userId, page) => this.run('projects.listForUser', () => this.projectsOfUser(userId, page)),
+    update: (id, patch) => this.run('projects.update', () => this.records.projects.update({ _id: id }, id, cleanPatch(patch, ['id']))),
+    delete: (id) => this.run('projects.delete', () => this.records.projects.delete({ _id: id }, id)),
+  };
+
+  /** Two queries instead of `$lookup` (FerretDB v1 has none): the user's project ids, then
+   *  those projects. Memberships of deleted projects simply match nothing. */
+  private async projectsOfUser(userId: string, page: Page | undefined): Promise<Paged<Project>> {
+    const memberships = await this.memberships_.find({ userId }, { projection: { projectId: 1 } }).toArray();
+    const projectIds = memberships.map((m) => m.projectId);
+    return this.records.projects.page({ _id: { $in: projectIds } }, page);
+  }
+
+  readonly memberships: Store['memberships'] = {
+    set: (membership) => this.run('memberships.set', () => this.setMembership(membership)),
+    get: (projectId, userId) =>
+      this.run('memberships.get', async () => {
+        const doc = await this.memberships_.findOne({ _id: membershipId(projectId, userId) });
+        return doc ? membershipFromDoc(doc) : null;
+      }),
+    listByProject: (projectId, page) =>
+      this.run('memberships.listByProject', async () => {
+        const resolved = resolvePage(page);
+        const [docs, total] = await Promise.all([
+          this.memberships_.find({ projectId }).sort({ createdAt: 1, userId: 1 }).skip(resolved.offset).limit(resolved.limit).toArray(),
+          this.memberships_.countDocuments({ projectId }),
+        ]);
+        return pagedResult(docs.map(membershipFromDoc), total, resolved);
+      }),
+    listByUser: (userId) =>
+      this.run('memberships.listByUser', async () =>
+        (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc),
+      ),
+    remove: (projectId, userId) =>
+      this.run('memberships.remove', async () => {
+        const { deletedCount } = await this.memberships_.deleteOne({ _id: membershipId(projectId, userId) });
+        if (deletedCount === 0) throw new NotFoundError('membership', `${projectId}/${userId}`);
+      }),
+  };
+
+  /** Upsert in one document operation: a new membership is inserted; an existing one keeps
+   *  its createdAt and takes the new role. Returns what is stored. */
+  private async setMembership(m: Membership): Promise<Membership> {
+    const doc = await upsertWithRetry(() =>
+      this.memberships_.findOneAndUpdate(
+        { _id: membershipId(m.projectId, m.userId) },
+        { $set: { role: m.role }, $setOnInsert: { projectId: m.projectId, userId: m.userId, createdAt: m.createdAt } },
+        { upsert: true, returnDocument: 'after' },
+      ),
+    );
+    if (!doc) throw new StoreError('membership upsert returned no document');
+    return membershipFromDoc(doc);
+  }
+
+  /** The eight methods every project collection shares; `(projectId, id)` is the key. */
+  private projectCollection<T extends ProjectRecord>(records: RecordCollection<T>): ProjectCollection<T> {
+    const name = records.spec.name;
+    return {
+      create: (record) => this.run(`${name}.create`, () => records.insert(record)),
+      get: (projectId, id) => this.run(`${name}.get`, () => records.getOne({ _id: id, projectId }, id)),
+      getAny: (id) => this.run(`${name}.getAny`, () => records.getOne({ _id: id }, id)),
+      findByName: (projectId, recordName) => this.run(`${name}.findByName`, () => records.findOne({ projectId, name: recordName })),
+      list: (projectId, page) => this.run(`${name}.list`, () => records.page({ projectId }, page)),
+      listAll: (page) => this.run(`${name}.listAll`, () => records.page({}, page)),
+      update: (projectId, id, patch) => this.run(`${name}.update`, () => records.update({ _id: id, projectId }, id, cleanPatch(patch, ['id', 'projectId']))),
+      delete: (projectId, id) => this.run(`${name}.delete`, () => records.delete({ _id: id, projectId }, id)),
+    };
+  }
+
+  readonly templates = this.projectCollection(this.records.templates);
+  readonly datasets = this.projectCollection(this.records.datasets);
+  readonly clusters = this.projectCollection(this.records.clusters);
+  readonly checkpoints = this.projectCollection(this.records.checkpoints);
+  readonly tasks: Store['tasks'] = {
+    ...this.projectCollection(this.records.tasks),
+    listByCluster: (projectId: string, clusterId: string, page?: Page) =>
+      this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
+    listByState: (states: TaskState[]) =>
+      this.run('tasks.listByState', async () => (states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states } }))),
+  };
+
+  readonly settings: Store['settings'] = {
+    get: (key) => this.run('settings.get', async () => (await this.settings_.findOne({ _id: key }))?.value ?? null),
+    setIfAbsent: (key, value) =>
+      this.run('settings.setIfAbsent', async () => {
+        // $setOnInsert writes only when the upsert inserts; the returned document holds the
+        // value that won, whichever replica wrote it.
+        const doc = await upsertWithRetry(() =>
+          this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }),
+        );
+        if (!doc) throw new StoreError(`setting ${key}: upsert returned no document`);
+        return doc.value;
+      }),
+    set: (key, value) =>
+      this.run('settings.set', async () => {
+        await upsertWithRetry(() => this.settings_.updateOne({ _id: key }, { $set: { value } }, { upsert: true }));
+      }),
+  };
+
+  private logOf<T extends AuditEntry | ErrorEntry>(records: RecordCollection<T>): { append(entry: T): Promise<void>; list(filter: LogFilter, page?: Page): Promise<Paged<T>> } {
+    const name = records.spec.name;
+    return {
+      append: (entry) =>
+        this.run(`${name}.append`, async () => {
+          await records.insert(entry);
+        }),
+      list: (filter, page) => this.run(`${name}.list`, () => records.page(logFilterQuery(filter), page)),
+    };
+  }
+
+  readonly audit: Store['audit'] = this.logOf(this.records.audit);
+  readonly errors: Store['errors'] = this.logOf(this.records.errors);
+
+  readonly blobs: Store['blobs'] = {
+    put: (data: Readable | Uint8Array, options?: BlobPutOptions) => this.run('blobs.put', () => this.putBlob(data, options)),
+    open: (id) => this.run('blobs.open', () => this.openBlob(id)),
+    read: (id) => this.run('blobs.read', () => this.readBlob(id)),
+    stat: (id) => this.run('blobs.stat', () => this.statBlob(id)),
+    delete: (id) => this.run('blobs.delete', () => this.deleteBlob(id)),
+  };
+
+  /**
+   * Streams into GridFS, hashing and counting on the way. The driver inserts the files
+   * document (the commit point: a blob without one is invisible) only after the last chunk,
+   * taking `metadata` from the object we passed in, which by then holds size and SHA-256.
+   * Each chunk write is awaited, so when something fails no insert is still in flight and
+   * removing the partial chunks really removes them all.
+   */
+  private async putBlob(data: Readable | Uint8Array, options: BlobPutOptions = {}): Promise<BlobInfo> {
+    const id = newBlobId();
+    const meter = new BlobMeter(options);
+    const metadata: { sha256?: string; bytes?: number } = {};
+    const upload = this.bucket.openUploadStreamWithId(gridFsId(id), id, { metadata });
+    // Errors also reach the write/end callbacks; this listener only keeps an 'error' event
+    // from being unhandled.
+    upload.on('error', () => undefined);
+    try {
+      for await (const chunk of chunksOf(data)) {
+        meter.add(chunk);
+        await writeChunk(upload, chunk);
+      }
+      const info: BlobInfo = { id, bytes: meter.bytes, sha256: meter.sha256() };
+      metadata.sha256 = info.sha256;
+      metadata.bytes = info.bytes;
+      await endUpload(upload);
+      await this.ensureBlobMetadata(upload, info);
+      return info;
+    } catch (e) {
+      upload.destroy();
+      await this.removePartialBlob(id);
+      throw e;
+    }
+  }
+
+  /** Guards against a driver that copies `metadata` at open time: then the files document
+   *  lacks the checksum, and we add it (the blob counts as missing until then). */
+  private async ensureBlobMetadata(upload: GridFSBucketWriteStream, info: BlobInfo): Promise<void> {
+    const stored: unknown = upload.gridFSFile?.metadata;
+    if (isPlainObject(stored) && stored.sha256 === info.sha256) return;
+    await this.blobFiles.updateOne({ _id: info.id }, { $set: { metadata: { sha256: info.sha256, bytes: info.bytes } } });
+  }
+
+  /** Best effort: the files document first (so the blob is invisible), then the chunks. */
+  private async removePartialBlob(id: string): Promise<void> {
+    try {
+      await this.blobFiles.deleteOne({ _id: id });
+      await this.blobChunks.deleteMany({ files_id: id });
+    } catch {
+      // The connection is likely gone; chunks without a files document are never visible.
+    }
+  }
+
+  /** A blob exists once its files document carries the checksum. */
+  private async statBlob(id: string): Promise<BlobInfo> {
+    if (!isBlobId(id)) throw new NotFoundError('blob', id);
+    const doc = await this.blobFiles.findOne({ _id: id });
+    const sha256 = doc?.metadata?.sha256;
+    if (!doc || typeof sha256 !== 'string') throw new NotFoundError('blob', id);
+    return { id, bytes: doc.length, sha256 };
+  }
+
+  /** A read stream whose errors are StoreErrors; destroying it stops the download. */
+  private async openBlob(id: string): Promise<Readable> {
+    await this.statBlob(id);
+    const download = this.bucket.openDownloadStream(gridFsId(id));
+    const out = new PassThrough();
+    download.on('error', (e) => out.destroy(asStoreError('mongodb', 'blobs.open', e)));
+    out.on('close', () => download.destroy());
+    download.pipe(out);
+    return out;
+  }
+
+  private async readBlob(id: string): Promise<Buffer> {
+    const info = await this.statBlob(id);
+    const parts: Buffer[] = [];
+    for await (const chunk of this.bucket.openDownloadStream(gridFsId(id))) parts.push(chunk as Buffer);
+    const data = Buffer.concat(parts);
+    if (data.byteLength !== info.bytes) throw new StoreError(`blob ${id} is corrupt (${data.byteLength} bytes read, ${info.bytes} expected)`);
+    return data;
+  }
+
+  /** What GridFSBucket.delete does, without matching its "not found" message. */
+  private async deleteBlob(id: string): Promise<void> {
+    if (!isBlobId(id)) throw new NotFoundError('blob', id);
+    const { deletedCount } = await this.blobFiles.deleteOne({ _id: id });
+    await this.blobChunks.deleteMany({ files_id: id });
+    if (deletedCount === 0) throw new NotFoundError('blob', id);
+  }
+}

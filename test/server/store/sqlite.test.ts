@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { openStore } from '../../../server/store/index.js';
+import { MongoStore } from '../../../server/store/mongo.js';
+import { SQLITE_FILE, SQLITE_SCHEMA_VERSION, SqliteStore } from '../../../server/store/sqlite.js';
+import { StoreError } from '../../../server/store/types.js';
+import { runStoreContract } from './contract.js';
+
+async function makeDataDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'hanami-store-'));
+}
+
+function blobTempDir(dataDir: string): string {
+  return join(dataDir, 'blobs', 'tmp');
+}
+
+let contractDir = '';
+runStoreContract(
+  'sqlite',
+  async () => {
+    contractDir ||= await makeDataDir();
+    return new SqliteStore({ dataDir: contractDir });
+  },
+  () => rm(contractDir, { recursive: true, force: true }),
+  { blobLeftovers: async () => readdir(blobTempDir(contractDir)) },
+);
+
+describe('SqliteStore specifics', () => {
+  let dataDir = '';
+  before(async () => (dataDir = await makeDataDir()));
+  after(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('keeps one WAL-mode database file with a schema version, and blobs under blobs/<2 hex>/<id>', async () => {
+    const store = new SqliteStore({ dataDir });
+    await store.init();
+    const blob = await store.blobs.put(Buffer.from('hello'));
+    await store.close();
+
+    const db = new Database(join(dataDir, SQLITE_FILE), { readonly: true });
+    try {
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.deepEqual(db.prepare('SELECT version FROM schema_version').all(), [{ version: SQLITE_SCHEMA_VERSION }]);
+    } finally {
+      db.close();
+    }
+    const file = await readFile(join(dataDir, 'blobs', blob.id.slice(0, 2), blob.id));
+    // 64-byte header (magic, size, SHA-256) followed by the bytes.
+    assert.equal(file.subarray(0, 8).toString('latin1'), 'HNMBLOB1');
+    assert.equal(file.subarray(64).toString(), 'hello');
+  });
+
+  it('refuses a database written by a newer schema', async () => {
+    const dir = await makeDataDir();
+    try {
+      const store = new SqliteStore({ dataDir: dir });
+      await store.init();
+      await store.close();
+      const db = new Database(join(dir, SQLITE_FILE));
+      db.prepare('UPDATE schema_version SET version = ?').run(SQLITE_SCHEMA_VERSION + 1);
+      db.close();
+      const newer = new SqliteStore({ dataDir: dir });
+      await assert.rejects(newer.init(), (e: unknown) => e instanceof StoreError && /newer/.test(e.message));
+      await newer.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('init() removes blob temp files that crashed writers left, but not a live process’s', async () => {
+    const store = new SqliteStore({ dataDir });
+    await store.init();
+    const tmp = blobTempDir(dataDir);
+    const deadWriter = join(tmp, `999999999-${randomUUID()}.tmp`);
+    const earlierLifeOfThisPid = join(tmp, `${process.pid}-${randomUUID()}.tmp`);
+    const liveWriter = join(tmp, `${process.ppid}-${randomUUID()}.tmp`);
+    for (const path of [deadWriter, earlierLifeOfThisPid, liveWriter]) await writeFile(path, 'partial');
+    await store.init();
+    assert.deepEqual(await readdir(tmp), [liveWriter.slice(tmp.length + 1)]);
+    await rm(liveWriter);
+    await store.close();
+  });
+
+  it('reports a corrupt blob file as a StoreError', async () => {
+    const store = new SqliteStore({ dataDir });
+    await store.init();
+    const blob = await store.blobs.put(Buffer.from('will be damaged'));
+    await writeFile(join(dataDir, 'blobs', blob.id.slice(0, 2), blob.id), 'garbage');
+    for (const read of [() => store.blobs.read(blob.id), () => store.blobs.stat(blob.id), () => store.blobs.open(blob.id)]) {
+      await assert.rejects(read(), (e: unknown) => e instanceof StoreError && /corrupt/.test(e.message));
+    }
+    await store.close();
+  });
+
+  it('keeps what a SIGKILLed process had written, and init() removes its half-written blob', async () => {
+    const dir = await makeDataDir();
+    try {
+      const { userId, blobId } = await writeThenGetKilled(dir);
+      const leftovers = await readdir(blobTempDir(dir));
+      assert.equal(leftovers.length, 1, 'the killed writer left its temp file');
+
+      const store = new SqliteStore({ dataDir: dir });
+      await store.init();
+      assert.deepEqual(await readdir(blobTempDir(dir)), []);
+      assert.equal((await store.users.get(userId)).name, 'survivor');
+      assert.equal(await store.settings.get('written-before-kill'), 'yes');
+      assert.equal((await store.blobs.read(blobId)).toString(), 'committed blob');
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('openStore picks SQLite without a MongoDB URL and MongoDB with one', async () => {
+    const embedded = openStore({ dataDir, mongoUrl: undefined, mongoDatabase: 'hanami' });
+    assert.ok(embedded instanceof SqliteStore);
+    assert.equal(embedded.description, `sqlite (${join(dataDir, SQLITE_FILE)})`);
+    await embedded.close();
+    const mongo = openStore({ dataDir, mongoUrl: 'mongodb://user:secret@127.0.0.1:1/', mongoDatabase: 'hanami' });
+    assert.ok(mongo instanceof MongoStore);
+    assert.ok(!mongo.description.includes('secret'), mongo.description);
+    await mongo.close();
+  });
+
+  it('refuses calls before init()', async () => {
+    const store = new SqliteStore({ dataDir });
+    await assert.rejects(store.users.list(), (e: unknown) => e instanceof StoreError && /init/.test(e.message));
+    await store.close();
+  });
+});
+
+const sqliteModule = fileURLToPath(new URL('../../../server/store/sqlite.js', import.meta.url));
+
+/**
+ * Runs a child process that commits a user, a setting and a blob, then starts a blob write
+ * that never finishes; once that write has bytes on disk, the child is SIGKILLed.
+ */
+async function writeThenGetKilled(dataDir: string): Promise<{ userId: string; blobId: string }> {
+  const script = `
+    import { Readable } from 'node:stream';
+    import { SqliteStore } from ${JSON.stringify(sqliteModule)};
+    const store = new SqliteStore({ dataDir: ${JSON.stringify(dataDir)} });
+    await store.init();
+    const user = await store.users.create({ id: crypto.randomUUID(), name: 'survivor', isAdmin: false, passphraseHash: 'x', tokenVersion: 0, createdAt: new Date().toISOString(), createdBy: 'test' });
+    await store.settings.set('written-before-kill', 'yes');
+    const blob = await store.blobs.put(Buffer.from('committed blob'));
+    const endless = new Readable({ read() {} });
+    endless.push(Buffer.alloc(100000));
+    let reported = false;
+    store.blobs.put(endless, { onProgress: () => {
+      if (reported) return;
+      reported = true;
+      setTimeout(() => console.log(JSON.stringify({ userId: user.id, blobId: blob.id })), 50);
+    } });
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const lines = createInterface({ input: child.stdout });
+  for await (const line of lines) {
+    const written = JSON.parse(line) as { userId: string; blobId: string };
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    assert.ok(existsSync(join(dataDir, SQLITE_FILE)));
+    return written;
+  }
+  throw new Error(`child exited without reporting (signal ${await exited})`);
+}
