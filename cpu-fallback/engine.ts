@@ -66,7 +66,7 @@ function bindingsInNeuronOrder(state: NetworkState, data: BoundData): InputBindi
 /** Writes row `row` of the bound inputs into the input neurons and builds their active
  *  lists in one pass. Zero and negative values are silent (the network takes positive raw
  *  values) and stored as 0. */
-function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
   for (const hex of state.hexagons) {
     if (hex.kind !== 'input') continue;
     const hs = ctx.hex[hex.index]!;

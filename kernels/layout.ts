@@ -27,7 +27,8 @@ export interface RecordLayout {
   readonly fields: readonly RecordField[];
 }
 
-function record(name: string, fields: readonly [string, WordType, string][]): RecordLayout {
+/** Builds a record descriptor: one 32-bit word per field, in the order given. */
+export function record(name: string, fields: readonly [string, WordType, string][]): RecordLayout {
   return Object.freeze({
     name,
     stride: fields.length,
@@ -149,6 +150,10 @@ export const SectionKind = {
   match: 2,
 } as const;
 export const FREE_SECTION = 0x100;
+/** Set by the WebGPU reduction kernel on a section it emptied: freeing a section needs the
+ *  allocator, so the host frees it (kernels/growth.ts freeSection) right after the pass. Never
+ *  present in a network between GPU submissions or in a checkpoint. */
+export const RELEASE_PENDING = 0x200;
 
 /** Persistent per-neuron state. Activations, inputs and deltas are per execution context
  *  (see cpu-fallback/context.ts), so several workers can run inference at once. */
@@ -180,6 +185,13 @@ export const PAGE_BORDER_COLUMN = 1;
 export const PAGE_META_COLUMN = 2;
 export const PAGE_COLUMNS = 3;
 export const PAGE_BYTES = SYNAPSES_PER_PAGE * 4 * PAGE_COLUMNS;
+/** The page's columns as a descriptor (one entry per column, in PAGE_*_COLUMN order), from
+ *  which the WGSL `SynapsePage` struct is generated. */
+export const SYNAPSE_PAGE_COLUMNS: readonly { readonly name: string; readonly type: WordType }[] = Object.freeze([
+  Object.freeze({ name: 'weight', type: 'f32' as const }),
+  Object.freeze({ name: 'border', type: 'f32' as const }),
+  Object.freeze({ name: 'meta', type: 'u32' as const }),
+]);
 /** Bytes one synapse occupies (weight, border, meta). */
 export const BYTES_PER_SYNAPSE_SLOT = 4 * PAGE_COLUMNS;
 

@@ -29,10 +29,22 @@ export interface TrainArgs extends DatasetArgs {
   onProgress?: ((phase: 'train' | 'test', done: number, total: number) => void) | undefined;
 }
 
+/** What a GPU backend moved for a command (absent on the CPU backend). */
+export interface GpuReport {
+  adapter: string;
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+  bytesReadBack: number;
+  bytesUploaded: number;
+}
+
 export interface TrainReport {
   dataset: string;
   backend: string;
   threads: number;
+  /** WebGPU runs: the adapter and the transfers of the whole command. */
+  gpu?: GpuReport;
   epochs: number;
   seed: number;
   train: { samples: number; seconds: number; samplesPerSecond: number };
@@ -48,6 +60,18 @@ export function asCliError(e: unknown): unknown {
     return new CliError(e.message);
   }
   return e;
+}
+
+/** The backend for a command: exactly the one asked for (an unavailable `webgpu` is bad
+ *  input, exit code 2), the choice logged on stderr when WebGPU was involved. */
+function openBackend(choice: BackendChoice, threads: number | undefined): Promise<Backend> {
+  return createBackend(choice, threads, { strict: true, log: (line) => process.stderr.write(`${line}\n`) });
+}
+
+function gpuPart(backend: Backend): GpuReport | undefined {
+  const t = backend.transfers?.();
+  if (!t) return undefined;
+  return { adapter: backend.description, dispatches: t.dispatches, submits: t.submits, readbacks: t.readbacks, bytesReadBack: t.bytesReadBack, bytesUploaded: t.bytesUploaded };
 }
 
 async function readTemplate(path: string | undefined): Promise<string> {
@@ -84,7 +108,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
   const testData = args.test ? await loadDatasetArg(args.test, 'test', { ...args, labels: args.testLabels }) : undefined;
   const cluster = Cluster.create(templateText, args.seed);
   const bound = cluster.bind(trainData);
-  const backend = await createBackend(args.backend, args.threads);
+  const backend = await openBackend(args.backend, args.threads);
   try {
     const started = performance.now();
     const trained = await backend.train(cluster, bound, {
@@ -110,6 +134,8 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
       report.work.visitsPerTestSample = Math.round(tested.visits / Math.max(1, testData.rows));
     }
     if (args.save) await writeFile(args.save, cluster.checkpoint());
+    const gpu = gpuPart(backend);
+    if (gpu) report.gpu = gpu;
     report.peakRssBytes = peakRss();
     return report;
   } finally {
@@ -152,9 +178,10 @@ export async function runTest(args: TestArgs): Promise<Omit<TrainReport, 'train'
   }
   const { cluster } = Cluster.fromCheckpoint(bytes);
   const data = await loadDatasetArg(args.test, 'test', args);
-  const backend = await createBackend(args.backend, args.threads);
+  const backend = await openBackend(args.backend, args.threads);
   try {
     const tested = await testCluster(backend, cluster, data);
+    const gpu = gpuPart(backend);
     return {
       checkpoint: args.checkpoint,
       dataset: args.test,
@@ -162,6 +189,7 @@ export async function runTest(args: TestArgs): Promise<Omit<TrainReport, 'train'
       threads: backend.threads,
       test: testPart(tested.score, tested.seconds),
       network: networkPart(cluster),
+      ...(gpu ? { gpu } : {}),
       peakRssBytes: peakRss(),
     };
   } finally {

@@ -1,21 +1,38 @@
-/** `hanami info`: what this host offers. */
+/** `hanami info`: what this host offers, and which backend `auto` (or HANAMI_BACKEND) picks. */
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { BACKEND_CHOICES, type BackendAvailability, type BackendChoice, availableBackends } from '../network/select-backend.js';
 
 export interface HostInfo {
   version: string;
   node: string;
-  backends: { name: string; available: boolean; description: string }[];
+  backends: BackendAvailability[];
+  /** The backend this host's configuration selects: HANAMI_BACKEND (default auto), what it
+   *  resolves to, and why (probed without opening a device). */
+  backend: { configured: BackendChoice; selected: 'cpu' | 'webgpu'; reason: string };
   threads: number;
   cpu: string;
   memoryBytes: number;
 }
 
-export async function hostInfo(version: string): Promise<HostInfo> {
+export async function hostInfo(version: string, env: NodeJS.ProcessEnv = process.env): Promise<HostInfo> {
   const threads = availableParallelism();
+  const configured = (BACKEND_CHOICES as readonly string[]).includes(env.HANAMI_BACKEND ?? '') ? (env.HANAMI_BACKEND as BackendChoice) : 'auto';
+  const { backends, auto, probe } = await availableBackends({ threads, env });
+  const webgpuUsable = probe.status === 'hardware' || probe.status === 'software';
+  const selected = configured === 'cpu' ? 'cpu' : configured === 'auto' ? auto : webgpuUsable ? 'webgpu' : 'cpu';
+  const reason =
+    configured === 'cpu'
+      ? 'configured'
+      : configured === 'auto' && probe.status === 'software'
+        ? `${probe.reason}; auto uses WebGPU on hardware adapters only`
+        : selected === 'cpu' && configured === 'webgpu'
+          ? `${probe.reason}; falling back to the CPU`
+          : probe.reason;
   return {
     version,
     node: process.version,
-    backends: [{ name: 'cpu', available: true, description: `worker_threads pool, ${threads} threads` }],
+    backends,
+    backend: { configured, selected, reason },
     threads,
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryBytes: totalmem(),

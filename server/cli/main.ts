@@ -11,6 +11,7 @@ import { exportMnist8k } from '../datasets/mnist8k.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../network/select-backend.js';
 import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
+import { runGpuShape } from './gpu-shape.js';
 import { asCliError, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
 
@@ -36,8 +37,11 @@ function list(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/** The backend option; its default is HANAMI_BACKEND when that names a backend, else cpu. */
 function backendOption(): Option {
-  return new Option('--backend <name>', 'network backend').choices(BACKEND_CHOICES as string[]).default('cpu');
+  const fromEnv = process.env.HANAMI_BACKEND;
+  const fallback = fromEnv && (BACKEND_CHOICES as readonly string[]).includes(fromEnv) ? fromEnv : 'cpu';
+  return new Option('--backend <name>', 'network backend: cpu, webgpu, or auto (WebGPU on a hardware adapter, else cpu)').choices(BACKEND_CHOICES as string[]).default(fallback);
 }
 
 /** A progress bar on stderr, only when stderr is a terminal and output is not JSON. */
@@ -159,19 +163,25 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('bench')
-    .description('run the standard benchmark suite and write bench-results.json')
+    .description('run the standard benchmark suite and write bench-results.json (--shape: the CPU vs WebGPU shape figures)')
     .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
-    .option('--out <file>', 'where to write the results', 'bench-results.json')
+    .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
+    .option('--shape', 'instead of the suite: CPU and WebGPU side by side on mnist8k (dispatches, submits and readbacks per sample, samples/s for training and batched inference), as JSON lines')
+    .option('--train-rows <n>', 'with --shape: training samples (default all 8,000)', positiveInt('--train-rows'))
     .action(async (o: Record<string, unknown>) => {
+      if (o.shape) {
+        await runGpuShape({ threads: o.threads as number, out: o.out as string | undefined, trainRows: o.trainRows as number | undefined });
+        return;
+      }
       await runBench({
         only: o.only as string[] | undefined,
         runs: o.runs as number,
         backend: o.backend as BackendChoice,
         threads: o.threads as number,
-        out: o.out as string,
+        out: (o.out as string | undefined) ?? 'bench-results.json',
       });
     });
 

@@ -1,9 +1,11 @@
 /**
- * The backend a host runs networks on. Both backends implement the same interface over the
- * same buffers, so a cluster can move between them without changing its results.
+ * The backend a host runs networks on. Both backends (this CPU backend and
+ * ./webgpu-backend.ts) implement the same interface over the same buffers, so a cluster can
+ * move between them without changing its results.
  */
 import { CpuPool, JobCancelled } from '../../cpu-fallback/pool.js';
 import type { BoundData } from '../../cpu-fallback/engine.js';
+import type { TransferCounters } from '../../kernels/webgpu/counters.js';
 import type { Cluster } from './cluster.js';
 
 export type BackendName = 'cpu' | 'webgpu';
@@ -18,6 +20,8 @@ export interface TrainRequest {
   sliceRows?: number;
   /** CPU pool: two-thread teams when they pay (default), always, or never. */
   team?: boolean | 'always';
+  /** WebGPU: the largest training batch (samples per submit; default 256). */
+  maxBatch?: number;
   from?: number;
   to?: number;
   onProgress?: Progress;
@@ -27,6 +31,8 @@ export interface TrainRequest {
 export interface PredictRequest {
   from?: number;
   to?: number;
+  /** WebGPU: samples per dispatch (default 1024). */
+  batch?: number;
   onProgress?: Progress;
   signal?: AbortSignal;
 }
@@ -45,6 +51,8 @@ export interface Backend {
   train(cluster: Cluster, data: BoundData, request?: TrainRequest): Promise<WorkReport>;
   /** Forward only: rows × outputWidth values. */
   predict(cluster: Cluster, data: BoundData, request?: PredictRequest): Promise<{ outputs: Float32Array } & WorkReport>;
+  /** GPU backends: dispatches, submits, readbacks and bytes moved so far. */
+  transfers?(): TransferCounters;
   close(): Promise<void>;
 }
 

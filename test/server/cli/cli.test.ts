@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { webGpuUnavailable } from '../../fixtures/gpu.js';
 
 /** The compiled CLI: this file runs as dist/test/server/cli/cli.test.js. */
 const CLI = fileURLToPath(new URL('../../../server/cli/main.js', import.meta.url));
@@ -27,14 +28,21 @@ let tmp = '';
 function childEnv(): NodeJS.ProcessEnv {
   // The test runner's own variables must not leak into the CLI.
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NODE_TEST') && k !== 'NODE_OPTIONS') env[k] = v;
+  // HANAMI_BACKEND would change --backend's default: the tests state their backend.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NODE_TEST') && k !== 'NODE_OPTIONS' && k !== 'HANAMI_BACKEND') env[k] = v;
   return env;
 }
 
 /** Runs `hanami ...args` to completion (in the temp dir) and returns its exit code and output. */
 function hanami(...args: string[]): Promise<Run> {
+  return hanamiWith({}, ...args);
+}
+
+/** `hanami ...args` with extra environment variables (e.g. HANAMI_DISABLE_WEBGPU=1 to
+ *  simulate a host without a WebGPU adapter). */
+function hanamiWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: tmp, env: childEnv(), maxBuffer: 16 << 20, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { cwd: tmp, env: { ...childEnv(), ...env }, maxBuffer: 16 << 20, timeout: 120_000 }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') {
         reject(new Error(`hanami ${args.join(' ')} did not exit normally (${String(error.code ?? error.signal)}): ${stderr}`));
         return;
@@ -421,8 +429,9 @@ describe('bad input: exit 2 with a helpful message', () => {
     assertBadInput(await hanami('dataset', 'export', 'imagenet', join(tmp, 'x')), /imagenet/, /mnist8k/);
   });
 
-  it('a backend this build does not have, and options of the wrong dataset format', async () => {
-    assertBadInput(await hanami('train', '--train', 'mnist8k', '--backend', 'webgpu', '--json'), /WebGPU/i);
+  it('a backend this host does not have, and options of the wrong dataset format', async () => {
+    const noAdapter = { HANAMI_DISABLE_WEBGPU: '1' };
+    assertBadInput(await hanamiWith(noAdapter, 'train', '--train', 'mnist8k', '--backend', 'webgpu', '--json'), /WebGPU backend is unavailable/, /HANAMI_DISABLE_WEBGPU/);
     assert.equal((await exported()).code, 0);
     assertBadInput(await hanami('train', '--train', join(mnistDir(), 'train-images-idx3-ubyte'), '--label', 'y'), /--label/, /IDX/);
     const csv = join(tmp, 'tiny.csv');
@@ -438,7 +447,7 @@ describe('hanami --help', () => {
     [['train'], ['--train', '--test', '--train-labels', '--test-labels', '--label', '--targets', '--inputs', '--template', '--epochs', '--seed', '--backend', '--threads', '--save', '--json']],
     [['test'], ['--checkpoint', '--test', '--test-labels', '--label', '--targets', '--backend', '--threads', '--json']],
     [['info'], ['--json']],
-    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out']],
+    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--shape', '--train-rows']],
     [['dataset', 'export'], ['mnist8k', '<dir>']],
   ];
   for (const [command, options] of cases) {
@@ -467,7 +476,27 @@ describe('hanami info / bench', () => {
     const cpu = backends.find((b) => b.name === 'cpu');
     assert.ok(cpu, 'the cpu backend is listed');
     assert.equal(cpu.available, true);
+    const webgpu = backends.find((b) => b.name === 'webgpu');
+    assert.ok(webgpu, 'the webgpu backend is listed');
+    assert.equal(typeof webgpu.available, 'boolean');
+    str(webgpu, 'description', 'webgpu');
+    const backend = obj(info.backend, 'backend');
+    assert.equal(backend.configured, 'auto');
+    assert.ok(backend.selected === 'cpu' || backend.selected === 'webgpu');
+    if (webgpu.available && webgpu.hardware === false) assert.equal(backend.selected, 'cpu', 'auto does not take a software adapter');
+    str(backend, 'reason', 'backend');
     int(info, 'threads', 'info', 1);
+  });
+
+  it('info --json on a host without a WebGPU adapter: webgpu unavailable, auto selects the CPU', async () => {
+    const info = oneJsonLine((await hanamiWith({ HANAMI_DISABLE_WEBGPU: '1' }, 'info', '--json')).stdout);
+    const webgpu = (info.backends as Record<string, unknown>[]).find((b) => b.name === 'webgpu')!;
+    assert.equal(webgpu.available, false);
+    assert.match(String(webgpu.description), /HANAMI_DISABLE_WEBGPU/);
+    assert.deepEqual(obj(info.backend, 'backend').selected, 'cpu');
+    const forced = oneJsonLine((await hanamiWith({ HANAMI_DISABLE_WEBGPU: '1', HANAMI_BACKEND: 'webgpu' }, 'info', '--json')).stdout);
+    assert.equal(obj(forced.backend, 'backend').configured, 'webgpu');
+    assert.equal(obj(forced.backend, 'backend').selected, 'cpu');
   });
 
   it('bench --only mnist8k --runs 1 --out writes one result with the train report keys', async () => {
@@ -486,5 +515,60 @@ describe('hanami info / bench', () => {
     assert.equal(report.trainSamples, 8000);
     assert.equal(report.testSamples, 2000);
     assert.ok(report.accuracy !== undefined && report.accuracy > 0.85);
+  });
+});
+
+const noWebGpu = (await webGpuUnavailable()) ?? false;
+
+describe('hanami and the WebGPU backend', () => {
+  const csv = () => join(tmp, 'gpu-sensors.csv');
+  const write = once(async () => {
+    const { header, rows } = syntheticCsv();
+    writeFileSync(csv(), `${header}\n${rows.map((r) => r.line).join('\n')}\n`);
+  });
+
+  it('train --backend auto on a host without an adapter runs on the CPU and says so on stderr', async () => {
+    await write();
+    const r = await hanamiWith({ HANAMI_DISABLE_WEBGPU: '1' }, 'train', '--train', csv(), '--label', 'label', '--inputs', 'micro,mid,big', '--backend', 'auto', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(oneJsonLine(r.stdout).backend, 'cpu');
+    assert.match(r.stderr, /hanami: backend cpu \(requested auto\): WebGPU is disabled on this host/);
+  });
+
+  describe('with an adapter', () => {
+    it('train --backend webgpu reports the adapter and the transfers', { skip: noWebGpu }, async () => {
+      await write();
+      const r = await ok('train', '--train', csv(), '--test', csv(), '--label', 'label', '--inputs', 'micro,mid,big', '--epochs', '2', '--backend', 'webgpu', '--json');
+      const report = oneJsonLine(r.stdout);
+      assert.equal(report.backend, 'webgpu');
+      assert.equal(obj(report.train, 'train').samples, 1200);
+      const gpu = obj(report.gpu, 'gpu');
+      assert.match(str(gpu, 'adapter', 'gpu'), /WebGPU on /);
+      const submits = int(gpu, 'submits', 'gpu', 1);
+      assert.equal(int(gpu, 'readbacks', 'gpu', 1), submits);
+      assert.ok(int(gpu, 'dispatches', 'gpu', 1) <= submits);
+      assert.ok(num(obj(report.test, 'test'), 'accuracy', 'test') > 0.5, 'it learned (three classes)');
+      assert.match(r.stderr, /hanami: backend webgpu \(requested webgpu\)/);
+    });
+
+    it('bench --shape prints the CPU and WebGPU figures side by side as JSON lines', { skip: noWebGpu }, async () => {
+      const out = join(tmp, 'shape.jsonl');
+      const r = await ok('bench', '--shape', '--train-rows', '600', '--threads', '2', '--out', out);
+      const lines = r.stdout.trim().split('\n').map((l) => obj(JSON.parse(l), 'line'));
+      assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown), lines);
+      for (const backend of ['cpu', 'webgpu']) {
+        const mine = lines.filter((l) => l.backend === backend);
+        assert.deepEqual(mine.map((l) => l.phase), ['train', 'train-after-warmup', 'infer', 'infer', 'infer'], backend);
+        assert.deepEqual(mine.filter((l) => l.phase === 'infer').map((l) => l.batch), [1, 64, 1024]);
+        for (const l of mine) assert.ok(num(l, 'samplesPerSecond', backend) > 0);
+      }
+      const train = lines.find((l) => l.backend === 'webgpu' && l.phase === 'train')!;
+      assert.ok(num(train, 'dispatchesPerSample', 'webgpu train') < 1, 'a dispatch trains many samples');
+      assert.ok(num(train, 'bytesReadBackPerSample', 'webgpu train') > 0);
+      const big = lines.find((l) => l.backend === 'webgpu' && l.phase === 'infer' && l.batch === 1024)!;
+      assert.ok(num(big, 'submitsPer1000', 'webgpu infer 1024') < 1.01, 'one submit per 1,024 samples');
+      const cpuTrain = lines.find((l) => l.backend === 'cpu' && l.phase === 'train')!;
+      assert.equal(cpuTrain.dispatchesPerSample, null);
+    });
   });
 });

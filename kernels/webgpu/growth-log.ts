@@ -1,0 +1,129 @@
+/**
+ * Draining the GPU's growth log: the requests a batch made, sorted into the order the CPU
+ * backend would have made them in (sample, then walk lane, then hexagon in processing order,
+ * neuron, and section in the neuron's chain), and applied per sample with that sample's key by
+ * the serial allocator of kernels/growth.ts. Sections the reduction pass emptied are freed
+ * after that, like the CPU frees them after the growth of the sample that ends a reduction
+ * interval.
+ */
+import { GrowthKind, GrowthRequests, applyGrowth, freeSection, maybeCompact } from '../growth.js';
+import { COUNTER, FREE_SECTION, NEURON_STRIDE, NEU_FIRST_SECTION, NEU_OUTPUT_ROW, NEURONS_PER_BLOCK, MAX_SYNAPSES_PER_SECTION, RELEASE_PENDING, SECTION_STRIDE, SEC_KIND, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SectionKind } from '../layout.js';
+import type { NetworkState } from '../state.js';
+import { GROWTH_REQUEST } from './records.js';
+import { fieldOf } from './plan.js';
+
+export interface GrowthRequestRecord {
+  kind: number;
+  a: number;
+  b: number;
+  value: number;
+  row: number;
+  lane: number;
+  orderPos: number;
+  neuron: number;
+  chain: number;
+}
+
+const F = {
+  kind: fieldOf(GROWTH_REQUEST, 'kind'),
+  a: fieldOf(GROWTH_REQUEST, 'a'),
+  b: fieldOf(GROWTH_REQUEST, 'b'),
+  value: fieldOf(GROWTH_REQUEST, 'value'),
+  row: fieldOf(GROWTH_REQUEST, 'row'),
+  lane: fieldOf(GROWTH_REQUEST, 'lane'),
+  orderPos: fieldOf(GROWTH_REQUEST, 'orderPos'),
+  neuron: fieldOf(GROWTH_REQUEST, 'neuron'),
+  chain: fieldOf(GROWTH_REQUEST, 'chain'),
+};
+
+/** Decodes `count` records and sorts them into the CPU's order. */
+export function decodeRequests(words: Uint32Array, count: number): GrowthRequestRecord[] {
+  const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const out: GrowthRequestRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = i * GROWTH_REQUEST.stride;
+    out.push({
+      kind: words[o + F.kind]!,
+      a: words[o + F.a]!,
+      b: words[o + F.b]!,
+      value: floats[o + F.value]!,
+      row: words[o + F.row]!,
+      lane: words[o + F.lane]!,
+      orderPos: words[o + F.orderPos]!,
+      neuron: words[o + F.neuron]!,
+      chain: words[o + F.chain]!,
+    });
+  }
+  out.sort((x, y) => x.row - y.row || x.lane - y.lane || x.orderPos - y.orderPos || x.neuron - y.neuron || x.chain - y.chain || x.kind - y.kind);
+  return out;
+}
+
+const lists = [new GrowthRequests(64), new GrowthRequests(64)];
+
+/** Applies sorted requests, sample by sample, with key firstKey + row. A request for a
+ *  section that is gone (freed, or emptied by this batch's reduction pass) is skipped. */
+export function applyRequests(state: NetworkState, requests: readonly GrowthRequestRecord[], firstKey: number): void {
+  let i = 0;
+  while (i < requests.length) {
+    const row = requests[i]!.row;
+    lists[0]!.count = 0;
+    lists[1]!.count = 0;
+    for (; i < requests.length && requests[i]!.row === row; i++) {
+      const r = requests[i]!;
+      if (r.kind !== GrowthKind.newSection && state.sectionsI32[r.a * SECTION_STRIDE + SEC_KIND]! & (FREE_SECTION | RELEASE_PENDING)) continue;
+      lists[r.lane & 1]!.push(r.kind, r.a, r.b, r.value);
+    }
+    if (lists[0]!.count > 0 || lists[1]!.count > 0) applyGrowth(state, lists, firstKey + row);
+  }
+}
+
+/** Frees the sections the GPU reduction pass marked RELEASE_PENDING (in id order). */
+export function releaseEmptied(state: NetworkState): number {
+  const I = state.sectionsI32;
+  const total = state.counters[COUNTER.sectionCount]!;
+  let released = 0;
+  for (let s = 0; s < total; s++) {
+    const o = s * SECTION_STRIDE;
+    if (!(I[o + SEC_KIND]! & RELEASE_PENDING)) continue;
+    I[o + SEC_KIND] = I[o + SEC_KIND]! & ~RELEASE_PENDING;
+    freeSection(state, s);
+    released++;
+  }
+  if (released > 0) maybeCompact(state);
+  return released;
+}
+
+/** Requests a batch of `samples` can make at most, counted from the network as it is:
+ *  `expected` sizes the first readback, `capacity` the log itself. */
+export function requestBounds(state: NetworkState, samples: number): { expected: number; capacity: number } {
+  let unconnected = 0;
+  for (const hex of state.hexagons) {
+    if (hex.kind === 'output') continue;
+    const n = hex.blocks * NEURONS_PER_BLOCK;
+    for (let i = 0; i < n; i++) {
+      if (hex.neuronsI32[i * NEURON_STRIDE + NEU_FIRST_SECTION]! < 0 && hex.neuronsI32[i * NEURON_STRIDE + NEU_OUTPUT_ROW]! < 0) unconnected++;
+    }
+  }
+  let full = 0;
+  let splittable = 0;
+  let match = 0;
+  const I = state.sectionsI32;
+  const total = state.counters[COUNTER.sectionCount]!;
+  for (let s = 0; s < total; s++) {
+    const o = s * SECTION_STRIDE;
+    const kind = I[o + SEC_KIND]!;
+    if (kind & FREE_SECTION) continue;
+    if (kind === SectionKind.match) match++;
+    else if (kind === SectionKind.plain) {
+      const count = I[o + SEC_SYN_COUNT]!;
+      if (count >= MAX_SYNAPSES_PER_SECTION) splittable++;
+      else if (count >= I[o + SEC_SYN_CAPACITY]!) full++;
+    }
+  }
+  // A section that must move asks once per new maximum of its leftover potential in a batch
+  // (mnist8k: 1.6 times on average, at most 9): the first readback holds two per full
+  // section, the log eight.
+  const expected = unconnected + 2 * full + splittable + samples * match + 64;
+  const capacity = unconnected + 8 * full + splittable + samples * match + 1024;
+  return { expected, capacity };
+}

@@ -1,0 +1,186 @@
+/**
+ * The WebGPU backend: the network's steps as WGSL compute shaders (kernels/*.wgsl) on one
+ * device per host, over the same NetworkState buffers the CPU backend uses.
+ *
+ * A cluster's network is resident on the GPU while the backend uses it (a few clusters,
+ * least recently used dropped first). After every training batch the host copy
+ * (`cluster.state`) is current, so checkpoints, the CPU backend and `stats()` always see the
+ * network as trained; a resident copy is reused only while `cluster.state` is the same object
+ * in the same shape (fingerprint), and is reloaded from the host otherwise.
+ */
+import type { NetworkState } from '../../kernels/state.js';
+import { type TransferCounters, newTransferCounters } from '../../kernels/webgpu/counters.js';
+import { type AdapterDescription, closeGpu, openGpu } from '../../kernels/webgpu/gpu.js';
+import { GpuNetwork } from '../../kernels/webgpu/network.js';
+import { createPipelines } from '../../kernels/webgpu/pipelines.js';
+import { predictOnGpu } from '../../kernels/webgpu/predictor.js';
+import { DeviceLock, type GpuSession } from '../../kernels/webgpu/session.js';
+import { TrainingCancelled, trainOnGpu } from '../../kernels/webgpu/trainer.js';
+import { type BoundData, outputWidth } from '../../cpu-fallback/engine.js';
+import { JobCancelled } from '../../cpu-fallback/pool.js';
+import type { Backend, PredictRequest, TrainRequest, WorkReport } from './backend.js';
+import type { Cluster } from './cluster.js';
+
+/** Networks kept on the device at once. */
+const MAX_RESIDENT = 8;
+
+interface Resident {
+  network: GpuNetwork;
+  state: NetworkState | undefined;
+  fingerprint: string;
+  /** Jobs of one cluster run one after the other. */
+  jobs: DeviceLock;
+}
+
+/** What identifies a network's content cheaply: any training, growth, binding or restore
+ *  changes one of these (the counters include samples trained and every structural count). */
+export function stateFingerprint(state: NetworkState): string {
+  return JSON.stringify([
+    Array.from(state.counters),
+    state.hexagons.map((h) => [h.blocks, h.capacityBlocks]),
+    state.outputs.map((g) => [g.rows, g.rowCapacity, g.width, g.widthCapacity, g.interfaces.map((i) => i.size)]),
+    state.inputs.map((i) => i.size),
+    state.pages.map((p) => p.used),
+    state.sectionCapacity,
+  ]);
+}
+
+function rowOrder(from: number, to: number, epochs: number): Int32Array {
+  const n = to - from;
+  const rows = new Int32Array(n * epochs);
+  for (let e = 0; e < epochs; e++) for (let i = 0; i < n; i++) rows[e * n + i] = from + i;
+  return rows;
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly threads = 1;
+  private readonly residents = new Map<string, Resident>();
+  private closed = false;
+
+  private constructor(private readonly session: GpuSession) {}
+
+  /** Opens the device (checked by a smoke test) and compiles the kernels. */
+  static async open(found?: { gpu: GPU; adapter: GPUAdapter }): Promise<WebGpuBackend> {
+    const context = await openGpu(found);
+    try {
+      const pipelines = await createPipelines(context.device);
+      return new WebGpuBackend({ context, pipelines, counters: newTransferCounters(), lock: new DeviceLock() });
+    } catch (e) {
+      closeGpu(context);
+      throw e;
+    }
+  }
+
+  get adapter(): AdapterDescription {
+    return this.session.context.adapterInfo;
+  }
+
+  get description(): string {
+    return `WebGPU on ${this.adapter.summary}`;
+  }
+
+  /** Dispatches, submits, readbacks and bytes moved so far. */
+  transfers(): TransferCounters {
+    return { ...this.session.counters };
+  }
+
+  private resident(cluster: Cluster): Resident {
+    let r = this.residents.get(cluster.key);
+    if (r) {
+      this.residents.delete(cluster.key);
+    } else {
+      if (this.residents.size >= MAX_RESIDENT) {
+        const [oldestKey, oldest] = this.residents.entries().next().value!;
+        this.residents.delete(oldestKey);
+        // Destroy once the evicted cluster's running job (if any) is done.
+        void oldest.jobs.run(async () => oldest.network.destroy());
+      }
+      r = { network: new GpuNetwork(this.session.context, this.session.pipelines, cluster.state, this.session.counters), state: undefined, fingerprint: '', jobs: new DeviceLock() };
+    }
+    this.residents.set(cluster.key, r);
+    return r;
+  }
+
+  /** Makes the resident copy current (uploading the network unless it already is). */
+  private prepare(r: Resident, cluster: Cluster, data: BoundData): void {
+    const state = cluster.state;
+    if (r.state === state && r.fingerprint === stateFingerprint(state)) {
+      r.network.setInputs(state, data.inputMap);
+      return;
+    }
+    r.network.load(state, data.inputMap);
+    r.state = state;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('the WebGPU backend is closed');
+  }
+
+  async train(cluster: Cluster, data: BoundData, request: TrainRequest = {}): Promise<WorkReport> {
+    this.checkOpen();
+    const r = this.resident(cluster);
+    return r.jobs.run(async () => {
+      this.prepare(r, cluster, data);
+      const from = request.from ?? 0;
+      const to = request.to ?? data.rows;
+      try {
+        const { visits } = await trainOnGpu(this.session, r.network, cluster.state, data, {
+          rows: rowOrder(from, to, request.epochs ?? 1),
+          ...(request.maxBatch !== undefined ? { maxBatch: request.maxBatch } : {}),
+          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
+        return { visits };
+      } catch (e) {
+        // Between batches the host copy is current: a cancelled job keeps what it learned.
+        if (e instanceof TrainingCancelled) throw new JobCancelled(cluster.state);
+        r.state = undefined;
+        throw e;
+      } finally {
+        r.fingerprint = stateFingerprint(cluster.state);
+      }
+    });
+  }
+
+  async predict(cluster: Cluster, data: BoundData, request: PredictRequest = {}): Promise<{ outputs: Float32Array } & WorkReport> {
+    this.checkOpen();
+    const r = this.resident(cluster);
+    return r.jobs.run(async () => {
+      this.prepare(r, cluster, data);
+      const from = request.from ?? 0;
+      const to = request.to ?? data.rows;
+      const outputs = new Float32Array((to - from) * outputWidth(cluster.state));
+      try {
+        const { visits } = await predictOnGpu(this.session, r.network, cluster.state, data, outputs, {
+          from,
+          to,
+          ...(request.batch !== undefined ? { batch: request.batch } : {}),
+          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
+        return { outputs, visits };
+      } catch (e) {
+        r.state = undefined;
+        throw e;
+      } finally {
+        r.fingerprint = stateFingerprint(cluster.state);
+      }
+    });
+  }
+
+  /** Forgets the resident copy of a cluster (after its network was edited in place). */
+  invalidate(cluster: Cluster): void {
+    const r = this.residents.get(cluster.key);
+    if (r) r.state = undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const residents = [...this.residents.values()];
+    this.residents.clear();
+    await Promise.all(residents.map((r) => r.jobs.run(async () => r.network.destroy())));
+    await this.session.lock.run(async () => closeGpu(this.session.context));
+  }
+}
