@@ -42,6 +42,8 @@ export interface HanamiConfig {
   maxUploadBytes: number;
   /** Largest JSON request body in bytes (HANAMI_MAX_JSON_BYTES). */
   maxJsonBytes: number;
+  /** Memory for parsed datasets kept between tasks, in bytes (HANAMI_DATASET_CACHE_BYTES). */
+  datasetCacheBytes: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
   loginRatePerMinute: number;
   /** pino log level (HANAMI_LOG_LEVEL). */
@@ -61,6 +63,9 @@ export interface HanamiConfig {
     maxSocketsPerUser: number;
   };
 }
+
+/** Login names: what the API accepts as a user name (server/api/schemas.ts). */
+export const USER_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@-]*$';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -88,6 +93,7 @@ export function defaultConfig(): HanamiConfig {
     policyFile: undefined,
     maxUploadBytes: 1024 * 1024 * 1024,
     maxJsonBytes: 1024 * 1024,
+    datasetCacheBytes: 512 * 1024 * 1024,
     loginRatePerMinute: 30,
     logLevel: 'info',
     shutdownGraceSeconds: 10,
@@ -163,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.policyFile = pick('HANAMI_POLICY_FILE') ?? merged.policyFile;
   out.maxUploadBytes = integer('HANAMI_MAX_UPLOAD_BYTES', pick('HANAMI_MAX_UPLOAD_BYTES') ?? merged.maxUploadBytes, 1024, Number.MAX_SAFE_INTEGER);
   out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
+  out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
   out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
@@ -170,7 +177,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
   out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);
   out.io.maxSocketsPerUser = integer('HANAMI_IO_MAX_SOCKETS_PER_USER', pick('HANAMI_IO_MAX_SOCKETS_PER_USER') ?? merged.io.maxSocketsPerUser, 1, 100_000);
-  if (out.adminUser.length < 1 || out.adminUser.length > 64) throw new ConfigError('HANAMI_ADMIN_USER must be 1–64 characters');
+  if (out.adminUser.length < 1 || out.adminUser.length > 64 || !new RegExp(USER_NAME_PATTERN).test(out.adminUser)) {
+    throw new ConfigError('HANAMI_ADMIN_USER must be 1–64 letters, digits and ._@- (starting with a letter or digit)');
+  }
   if (out.adminPassphrase !== undefined && out.adminPassphrase.length < 8) throw new ConfigError('HANAMI_ADMIN_PASSPHRASE must be at least 8 characters');
   if (out.jwtKey !== undefined && out.jwtKey.length < 32) throw new ConfigError('HANAMI_JWT_KEY must be at least 32 characters');
   return out;

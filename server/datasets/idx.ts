@@ -309,39 +309,51 @@ export interface LoadIdxOptions extends ReadIdxOptions {
 const MAX_CLASSES = 65536;
 
 /**
- * Loads images (rows × anything; 3 dims give an imageShape) and optionally the labels file
- * beside them. Inputs keep the file's values: u8 pixels stay 0–255.
+ * Loads images (rows × anything; 3 dims give an imageShape) and optionally their labels, from
+ * paths or streams (the service reads stored blobs). Inputs keep the file's values: u8 pixels
+ * stay 0–255.
  */
-export async function loadIdxDataset(imagesPath: string, labelsPath?: string, options: LoadIdxOptions = {}): Promise<Dataset> {
-  const images = await readIdx(imagesPath, options);
-  const [rows = 0, ...rest] = images.dims;
+export async function loadIdxDataset(images: ByteSource, labels?: ByteSource, options: LoadIdxOptions = {}): Promise<Dataset> {
+  const imagesFile = await readIdx(images, options);
+  const [rows = 0, ...rest] = imagesFile.dims;
   if (rest.length === 0) {
-    throw new DatasetFormatError(`${basename(imagesPath)}: images need at least 2 dimensions (rows × values), got 1`, { byteOffset: 3 });
+    throw new DatasetFormatError(`${prefixOf(images)}images need at least 2 dimensions (rows × values), got 1`, { byteOffset: 3 });
   }
   const dataset: Dataset = {
-    name: options.name ?? basename(imagesPath),
+    name: options.name ?? sourceName(images) ?? 'idx',
     rows,
     inputWidth: rest.reduce((product, d) => product * d, 1),
     inputColumns: [],
-    inputs: images.data,
+    inputs: imagesFile.data,
   };
   if (rest.length === 2) dataset.imageShape = [rest[0] ?? 0, rest[1] ?? 0];
-  if (labelsPath !== undefined) dataset.targets = await readIdxLabels(labelsPath, rows, options);
+  if (labels !== undefined) dataset.targets = await readIdxLabels(labels, { ...options, rows });
   return dataset;
 }
 
-async function readIdxLabels(path: string, rows: number, options: LoadIdxOptions): Promise<ClassTargets> {
-  const name = basename(path);
+/** `name: ` for messages about a named file, nothing for a stream. */
+function prefixOf(source: ByteSource): string {
+  const name = sourceName(source);
+  return name === undefined ? '' : `${name}: `;
+}
+
+/**
+ * Reads an IDX labels file (1 dimension, integer type, every label below `numClasses`).
+ * With `rows`, the count must match the images file.
+ */
+export async function readIdxLabels(source: ByteSource, options: LoadIdxOptions & { rows?: number } = {}): Promise<ClassTargets> {
+  const name = prefixOf(source);
   // Negative labels are reported below as out of range, which says more than "negative value".
-  const file = await readIdx(path, { ...options, requireNonNegative: false });
+  const file = await readIdx(source, { ...options, requireNonNegative: false });
   if (file.type === IDX_F32 || file.type === IDX_F64) {
-    throw new DatasetFormatError(`${name}: labels must be an integer type, got ${idxTypeName(file.type)}`, { byteOffset: 2 });
+    throw new DatasetFormatError(`${name}labels must be an integer type, got ${idxTypeName(file.type)}`, { byteOffset: 2 });
   }
   if (file.dims.length !== 1) {
-    throw new DatasetFormatError(`${name}: a labels file has 1 dimension, got ${file.dims.length}`, { byteOffset: 3 });
+    throw new DatasetFormatError(`${name}a labels file has 1 dimension, got ${file.dims.length}`, { byteOffset: 3 });
   }
-  if (file.data.length !== rows) {
-    throw new DatasetFormatError(`${name}: ${file.data.length} labels but the images file has ${rows} images`, { byteOffset: MAGIC_LENGTH });
+  const rows = file.data.length;
+  if (options.rows !== undefined && rows !== options.rows) {
+    throw new DatasetFormatError(`${name}${rows} labels but the images file has ${options.rows} images`, { byteOffset: MAGIC_LENGTH });
   }
   const limit = Math.min(options.numClasses ?? MAX_CLASSES, MAX_CLASSES);
   const labels = new Uint16Array(new SharedArrayBuffer(rows * Uint16Array.BYTES_PER_ELEMENT));
@@ -350,7 +362,7 @@ async function readIdxLabels(path: string, rows: number, options: LoadIdxOptions
   for (let i = 0; i < rows; i++) {
     const label = file.data[i] ?? 0;
     if (label < 0 || label >= limit) {
-      throw new DatasetFormatError(`${name}: label ${label} out of range 0..${limit - 1}`, { byteOffset: file.dataOffset + i * size });
+      throw new DatasetFormatError(`${name}label ${label} out of range 0..${limit - 1}`, { byteOffset: file.dataOffset + i * size });
     }
     labels[i] = label;
     largest = Math.max(largest, label);

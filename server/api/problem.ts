@@ -1,0 +1,81 @@
+/**
+ * API errors as RFC 9457 problem details. Handlers throw `ApiError`s (or the library errors
+ * that `toProblem` knows); one error middleware (errors.ts) turns every failure into an
+ * `application/problem+json` response of this shape, so clients parse one error format.
+ */
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Where a problem is, when the input has a place to point at. */
+export interface ProblemLocation {
+  /** JSON pointer-ish path of the offending field (`/body/name`, `/query/limit`). */
+  field?: string;
+  /** Template text position (1-based). */
+  line?: number;
+  column?: number;
+  /** Dataset files: byte offset in the (decompressed) file, or CSV row (line) and column. */
+  byteOffset?: number;
+  row?: number;
+}
+
+export interface ProblemDetail {
+  path: string;
+  message: string;
+}
+
+export interface Problem extends ProblemLocation {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** Stable machine-readable code (listed in docs/api.md). */
+  code: string;
+  requestId?: string;
+  /** Every validation failure, when there were several. */
+  errors?: ProblemDetail[];
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function statusTitle(status: number): string {
+  return TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+}
+
+/** `type` URIs name the code; they are identifiers, documented in docs/api.md. */
+export function problemType(code: string): string {
+  return `urn:hanami:problem:${code}`;
+}
+
+/** An error a handler raises on purpose: status, stable code, message for humans. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly location: ProblemLocation & { errors?: ProblemDetail[]; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const badRequest = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(400, code, message, location);
+export const unauthorized = (message: string): ApiError => new ApiError(401, 'unauthorized', message);
+export const forbidden = (message: string): ApiError => new ApiError(403, 'forbidden', message);
+export const notFound = (kind: string, id: string): ApiError => new ApiError(404, 'not_found', `${kind} ${id} not found`);
+export const conflict = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(409, code, message, location);
+export const unprocessable = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(422, code, message, location);

@@ -1,0 +1,67 @@
+/**
+ * Schemas shared by several resources: ids, names, pages, timestamps and the problem body.
+ * Request bodies are closed objects (`additionalProperties: false`), so an unknown field is a
+ * 400; response bodies are closed too, so a record can never leak a field the document does
+ * not name (a passphrase hash, say) — response validation would turn that into a 500.
+ */
+import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { USER_NAME_PATTERN } from '../config.js';
+
+export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
+
+/** Display names of projects, clusters, datasets, ...: printable, no leading/trailing space. */
+export const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S(.*\\S)?$', description: '1–128 characters, no leading or trailing whitespace.' });
+
+/** User names are login names: letters, digits and `._@-`. */
+export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_NAME_PATTERN, description: 'Login name: 1–64 of letters, digits and `._@-`, starting with a letter or digit.' });
+
+export const Passphrase = Type.String({ minLength: 8, maxLength: 1024, description: 'At least 8 characters.' });
+
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601 UTC time.' });
+
+export const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+
+/** A closed object: unknown properties are rejected (requests) or never sent (responses). */
+export function Closed<T extends TProperties>(properties: T, options: { description?: string; title?: string } = {}): TObject<T> {
+  return Type.Object(properties, { ...options, additionalProperties: false });
+}
+
+export const PageQuery = {
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0, description: 'Items to skip.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Items per page (1–1000).' })),
+};
+
+/** `{items, total, offset, limit}`: every list response. */
+export function PageOf<T extends TSchema>(item: T, title: string) {
+  return Closed(
+    {
+      items: Type.Array(item),
+      total: Type.Integer({ minimum: 0, description: 'Items in all pages.' }),
+      offset: Type.Integer({ minimum: 0 }),
+      limit: Type.Integer({ minimum: 1 }),
+    },
+    { title },
+  );
+}
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'URN naming the problem code.' }),
+    title: Type.String(),
+    status: Type.Integer({ minimum: 400, maximum: 599 }),
+    detail: Type.String({ description: 'What went wrong, for humans.' }),
+    code: Type.String({ description: 'Stable machine-readable code (docs/api.md).' }),
+    requestId: Type.Optional(Type.String()),
+    field: Type.Optional(Type.String({ description: 'The offending field, e.g. `/body/name`.' })),
+    line: Type.Optional(Type.Integer({ minimum: 1 })),
+    column: Type.Optional(Type.Integer({ minimum: 1 })),
+    byteOffset: Type.Optional(Type.Integer({ minimum: 0 })),
+    row: Type.Optional(Type.Integer({ minimum: 1 })),
+    errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String() }))),
+  },
+  { additionalProperties: false, title: 'Problem', description: 'RFC 9457 problem details.' },
+);
+
+export const ProjectParams = Closed({ projectId: Uuid });
+
+export const Empty = Closed({});

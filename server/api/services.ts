@@ -1,0 +1,39 @@
+/**
+ * Everything a handler may use, built once per service instance by server/service.ts and
+ * passed to handlers in their context (never read from module globals, so several services
+ * can run in one process).
+ */
+import type { Logger } from 'pino';
+import type { HanamiConfig } from '../config.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Policy } from '../auth/policy.js';
+import type { RateLimiter } from '../auth/rate-limit.js';
+import type { TokenService } from '../auth/tokens.js';
+import type { Store } from '../store/types.js';
+import type { BackendSet } from '../tasks/backends.js';
+import type { DatasetCache } from '../tasks/dataset-loader.js';
+import type { TaskRuntime } from '../tasks/runtime.js';
+import type { ServiceMetrics } from './metrics.js';
+import type { OpenApiDocument } from './openapi.js';
+
+export interface Services {
+  config: HanamiConfig;
+  store: Store;
+  runtime: TaskRuntime;
+  datasets: DatasetCache;
+  backends: BackendSet;
+  tokens: TokenService;
+  authenticator: Authenticator;
+  policy: Policy;
+  loginLimiter: RateLimiter;
+  metrics: ServiceMetrics;
+  logger: Logger;
+  version: string;
+  startedAt: Date;
+  /** The document served at /openapi.json (set when the app is built). */
+  openapi: OpenApiDocument;
+  /** Datasets with an upload in progress in this process (one upload per dataset at a time). */
+  uploads: Set<string>;
+  /** False while shutting down: /readyz reports not ready. */
+  accepting: boolean;
+}

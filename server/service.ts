@@ -1,0 +1,170 @@
+/**
+ * Starting and stopping the whole service: store, JWT key, initial admin, policy, backend,
+ * task runtime (with start-up recovery), HTTP server. `server/main.ts` is the command-line
+ * entry; tests start services in-process with this function.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { Express } from 'express';
+import type { HanamiConfig } from './config.js';
+import { createApp } from './api/app.js';
+import { ServiceMetrics } from './api/metrics.js';
+import { buildOpenApiDocument } from './api/openapi.js';
+import { PROBLEM_CONTENT_TYPE, problemType, statusTitle } from './api/problem.js';
+import { readAll } from './api/paging.js';
+import { ROUTES } from './api/routes.js';
+import type { Services } from './api/services.js';
+import { Authenticator } from './auth/authenticate.js';
+import { ensureInitialAdmin, ensureJwtKey, type AdminBootstrap } from './auth/bootstrap.js';
+import { IdentityCachingStore } from './auth/identity-cache.js';
+import { DEFAULT_POLICY_FILE, Policy } from './auth/policy.js';
+import { RateLimiter } from './auth/rate-limit.js';
+import { TokenService } from './auth/tokens.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+import { BackendSet } from './tasks/backends.js';
+import { DatasetCache } from './tasks/dataset-loader.js';
+import { TaskRuntime } from './tasks/runtime.js';
+
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface RunningService {
+  /** Base URL, e.g. http://127.0.0.1:8080 (a wildcard bind address shows as 127.0.0.1). */
+  url: string;
+  port: number;
+  app: Express;
+  server: Server;
+  services: Services;
+  /** The initial admin, when this start created one (with the generated passphrase, if any). */
+  admin: AdminBootstrap;
+  recovered: { failed: number; requeued: number };
+  /** Graceful shutdown: stop accepting, let running tasks finish or checkpoint them, close. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+}
+
+/** Uploads that were running when the process died: nothing will finish them. */
+async function failInterruptedUploads(store: Store): Promise<number> {
+  const datasets = await readAll((page) => store.datasets.listAll(page));
+  let failed = 0;
+  for (const d of datasets) {
+    const stored = d.blobs.reduce((sum, b) => sum + b.bytes, 0);
+    if (d.status === 'uploading' && (d.expectedBytes !== null || d.receivedBytes > stored)) {
+      await store.datasets.update(d.projectId, d.id, { status: 'failed', receivedBytes: stored, expectedBytes: null, error: 'the upload was interrupted by a restart; upload the part again' });
+      failed++;
+    }
+  }
+  return failed;
+}
+
+/**
+ * Requests Node's HTTP parser refuses (garbage, oversized headers) never reach Express; they
+ * still get a problem+json answer before the connection closes.
+ */
+function answerUnparsableRequests(server: Server): void {
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const title = statusTitle(status);
+    const code = tooLarge ? 'headers_too_large' : 'unparsable_request';
+    const body = JSON.stringify({ type: problemType(code), title, status, detail: tooLarge ? 'the request headers are too large' : 'the request is not valid HTTP', code });
+    socket.end(`HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export async function startService(config: HanamiConfig, options: StartOptions = {}): Promise<RunningService> {
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  // Users and memberships are read on every authenticated request: keep them briefly.
+  const store = new IdentityCachingStore(openStore(config));
+  let backends: BackendSet | undefined;
+  try {
+    await store.init();
+    const jwtKey = await ensureJwtKey(store, config);
+    const admin = await ensureInitialAdmin(store, config);
+    const policy = await Policy.load(config.policyFile ?? DEFAULT_POLICY_FILE);
+    backends = await BackendSet.open(config.backend, config.threads, logger);
+    const datasets = new DatasetCache(store, config.datasetCacheBytes);
+    let runtime: TaskRuntime | undefined;
+    const metrics = new ServiceMetrics(() => runtime);
+    runtime = new TaskRuntime({ store, backends, datasets, logger, observer: metrics });
+    const tokens = new TokenService(jwtKey, config.tokenTtlSeconds);
+    const services: Services = {
+      config,
+      store,
+      runtime,
+      datasets,
+      backends,
+      tokens,
+      authenticator: new Authenticator(tokens, store),
+      policy,
+      loginLimiter: new RateLimiter(config.loginRatePerMinute),
+      metrics,
+      logger,
+      version: VERSION,
+      startedAt: new Date(),
+      openapi: buildOpenApiDocument(ROUTES, VERSION),
+      uploads: new Set(),
+      accepting: true,
+    };
+    const interruptedUploads = await failInterruptedUploads(store);
+    const recovered = await runtime.recover();
+    if (recovered.failed + recovered.requeued + interruptedUploads > 0) logger.info({ ...recovered, interruptedUploads }, 'recovered after a restart');
+    const app = createApp(services, ROUTES);
+    const server = createServer(app);
+    // Uploads of large datasets may take longer than Node's default 5-minute request limit;
+    // slow-header attacks are still cut off by headersTimeout.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    answerUnparsableRequests(server);
+    const address = await listen(server, config.port, config.host);
+    const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${shownHost}:${address.port}`;
+    const openedBackends = backends;
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        services.accepting = false;
+        const graceMs = config.shutdownGraceSeconds * 1000;
+        const closing = closeServer(server, graceMs);
+        await runtime.stop(graceMs);
+        await closing;
+        await openedBackends.close();
+        await store.close();
+      })());
+    return { url, port: address.port, app, server, services, admin, recovered, stop };
+  } catch (error) {
+    await backends?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}
