@@ -6,7 +6,7 @@
  * docs/configuration.md (keep the two in sync).
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -51,6 +51,20 @@ export interface HanamiConfig {
   /** Seconds to let running tasks finish on shutdown before they are checkpointed and
    *  stopped (HANAMI_SHUTDOWN_GRACE). */
   shutdownGraceSeconds: number;
+  /** This process's name in cluster leases and on the tasks it runs (HANAMI_INSTANCE_ID):
+   *  unique among the live processes sharing a store; by default `<hostname>-<pid>`. */
+  instanceId: string;
+  /** How long a cluster lease lasts without renewal, in ms (HANAMI_CLUSTER_LEASE_MS). */
+  clusterLeaseMs: number;
+  /** How often the leases of hosted clusters are renewed, in ms (HANAMI_CLUSTER_RENEW_MS);
+   *  at most half the lease. */
+  clusterRenewMs: number;
+  /** A hosted cluster without work for this long is saved if needed and released, in ms
+   *  (HANAMI_CLUSTER_IDLE_MS). */
+  clusterIdleMs: number;
+  /** How often the store is asked for tasks queued through other instances, in ms
+   *  (HANAMI_TASK_POLL_MS). */
+  taskPollMs: number;
   /** Direct network I/O over Socket.IO (HANAMI_IO_*). */
   io: {
     /** Largest message in bytes (HANAMI_IO_MAX_MESSAGE_BYTES). */
@@ -97,8 +111,26 @@ export function defaultConfig(): HanamiConfig {
     loginRatePerMinute: 30,
     logLevel: 'info',
     shutdownGraceSeconds: 10,
+    instanceId: defaultInstanceId(),
+    clusterLeaseMs: 30_000,
+    clusterRenewMs: 10_000,
+    clusterIdleMs: 60_000,
+    taskPollMs: 2_000,
     io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32 },
   };
+}
+
+/** Instance ids: what hostnames and pod names use, plus `:` and `@`. */
+export const INSTANCE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$';
+
+/**
+ * `<hostname>-<pid>`: unique among live processes wherever a hostname names one process
+ * namespace (a host, a pod, a container), and the same again when a container restarts in
+ * its pod (the service is PID 1 there), so the restarted process recognises its own leases.
+ * A rescheduled pod has a new name: its old leases are taken over once they run out.
+ */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
 }
 
 function readFileSetting(path: string, name: string): string {
@@ -173,6 +205,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
   out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
+  out.instanceId = pick('HANAMI_INSTANCE_ID') ?? merged.instanceId;
+  out.clusterLeaseMs = integer('HANAMI_CLUSTER_LEASE_MS', pick('HANAMI_CLUSTER_LEASE_MS') ?? merged.clusterLeaseMs, 1000, 3_600_000);
+  out.clusterRenewMs = integer('HANAMI_CLUSTER_RENEW_MS', pick('HANAMI_CLUSTER_RENEW_MS') ?? merged.clusterRenewMs, 100, 1_800_000);
+  out.clusterIdleMs = integer('HANAMI_CLUSTER_IDLE_MS', pick('HANAMI_CLUSTER_IDLE_MS') ?? merged.clusterIdleMs, 0, 7 * 24 * 3_600_000);
+  out.taskPollMs = integer('HANAMI_TASK_POLL_MS', pick('HANAMI_TASK_POLL_MS') ?? merged.taskPollMs, 100, 600_000);
   out.io.maxMessageBytes = integer('HANAMI_IO_MAX_MESSAGE_BYTES', pick('HANAMI_IO_MAX_MESSAGE_BYTES') ?? merged.io.maxMessageBytes, 1024, 1024 * 1024 * 1024);
   out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
   out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);
@@ -182,5 +219,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   }
   if (out.adminPassphrase !== undefined && out.adminPassphrase.length < 8) throw new ConfigError('HANAMI_ADMIN_PASSPHRASE must be at least 8 characters');
   if (out.jwtKey !== undefined && out.jwtKey.length < 32) throw new ConfigError('HANAMI_JWT_KEY must be at least 32 characters');
+  if (!new RegExp(INSTANCE_ID_PATTERN).test(out.instanceId)) {
+    throw new ConfigError(`HANAMI_INSTANCE_ID must be 1–255 letters, digits and ._:@- (starting with a letter or digit), got "${out.instanceId}"`);
+  }
+  if (out.clusterRenewMs * 2 > out.clusterLeaseMs) {
+    throw new ConfigError(`HANAMI_CLUSTER_RENEW_MS (${out.clusterRenewMs}) must be at most half of HANAMI_CLUSTER_LEASE_MS (${out.clusterLeaseMs}), so a lease survives a failed renewal`);
+  }
   return out;
 }

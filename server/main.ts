@@ -15,6 +15,7 @@ function printBanner(service: RunningService): void {
     `Hanami ${VERSION} listening on ${url}`,
     `Swagger UI: ${url}/docs`,
     `Store: ${services.store.description}`,
+    `Instance: ${services.runtime.instanceId}`,
     `Backend: ${services.backends.primary.description} (${services.backends.selection.reason})`,
   ];
   if (admin.created) {

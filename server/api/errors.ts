@@ -12,7 +12,7 @@ import { TemplateError } from '../network/template-types.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
-import { ClusterBusyError, RuntimeStoppingError } from '../tasks/runtime.js';
+import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem, type ProblemDetail } from './problem.js';
 import { requestState } from './request-state.js';
 import type { Services } from './services.js';
@@ -112,6 +112,9 @@ export function mapError(error: unknown): MappedError {
   if (error instanceof CheckpointError) return { problem: problem(422, 'bad_checkpoint', error.message), internal: false };
   if (error instanceof BindError) return { problem: problem(422, 'bad_mapping', error.message), internal: false };
   if (error instanceof ClusterBusyError) return { problem: problem(409, 'cluster_busy', error.message), internal: false };
+  if (error instanceof ClusterHostedElsewhereError) {
+    return { problem: problem(409, 'cluster_hosted_elsewhere', error.message, { owner: error.owner, leaseUntil: error.leaseUntil }), internal: false };
+  }
   if (error instanceof BackendUnavailableError) return { problem: problem(409, 'backend_unavailable', error.message), internal: false };
   if (error instanceof RuntimeStoppingError) return { problem: problem(503, 'shutting_down', error.message), internal: false };
   const http = asHttpLike(error);

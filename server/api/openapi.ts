@@ -58,6 +58,7 @@ function responses(route: AnyRoute): Record<string, unknown> {
     const content: Record<string, unknown> = {};
     if (spec.schema) content['application/json'] = { schema: plain(spec.schema) };
     for (const [type, schema] of Object.entries(spec.content ?? {})) content[type] = { schema: plain(schema) };
+    if (spec.problem) content[PROBLEM_CONTENT_TYPE] = { schema: { $ref: '#/components/schemas/Problem' } };
     out[status] = Object.keys(content).length > 0 ? { description: spec.description, content } : { description: spec.description };
   }
   // Every status the app may send must be documented (response validation enforces it):

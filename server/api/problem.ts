@@ -33,6 +33,9 @@ export interface Problem extends ProblemLocation {
   requestId?: string;
   /** Every validation failure, when there were several. */
   errors?: ProblemDetail[];
+  /** `cluster_hosted_elsewhere`: the instance hosting the cluster and its lease end. */
+  owner?: string;
+  leaseUntil?: string;
 }
 
 const TITLES: Record<number, string> = {

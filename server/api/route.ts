@@ -26,6 +26,8 @@ export interface ResponseSpec {
   schema?: TSchema;
   /** Other representations by content type (CSV, binary downloads). */
   content?: Record<string, TSchema>;
+  /** An error status worth naming on its own: the shared problem+json body. */
+  problem?: boolean;
 }
 
 /** A raw streamed request body (dataset files): never parsed or buffered by middleware. */

@@ -58,6 +58,8 @@ export const ProblemSchema = Type.Object(
     byteOffset: Type.Optional(Type.Integer({ minimum: 0 })),
     row: Type.Optional(Type.Integer({ minimum: 1 })),
     errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String() }))),
+    owner: Type.Optional(Type.String({ description: '`cluster_hosted_elsewhere`: the service instance (HANAMI_INSTANCE_ID) hosting the cluster.' })),
+    leaseUntil: Type.Optional(Type.String({ format: 'date-time', description: '`cluster_hosted_elsewhere`: when its lease ends unless it renews it (it does while it works on the cluster).' })),
   },
   { additionalProperties: false, title: 'Problem', description: 'RFC 9457 problem details.' },
 );

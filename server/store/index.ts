@@ -4,12 +4,15 @@
  * The returned store is not yet initialised: call `init()` before using it.
  */
 import type { HanamiConfig } from '../config.js';
-import { MongoStore } from './mongo.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
-export function openStore(config: Pick<HanamiConfig, 'dataDir' | 'mongoUrl' | 'mongoDatabase'>): Store {
-  if (config.mongoUrl) return new MongoStore({ url: config.mongoUrl, database: config.mongoDatabase });
+export async function openStore(config: Pick<HanamiConfig, 'dataDir' | 'mongoUrl' | 'mongoDatabase'>): Promise<Store> {
+  if (config.mongoUrl) {
+    // Loaded only when used: the driver adds ~10 MB to a process on the embedded store.
+    const { MongoStore } = await import('./mongo.js');
+    return new MongoStore({ url: config.mongoUrl, database: config.mongoDatabase });
+  }
   return new SqliteStore({ dataDir: config.dataDir });
 }
 

@@ -26,9 +26,11 @@ import {
   type Sort,
 } from 'mongodb';
 import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
+import { claimable, guardedTransition, LeaseLog, UNOWNED, type LeaseDoc, type TransitionDoc } from './mongo-cas.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
 import {
   ConflictError,
+  LEASE_FIELDS,
   NotFoundError,
   StoreError,
   type AuditEntry,
@@ -57,7 +59,8 @@ interface StoredDoc {
 
 type Fields = Record<string, unknown>;
 
-export const MONGO_SCHEMA_VERSION = 1;
+/** 2: cluster leases (`owner`, `leaseUntil`) and the instance running a task (`runBy`). */
+export const MONGO_SCHEMA_VERSION = 2;
 const BLOB_BUCKET = 'blobs';
 const UPSERT_RETRIES = 5;
 
@@ -106,6 +109,10 @@ interface CollectionSpec {
   uniqueScope?: readonly string[];
   /** Free-form fields stored as JSON text (see the file comment). */
   jsonFields: readonly string[];
+  /** Values of fields that documents written before the field existed lack. */
+  defaults?: Record<string, null>;
+  /** Record fields kept elsewhere, never written into the documents. */
+  omit?: readonly string[];
   sort: Sort;
   indexes: IndexDescription[];
 }
@@ -113,13 +120,19 @@ interface CollectionSpec {
 const BY_CREATION: Sort = { createdAt: 1, _id: 1 };
 const BY_TIME: Sort = { time: 1, _id: 1 };
 
-function projectCollectionSpec(name: string, kind: string, options: { unique: boolean; jsonFields?: string[]; indexes?: IndexDescription[] }): CollectionSpec {
+function projectCollectionSpec(
+  name: string,
+  kind: string,
+  options: { unique: boolean; jsonFields?: string[]; indexes?: IndexDescription[]; defaults?: Record<string, null>; omit?: readonly string[] },
+): CollectionSpec {
   return {
     name,
     kind,
     uniqueField: options.unique ? 'name' : undefined,
     uniqueScope: ['projectId'],
     jsonFields: options.jsonFields ?? [],
+    ...(options.defaults ? { defaults: options.defaults } : {}),
+    ...(options.omit ? { omit: options.omit } : {}),
     sort: BY_CREATION,
     indexes: [
       { key: { projectId: 1, name: 1 }, name: 'project_name', unique: options.unique },
@@ -172,11 +185,13 @@ const COLLECTIONS: Record<RecordKind, CollectionSpec> = {
   },
   templates: projectCollectionSpec('templates', 'template', { unique: true }),
   datasets: projectCollectionSpec('datasets', 'dataset', { unique: true, jsonFields: ['options'] }),
-  clusters: projectCollectionSpec('clusters', 'cluster', { unique: true, jsonFields: ['stats'] }),
+  // The lease (owner, leaseUntil) lives in the lease log; reads join it in.
+  clusters: projectCollectionSpec('clusters', 'cluster', { unique: true, jsonFields: ['stats'], omit: LEASE_FIELDS }),
   checkpoints: projectCollectionSpec('checkpoints', 'checkpoint', { unique: true, jsonFields: ['stats'] }),
   tasks: projectCollectionSpec('tasks', 'task', {
     unique: false,
     jsonFields: ['params', 'result'],
+    defaults: { runBy: null },
     indexes: [
       { key: { projectId: 1, clusterId: 1, createdAt: 1, _id: 1 }, name: 'cluster_order' },
       { key: { state: 1, createdAt: 1, _id: 1 }, name: 'state_order' },
@@ -191,6 +206,15 @@ const MEMBERSHIP_INDEXES: IndexDescription[] = [
   { key: { projectId: 1, createdAt: 1, userId: 1 }, name: 'project_order' },
   { key: { userId: 1, createdAt: 1, projectId: 1 }, name: 'user_order' },
 ];
+/** The lease log and the task guards (mongo-cas.ts); cancel requests are keyed by task id. */
+const LEASE_COLLECTION = 'clusterLeases';
+const LEASE_INDEXES: IndexDescription[] = [
+  { key: { clusterId: 1, epoch: -1 }, name: 'cluster_epoch' },
+  { key: { owner: 1 }, name: 'owner' },
+];
+const TRANSITION_COLLECTION = 'taskTransitions';
+const TRANSITION_INDEXES: IndexDescription[] = [{ key: { taskId: 1 }, name: 'task' }];
+const CANCEL_REQUEST_COLLECTION = 'taskCancelRequests';
 /** The indexes the driver's GridFSBucket expects (it would create them on first upload). */
 const BLOB_FILE_INDEXES: IndexDescription[] = [{ key: { filename: 1, uploadDate: 1 } }];
 const BLOB_CHUNK_INDEXES: IndexDescription[] = [{ key: { files_id: 1, n: 1 }, unique: true }];
@@ -236,12 +260,13 @@ class RecordCollection<T extends { id: string }> {
 
   toDocument(record: T): StoredDoc {
     const { id, ...rest } = record as T & Fields;
+    for (const field of this.spec.omit ?? []) delete rest[field];
     return { _id: id, ...encodeFields(rest, this.spec.jsonFields) };
   }
 
   fromDocument(doc: StoredDoc): T {
     const { _id, ...rest } = doc;
-    return { id: _id, ...decodeFields(rest, this.spec.jsonFields) } as unknown as T;
+    return { id: _id, ...this.spec.defaults, ...decodeFields(rest, this.spec.jsonFields) } as unknown as T;
   }
 
   /** Which unique index a duplicate key error hit. MongoDB names it in keyPattern; FerretDB
@@ -302,18 +327,36 @@ class RecordCollection<T extends { id: string }> {
 
   /** One atomic findOneAndUpdate; an empty patch just reads the record. */
   async update(filter: Filter<StoredDoc>, key: string, patch: Fields): Promise<T> {
-    if (Object.keys(patch).length === 0) return this.getOne(filter, key);
-    let doc: StoredDoc | null;
-    try {
-      doc = await this.collection.findOneAndUpdate(filter, { $set: encodeFields(patch, this.spec.jsonFields) }, { returnDocument: 'after' });
-    } catch (e) {
-      const { uniqueField } = this.spec;
-      if (uniqueField && (await this.updateHitUniqueIndex(e, filter, patch))) throw new ConflictError(this.spec.kind, uniqueField, String(patch[uniqueField]));
-      throw e;
-    }
-    if (!doc) throw new NotFoundError(this.spec.kind, key);
-    return this.fromDocument(doc);
+    const updated = await this.updateIf(filter, {}, key, patch);
+    if (!updated) throw new NotFoundError(this.spec.kind, key);
+    return updated;
   }
+
+  /**
+   * A compare-and-set: one findOneAndUpdate whose filter is the record's key plus
+   * `condition`. Null when the record exists but the condition does not hold; NotFoundError
+   * when it does not exist.
+   */
+  async updateIf(filter: Filter<StoredDoc>, condition: Filter<StoredDoc>, key: string, patch: Fields): Promise<T | null> {
+    const guarded: Filter<StoredDoc> = { ...filter, ...condition };
+    let doc: StoredDoc | null;
+    if (Object.keys(patch).length === 0) {
+      doc = await this.collection.findOne(guarded);
+    } else {
+      try {
+        doc = await this.collection.findOneAndUpdate(guarded, { $set: encodeFields(patch, this.spec.jsonFields) }, { returnDocument: 'after' });
+      } catch (e) {
+        const { uniqueField } = this.spec;
+        if (uniqueField && (await this.updateHitUniqueIndex(e, filter, patch))) throw new ConflictError(this.spec.kind, uniqueField, String(patch[uniqueField]));
+        throw e;
+      }
+    }
+    if (doc) return this.fromDocument(doc);
+    if ((await this.collection.countDocuments(filter, { limit: 1 })) === 0) throw new NotFoundError(this.spec.kind, key);
+    return null;
+  }
+
+
 
   /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
    *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
@@ -364,6 +407,11 @@ interface MembershipDoc extends StoredDoc {
 
 interface SettingDoc extends StoredDoc {
   value: string;
+}
+
+interface CancelRequestDoc extends StoredDoc {
+  projectId: string;
+  by: string;
 }
 
 /** GridFS files document as we write it (metadata filled in before the doc is inserted). */
@@ -447,6 +495,16 @@ export class MongoStore implements Store {
     return this.db.collection<SettingDoc>('settings');
   }
 
+  private get transitions_(): Collection<TransitionDoc> {
+    return this.db.collection<TransitionDoc>(TRANSITION_COLLECTION);
+  }
+
+  private get cancelRequests_(): Collection<CancelRequestDoc> {
+    return this.db.collection<CancelRequestDoc>(CANCEL_REQUEST_COLLECTION);
+  }
+
+  private readonly leases = new LeaseLog(() => this.db.collection<LeaseDoc>(LEASE_COLLECTION));
+
   /** One bucket per store: the driver checks the GridFS indexes on a bucket's first upload
    *  only, and init() has created them already. */
   private get bucket(): GridFSBucket {
@@ -480,6 +538,8 @@ export class MongoStore implements Store {
       await this.checkSchemaVersion(db);
       for (const spec of Object.values(COLLECTIONS)) await createIndexes(db, spec.name, spec.indexes);
       await createIndexes(db, 'memberships', MEMBERSHIP_INDEXES);
+      await createIndexes(db, LEASE_COLLECTION, LEASE_INDEXES);
+      await createIndexes(db, TRANSITION_COLLECTION, TRANSITION_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.files`, BLOB_FILE_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.chunks`, BLOB_CHUNK_INDEXES);
       this.database = db;
@@ -496,6 +556,9 @@ export class MongoStore implements Store {
     if (version > MONGO_SCHEMA_VERSION) {
       throw new StoreError(`database ${this.options.database} has schema version ${version}, newer than this Hanami understands (${MONGO_SCHEMA_VERSION}); upgrade Hanami`);
     }
+    // Forward only: the new fields need no data migration (absent means null), but an older
+    // Hanami must no longer start on this database (it would ignore the cluster leases).
+    if (version < MONGO_SCHEMA_VERSION) await meta.updateOne({ _id: 'schema', version: { $lt: MONGO_SCHEMA_VERSION } }, { $set: { version: MONGO_SCHEMA_VERSION } });
   }
 
   async close(): Promise<void> {
@@ -581,8 +644,9 @@ export class MongoStore implements Store {
     return membershipFromDoc(doc);
   }
 
-  /** The eight methods every project collection shares; `(projectId, id)` is the key. */
-  private projectCollection<T extends ProjectRecord>(records: RecordCollection<T>): ProjectCollection<T> {
+  /** The eight methods every project collection shares; `(projectId, id)` is the key.
+   *  `update` never changes `id`, `projectId` or the fields named in `fixed`. */
+  private projectCollection<T extends ProjectRecord>(records: RecordCollection<T>, fixed: readonly string[] = []): ProjectCollection<T> {
     const name = records.spec.name;
     return {
       create: (record) => this.run(`${name}.create`, () => records.insert(record)),
@@ -591,22 +655,130 @@ export class MongoStore implements Store {
       findByName: (projectId, recordName) => this.run(`${name}.findByName`, () => records.findOne({ projectId, name: recordName })),
       list: (projectId, page) => this.run(`${name}.list`, () => records.page({ projectId }, page)),
       listAll: (page) => this.run(`${name}.listAll`, () => records.page({}, page)),
-      update: (projectId, id, patch) => this.run(`${name}.update`, () => records.update({ _id: id, projectId }, id, cleanPatch(patch, ['id', 'projectId']))),
+      update: (projectId, id, patch) => this.run(`${name}.update`, () => records.update({ _id: id, projectId }, id, cleanPatch(patch, ['id', 'projectId', ...fixed]))),
       delete: (projectId, id) => this.run(`${name}.delete`, () => records.delete({ _id: id, projectId }, id)),
     };
   }
 
   readonly templates = this.projectCollection(this.records.templates);
   readonly datasets = this.projectCollection(this.records.datasets);
-  readonly clusters = this.projectCollection(this.records.clusters);
+  /** Cluster records carry their lease, read from the lease log (mongo-cas.ts). */
+  private async withLeases(records: ClusterRecord[]): Promise<ClusterRecord[]> {
+    const leases = await this.leases.currentOf(records.map((r) => r.id));
+    return records.map((r) => ({ ...r, ...(leases.get(r.id) ?? UNOWNED) }));
+  }
+
+  private async withLease(record: ClusterRecord): Promise<ClusterRecord> {
+    return { ...record, ...(await this.leases.current(record.id)) };
+  }
+
+  /** The cluster documents never hold the lease (it lives in the lease log). */
+  private readonly clusterBase = this.projectCollection(this.records.clusters, LEASE_FIELDS);
+
+  readonly clusters: Store['clusters'] = {
+    create: (record) =>
+      this.run('clusters.create', async () => {
+        const created = await this.records.clusters.insert(record);
+        return this.withLease(created);
+      }),
+    get: (projectId, id) => this.run('clusters.get', async () => this.withLease(await this.clusterBase.get(projectId, id))),
+    getAny: (id) => this.run('clusters.getAny', async () => this.withLease(await this.clusterBase.getAny(id))),
+    findByName: (projectId, name) =>
+      this.run('clusters.findByName', async () => {
+        const found = await this.clusterBase.findByName(projectId, name);
+        return found ? this.withLease(found) : null;
+      }),
+    list: (projectId, page) =>
+      this.run('clusters.list', async () => {
+        const listed = await this.clusterBase.list(projectId, page);
+        return { ...listed, items: await this.withLeases(listed.items) };
+      }),
+    listAll: (page) =>
+      this.run('clusters.listAll', async () => {
+        const listed = await this.clusterBase.listAll(page);
+        return { ...listed, items: await this.withLeases(listed.items) };
+      }),
+    update: (projectId, id, patch) => this.run('clusters.update', async () => this.withLease(await this.clusterBase.update(projectId, id, patch))),
+    delete: (projectId, id) =>
+      this.run('clusters.delete', async () => {
+        await this.clusterBase.delete(projectId, id);
+        await this.leases.drop(id);
+      }),
+    claim: (projectId, id, owner, leaseUntil, now) =>
+      this.run('clusters.claim', async () => {
+        const record = await this.clusterBase.get(projectId, id);
+        const lease = await this.leases.change(id, (current) => (claimable(current, owner, now) ? { owner, leaseUntil } : null));
+        return lease ? { ...record, ...lease } : null;
+      }),
+    renew: (projectId, id, owner, leaseUntil) =>
+      this.run('clusters.renew', async () => {
+        if (!(await this.records.clusters.findOne({ _id: id, projectId }))) return false;
+        return (await this.leases.change(id, (current) => (current.owner === owner ? { owner, leaseUntil } : null))) !== null;
+      }),
+    release: (projectId, id, owner) =>
+      this.run('clusters.release', async () => {
+        if (!(await this.records.clusters.findOne({ _id: id, projectId }))) return false;
+        return (await this.leases.change(id, (current) => (current.owner === owner ? UNOWNED : null))) !== null;
+      }),
+    listLeased: () =>
+      this.run('clusters.listLeased', async () => {
+        const owned = await this.leases.owned();
+        const records = await this.records.clusters.findAll({ _id: { $in: [...owned.keys()] } });
+        return records.map((r) => ({ ...r, ...(owned.get(r.id) ?? UNOWNED) }));
+      }),
+    updateIfOwner: (projectId, id, owner, patch) =>
+      this.run('clusters.updateIfOwner', async () => {
+        await this.clusterBase.get(projectId, id);
+        if ((await this.leases.current(id)).owner !== owner) return null;
+        return this.withLease(await this.clusterBase.update(projectId, id, patch));
+      }),
+  };
   readonly checkpoints = this.projectCollection(this.records.checkpoints);
+
+  private readonly taskBase = this.projectCollection(this.records.tasks);
+
   readonly tasks: Store['tasks'] = {
-    ...this.projectCollection(this.records.tasks),
+    ...this.taskBase,
+    delete: (projectId, id) =>
+      this.run('tasks.delete', async () => {
+        await this.taskBase.delete(projectId, id);
+        await this.transitions_.deleteMany({ taskId: id });
+        await this.cancelRequests_.deleteOne({ _id: id });
+      }),
     listByCluster: (projectId: string, clusterId: string, page?: Page) =>
       this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
-    listByState: (states: TaskState[]) =>
-      this.run('tasks.listByState', async () => (states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states } }))),
+    listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
+      this.run('tasks.listByState', async () =>
+        states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states }, ...(cluster ? { projectId: cluster.projectId, clusterId: cluster.clusterId } : {}) }),
+      ),
+    updateIf: (projectId, id, condition, patch) => this.run('tasks.updateIf', () => this.updateTaskIf(projectId, id, condition, cleanPatch(patch, ['id', 'projectId']))),
+    requestCancel: (projectId, id, by) =>
+      this.run('tasks.requestCancel', async () => {
+        try {
+          await this.cancelRequests_.insertOne({ _id: id, projectId, by });
+          return true;
+        } catch (e) {
+          if (isDuplicateKey(e)) return false;
+          throw e;
+        }
+      }),
+    cancelRequestOf: (projectId, id) => this.run('tasks.cancelRequestOf', async () => (await this.cancelRequests_.findOne({ _id: id, projectId }))?.by ?? null),
   };
+
+  /** A task compare-and-set: state changes through a guard (mongo-cas.ts), other fields by
+   *  a filtered update (only the task's runner writes those while it runs). */
+  private async updateTaskIf(projectId: string, id: string, condition: { states: TaskState[]; runBy?: string }, patch: Fields): Promise<TaskRecord | null> {
+    const key = { _id: id, projectId };
+    const current = await this.records.tasks.getOne(key, id);
+    if (!condition.states.includes(current.state) || (condition.runBy !== undefined && current.runBy !== condition.runBy)) return null;
+    const guard = { state: current.state, ...(condition.runBy !== undefined ? { runBy: condition.runBy } : {}) };
+    if (patch.state !== undefined && patch.state !== current.state) {
+      const set = encodeFields(patch, this.records.tasks.spec.jsonFields);
+      if (!(await guardedTransition(this.transitions_, this.records.tasks.collection, key, id, current.state, set))) return null;
+      return this.records.tasks.getOne(key, id);
+    }
+    return this.records.tasks.updateIf(key, guard, id, patch);
+  }
 
   readonly settings: Store['settings'] = {
     get: (key) => this.run('settings.get', async () => (await this.settings_.findOne({ _id: key }))?.value ?? null),

@@ -15,6 +15,7 @@ import { FsBlobStore, type BlobPutOptions } from './blobs-fs.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
 import {
   ConflictError,
+  LEASE_FIELDS,
   NotFoundError,
   StoreError,
   type AuditEntry,
@@ -131,9 +132,24 @@ const SCHEMA_V1 = `
   ${logTableSql('errors')}
 `;
 
+/** Version 2: cluster leases (which instance hosts a cluster, until when) and the instance
+ *  that runs a task, as columns so the compare-and-set updates can filter on them; requests
+ *  to stop a task that another instance runs. Existing rows read as unowned / not run. */
+const SCHEMA_V2 = `
+  ALTER TABLE clusters ADD COLUMN owner TEXT;
+  ALTER TABLE clusters ADD COLUMN lease_until TEXT;
+  CREATE INDEX clusters_owner ON clusters(owner);
+  ALTER TABLE tasks ADD COLUMN run_by TEXT;
+  CREATE TABLE task_cancel_requests (
+    task_id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    requested_by TEXT NOT NULL
+  );
+`;
+
 /** Forward-only migrations; entry i takes the schema from version i to i + 1. Never edit a
  *  released entry: append a new one. */
-const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1)];
+const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2)];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -210,9 +226,9 @@ const TABLES = {
   projects: { table: 'projects', kind: 'project', columns: [ID, NAME, CREATED_AT], uniqueField: 'name', order: 'created_at, id' },
   templates: projectTableSpec('templates', 'template', true),
   datasets: projectTableSpec('datasets', 'dataset', true),
-  clusters: projectTableSpec('clusters', 'cluster', true),
+  clusters: projectTableSpec('clusters', 'cluster', true, [column('owner', 'owner'), column('leaseUntil', 'lease_until')]),
   checkpoints: projectTableSpec('checkpoints', 'checkpoint', true),
-  tasks: projectTableSpec('tasks', 'task', false, [column('clusterId', 'cluster_id'), column('state', 'state')]),
+  tasks: projectTableSpec('tasks', 'task', false, [column('clusterId', 'cluster_id'), column('state', 'state'), column('runBy', 'run_by')]),
   audit: logTableSpec('audit', 'audit entry'),
   errors: logTableSpec('errors', 'error entry'),
 } satisfies Record<string, TableSpec>;
@@ -332,6 +348,25 @@ class RecordTable<T extends object> {
     }).immediate();
   }
 
+  /**
+   * A compare-and-set: `update` of the record matching `where` + `condition`, in one
+   * IMMEDIATE transaction. Null when the record exists but the condition does not hold.
+   */
+  updateIf(where: string, params: SqlValue[], condition: string, conditionParams: SqlValue[], key: string, patch: Row): T | null {
+    return this.store.db.transaction(() => {
+      if (!this.findOne(`${where} AND (${condition})`, [...params, ...conditionParams])) {
+        this.getOne(where, params, key);
+        return null;
+      }
+      return this.update(where, params, key, patch);
+    }).immediate();
+  }
+
+  /** A conditional UPDATE of some columns; true when a row changed. */
+  setColumns(assignments: string, assignmentParams: SqlValue[], where: string, params: SqlValue[]): boolean {
+    return this.store.statement(`UPDATE ${this.spec.table} SET ${assignments} WHERE ${where}`).run(...assignmentParams, ...params).changes > 0;
+  }
+
   delete(where: string, params: SqlValue[], key: string): void {
     const { changes } = this.store.statement(`DELETE FROM ${this.spec.table} WHERE ${where}`).run(...params);
     if (changes === 0) throw new NotFoundError(this.spec.kind, key);
@@ -353,6 +388,9 @@ export interface SqliteStoreOptions {
 }
 
 type ProjectRecord = { id: string; projectId: string; name: string };
+
+/** The key of a project record. */
+const SCOPED = 'project_id = ? AND id = ?';
 
 export class SqliteStore implements Store {
   readonly description: string;
@@ -516,10 +554,11 @@ export class SqliteStore implements Store {
     return pagedResult(rows.map(membershipFromRow), total, resolved);
   }
 
-  /** The eight methods every project collection shares; `(projectId, id)` is the key. */
-  private projectCollection<T extends ProjectRecord>(table: RecordTable<T>): ProjectCollection<T> {
+  /** The eight methods every project collection shares; `(projectId, id)` is the key.
+   *  `update` never changes `id`, `projectId` or the fields named in `fixed`. */
+  private projectCollection<T extends ProjectRecord>(table: RecordTable<T>, fixed: readonly string[] = []): ProjectCollection<T> {
     const name = table.spec.table;
-    const scoped = 'project_id = ? AND id = ?';
+    const scoped = SCOPED;
     return {
       create: (record) => this.run(`${name}.create`, () => table.insert(record)),
       get: (projectId, id) => this.run(`${name}.get`, () => table.getOne(scoped, [projectId, id], id)),
@@ -528,21 +567,75 @@ export class SqliteStore implements Store {
         this.run(`${name}.findByName`, () => table.findAll('project_id = ? AND name = ?', [projectId, recordName])[0] ?? null),
       list: (projectId, page) => this.run(`${name}.list`, () => table.page('project_id = ?', [projectId], page)),
       listAll: (page) => this.run(`${name}.listAll`, () => table.page('1 = 1', [], page)),
-      update: (projectId, id, patch) => this.run(`${name}.update`, () => table.update(scoped, [projectId, id], id, cleanPatch(patch, ['id', 'projectId']))),
+      update: (projectId, id, patch) => this.run(`${name}.update`, () => table.update(scoped, [projectId, id], id, cleanPatch(patch, ['id', 'projectId', ...fixed]))),
       delete: (projectId, id) => this.run(`${name}.delete`, () => table.delete(scoped, [projectId, id], id)),
     };
   }
 
   readonly templates = this.projectCollection(this.tables.templates);
   readonly datasets = this.projectCollection(this.tables.datasets);
-  readonly clusters = this.projectCollection(this.tables.clusters);
+  readonly clusters: Store['clusters'] = {
+    ...this.projectCollection(this.tables.clusters, LEASE_FIELDS),
+    claim: (projectId, id, owner, leaseUntil, now) =>
+      this.run('clusters.claim', () =>
+        this.db.transaction(() => {
+          const taken = this.tables.clusters.setColumns('owner = ?, lease_until = ?', [owner, leaseUntil], `${SCOPED} AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)`, [
+            projectId,
+            id,
+            owner,
+            now,
+          ]);
+          const record = this.tables.clusters.getOne(SCOPED, [projectId, id], id);
+          return taken ? record : null;
+        }).immediate(),
+      ),
+    renew: (projectId, id, owner, leaseUntil) =>
+      this.run('clusters.renew', () => this.tables.clusters.setColumns('lease_until = ?', [leaseUntil], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
+    release: (projectId, id, owner) =>
+      this.run('clusters.release', () => this.tables.clusters.setColumns('owner = NULL, lease_until = NULL', [], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
+    listLeased: () => this.run('clusters.listLeased', () => this.tables.clusters.findAll('owner IS NOT NULL', [])),
+    updateIfOwner: (projectId, id, owner, patch) =>
+      this.run('clusters.updateIfOwner', () => this.tables.clusters.updateIf(SCOPED, [projectId, id], 'owner = ?', [owner], id, cleanPatch(patch, ['id', 'projectId', ...LEASE_FIELDS]))),
+  };
   readonly checkpoints = this.projectCollection(this.tables.checkpoints);
   readonly tasks: Store['tasks'] = {
     ...this.projectCollection(this.tables.tasks),
     listByCluster: (projectId: string, clusterId: string, page?: Page) =>
       this.run('tasks.listByCluster', () => this.tables.tasks.page('project_id = ? AND cluster_id = ?', [projectId, clusterId], page)),
-    listByState: (states: TaskState[]) =>
-      this.run('tasks.listByState', () => (states.length === 0 ? [] : this.tables.tasks.findAll(`state IN (${states.map(() => '?').join(', ')})`, states))),
+    listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
+      this.run('tasks.listByState', () => {
+        if (states.length === 0) return [];
+        const inStates = `state IN (${states.map(() => '?').join(', ')})`;
+        return cluster
+          ? this.tables.tasks.findAll(`${inStates} AND project_id = ? AND cluster_id = ?`, [...states, cluster.projectId, cluster.clusterId])
+          : this.tables.tasks.findAll(inStates, states);
+      }),
+    updateIf: (projectId, id, condition, patch) =>
+      this.run('tasks.updateIf', () => {
+        const clauses = [`state IN (${condition.states.map(() => '?').join(', ') || 'NULL'})`];
+        const params: SqlValue[] = [...condition.states];
+        if (condition.runBy !== undefined) {
+          clauses.push('run_by = ?');
+          params.push(condition.runBy);
+        }
+        return this.tables.tasks.updateIf(SCOPED, [projectId, id], clauses.join(' AND '), params, id, cleanPatch(patch, ['id', 'projectId']));
+      }),
+    requestCancel: (projectId, id, by) =>
+      this.run('tasks.requestCancel', () =>
+        this.statement('INSERT INTO task_cancel_requests (task_id, project_id, requested_by) VALUES (?, ?, ?) ON CONFLICT (task_id) DO NOTHING').run(id, projectId, by).changes > 0,
+      ),
+    cancelRequestOf: (projectId, id) =>
+      this.run(
+        'tasks.cancelRequestOf',
+        () => (this.statement('SELECT requested_by FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').get(id, projectId) as { requested_by: string } | undefined)?.requested_by ?? null,
+      ),
+    delete: (projectId, id) =>
+      this.run('tasks.delete', () =>
+        this.db.transaction(() => {
+          this.tables.tasks.delete(SCOPED, [projectId, id], id);
+          this.statement('DELETE FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').run(id, projectId);
+        }).immediate(),
+      ),
   };
 
   readonly settings: Store['settings'] = {

@@ -12,7 +12,8 @@
  *   per project. A violation throws ConflictError, an unknown id NotFoundError; other driver
  *   errors never leak out (they become StoreError).
  * - updates are single-record and atomic; nothing needs multi-record transactions (FerretDB
- *   v1 has none).
+ *   v1 has none). The compare-and-set operations (cluster leases, task state changes) are
+ *   exclusive across processes on every backend (docs/storage.md says how).
  * - lists are ordered by createdAt then id, and paged with offset/limit.
  */
 import type { Readable } from 'node:stream';
@@ -97,6 +98,11 @@ export interface ClusterRecord {
   stateBlobId: string | null;
   /** Statistics at the last save (neurons, synapses, ...). */
   stats: Record<string, number>;
+  /** The service instance (HANAMI_INSTANCE_ID) hosting the cluster in its memory, or null.
+   *  Changed only through `clusters.claim/renew/release` (`update` ignores it). */
+  owner: string | null;
+  /** Until when `owner` holds its lease (ISO time); past it, another instance may claim it. */
+  leaseUntil: string | null;
   createdAt: string;
   updatedAt: string;
   createdBy: string;
@@ -133,6 +139,8 @@ export interface TaskRecord {
   result: Record<string, unknown> | null;
   resultBlobId: string | null;
   error: string | null;
+  /** The service instance (HANAMI_INSTANCE_ID) that started the task, or null. */
+  runBy: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -180,6 +188,9 @@ export interface BlobInfo {
   bytes: number;
   sha256: string;
 }
+
+/** Fields only the lease operations change; `update` and `updateIfOwner` ignore them. */
+export const LEASE_FIELDS = ['owner', 'leaseUntil'] as const;
 
 /** A collection of records that belong to a project. */
 export interface ProjectCollection<T extends { id: string; projectId: string; name: string }> {
@@ -237,12 +248,51 @@ export interface Store {
 
   templates: ProjectCollection<TemplateRecord>;
   datasets: ProjectCollection<DatasetRecord>;
-  clusters: ProjectCollection<ClusterRecord>;
+  /**
+   * Clusters, with a lease per cluster: the instance named `owner` may host the cluster in
+   * its memory until `leaseUntil`. Every lease change is one atomic compare-and-set, so two
+   * instances can never both hold a live lease. Times are ISO strings compared as text
+   * (always `Date.toISOString()`, so text order is time order).
+   */
+  clusters: ProjectCollection<ClusterRecord> & {
+    /** Takes or renews the lease: succeeds when the cluster has no owner, is owned by
+     *  `owner`, or its lease ended before `now`; returns the updated record, or null when
+     *  another owner's lease is still running. NotFoundError for an unknown cluster. */
+    claim(projectId: string, id: string, owner: string, leaseUntil: string, now: string): Promise<ClusterRecord | null>;
+    /** Extends the lease only while `owner` still holds it (expired or not: nobody took it
+     *  since). False when another instance took it or the cluster is gone. */
+    renew(projectId: string, id: string, owner: string, leaseUntil: string): Promise<boolean>;
+    /** Gives the lease up if `owner` holds it; false otherwise (or when the cluster is gone). */
+    release(projectId: string, id: string, owner: string): Promise<boolean>;
+    /** Every cluster that names an owner (live lease or not), any project. */
+    listLeased(): Promise<ClusterRecord[]>;
+    /** `update`, applied only while `owner` holds the lease (fencing: an instance that lost
+     *  its lease cannot overwrite the new owner's state). Null when it does not hold it;
+     *  NotFoundError for an unknown cluster. */
+    updateIfOwner(projectId: string, id: string, owner: string, patch: Partial<Omit<ClusterRecord, 'id' | 'projectId'>>): Promise<ClusterRecord | null>;
+  };
   checkpoints: ProjectCollection<CheckpointRecord>;
   tasks: ProjectCollection<TaskRecord> & {
     listByCluster(projectId: string, clusterId: string, page?: Page): Promise<Paged<TaskRecord>>;
-    /** Tasks in the given states across all projects (start-up recovery, queues). */
-    listByState(states: TaskState[]): Promise<TaskRecord[]>;
+    /** Tasks in the given states across all projects, or of one cluster (recovery, queues,
+     *  busy checks), in creation order. */
+    listByState(states: TaskState[], cluster?: { projectId: string; clusterId: string }): Promise<TaskRecord[]>;
+    /** `update` as a compare-and-set: applied only when the task is in one of `states` (and,
+     *  with `runBy`, was started by that instance). A patch that changes the state moves the
+     *  task out of its current state exactly once, however many instances try at the same
+     *  time. Null when the condition does not hold; NotFoundError for an unknown task. */
+    updateIf(
+      projectId: string,
+      id: string,
+      condition: { states: TaskState[]; runBy?: string },
+      patch: Partial<Omit<TaskRecord, 'id' | 'projectId'>>,
+    ): Promise<TaskRecord | null>;
+    /** Records that `by` asked to stop the task, for the instance running it (which may be
+     *  another one); kept apart from the task record, which only its runner writes. True for
+     *  the first request. */
+    requestCancel(projectId: string, id: string, by: string): Promise<boolean>;
+    /** Who asked to stop the task, or null. */
+    cancelRequestOf(projectId: string, id: string): Promise<string | null>;
   };
 
   /** Small service-wide values (e.g. the generated JWT key), by key. */

@@ -1,20 +1,37 @@
 /**
- * The task runtime: clusters in memory and one FIFO queue per cluster.
+ * The task runtime: clusters in memory, one FIFO queue per cluster, and which clusters this
+ * process may hold in memory (cluster leases in the store).
  *
- * - A cluster is loaded lazily from its latest state blob (or created from its template and
- *   seed while it has none) and stays in memory.
- * - Each cluster runs one thing at a time through its serial queue: tasks in submission
- *   order, and the exclusive operations of direct I/O (`withCluster`). Different clusters
- *   run side by side; the backend's worker pool interleaves their work fairly.
+ * - **Ownership.** Several service processes may share one store. A cluster is hosted (loaded
+ *   and worked on) by at most one live process at a time: the one holding its lease
+ *   (`ClusterRecord.owner`, until `leaseUntil`). The runtime claims a cluster before it loads
+ *   it or runs anything on it, renews the leases of the clusters it holds every `renewMs`,
+ *   releases a cluster that has been idle for `idleMs` (saving what direct I/O changed) and
+ *   every lease on shutdown. A lease that cannot be renewed is lost: the in-memory copy is
+ *   dropped (the next claim reloads what the other owner saved) and a task running on it
+ *   stops. Every write of a cluster's state is fenced by the lease (`updateIfOwner`).
+ * - **Tasks run on the cluster's owner.** A task is stored `queued` by whichever process took
+ *   the request; that process queues it when it holds or can claim the cluster. Every
+ *   `pollMs` each process reads the queued and running tasks from the store and takes over
+ *   what it may: queued tasks of clusters it holds or can claim, running tasks whose runner's
+ *   lease ran out (they failed: "interrupted"), and cancel requests for the tasks it runs.
+ *   Moving a task out of `queued` or `running` is a compare-and-set in the store, so a task
+ *   runs at most once however many processes see it.
+ * - **Each cluster runs one thing at a time** through its serial queue: tasks in creation
+ *   order, and the exclusive operations of direct I/O (`withCluster`). Different clusters run
+ *   side by side; the backend's worker pool interleaves their work fairly.
  * - Task records are the durable truth: queued → running → finished | failed | cancelled,
  *   with progress written at most every `progressIntervalMs`.
  * - After a train task (finished or cancelled) the cluster's state is checkpointed into a
  *   blob and the cluster record points at it, so a restart resumes from there. A task that
  *   fails keeps nothing of its partial work: the cluster is reloaded from its last state.
- * - At start (`recover`), tasks found running were interrupted by a crash: they are marked
- *   failed with that reason; queued tasks are queued again.
+ * - At start (`recover`), the leases this instance held in an earlier life (same instance id,
+ *   or a dead process of this host) are released; tasks found running on clusters it can then
+ *   claim were interrupted and are marked failed; queued tasks of those clusters are queued.
+ *   Clusters another live process holds are left alone.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { JobCancelled } from '../../cpu-fallback/pool.js';
 import type { Backend } from '../network/backend.js';
@@ -23,6 +40,7 @@ import { CheckpointError } from '../network/checkpoint.js';
 import { score } from '../network/evaluate.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError, type Dataset } from '../datasets/types.js';
+import { defaultInstanceId } from '../config.js';
 import { NotFoundError, type ClusterRecord, type Store, type TaskKind, type TaskRecord, type TaskState } from '../store/types.js';
 import type { BackendSet } from './backends.js';
 import type { DatasetCache } from './dataset-loader.js';
@@ -52,26 +70,80 @@ export class RuntimeStoppingError extends Error {
   }
 }
 
+/** The cluster is hosted by another live service instance (HTTP 409 `cluster_hosted_elsewhere`). */
+export class ClusterHostedElsewhereError extends Error {
+  constructor(
+    readonly clusterId: string,
+    /** The instance holding it (its HANAMI_INSTANCE_ID). */
+    readonly owner: string,
+    /** When its lease ends unless it renews it (it does while it works on the cluster). */
+    readonly leaseUntil: string,
+  ) {
+    super(
+      `cluster ${clusterId} is hosted by service instance "${owner}" (lease until ${leaseUntil}, renewed while it works on the cluster and given up once it has been idle); send this request to that instance, or retry once it has released the cluster`,
+    );
+    this.name = 'ClusterHostedElsewhereError';
+  }
+}
+
+/** This process lost a cluster's lease while working on it (internal; ends the work). */
+class LeaseLostError extends Error {
+  constructor(clusterId: string, why: string) {
+    super(`interrupted: this service instance lost the lease on cluster ${clusterId} (${why}); the cluster keeps the state its new owner has; submit the task again`);
+    this.name = 'LeaseLostError';
+  }
+}
+
 interface RunningTask {
   taskId: string;
   kind: TaskKind;
-  datasetId: string;
   abort: AbortController;
   /** Why it is being stopped (user cancel or shutdown); shown on the task. */
   stopReason?: string;
+  /** Stopped because the lease was lost: nothing may be saved, the task fails. */
+  leaseLost?: string;
   finished: Promise<void>;
 }
 
 interface ClusterSlot {
   projectId: string;
   clusterId: string;
+  /** Tasks and direct I/O, one at a time. */
   serial: SerialQueue;
+  /** Writes of the cluster record (state saves, PATCH/DELETE): never two at once. */
+  recordLock: SerialQueue;
   hosted?: Promise<HostedCluster> | undefined;
-  /** Tasks waiting in this cluster's queue: id → dataset they use. */
-  queued: Map<string, string>;
+  /** Tasks waiting in this cluster's queue (they run oldest first). */
+  queued: Map<string, { createdAt: string; enqueuedAt: number }>;
   running?: RunningTask | undefined;
   /** Statistics of the state in memory (for metrics), when known. */
-  stats?: Record<string, number>;
+  stats?: Record<string, number> | undefined;
+  /** Until when (this process's clock) it holds the lease; undefined: not held. */
+  heldUntil?: number | undefined;
+  /** A claim in flight (concurrent callers share it). */
+  acquiring?: Promise<void> | undefined;
+  /** Direct-I/O and management operations queued or running on it. */
+  pending: number;
+  /** When work on it last ended (idle release). */
+  lastUsed: number;
+  /** The state in memory differs from the saved one (direct I/O trained it). */
+  dirty: boolean;
+  /** The cluster record as last read while holding the lease (direct I/O reads it per call;
+   *  only this process changes it meanwhile, and every change here drops it). */
+  record?: ClusterRecord | undefined;
+  /** Bumped by every change of the record through this process (a read started before a
+   *  change is not cached). */
+  recordVersion: number;
+}
+
+/** Lease and polling timings (docs/configuration.md). */
+export interface OwnershipSettings {
+  /** HANAMI_INSTANCE_ID: unique among the live processes sharing the store. */
+  instanceId: string;
+  leaseMs: number;
+  renewMs: number;
+  idleMs: number;
+  pollMs: number;
 }
 
 export interface RuntimeDeps {
@@ -81,111 +153,209 @@ export interface RuntimeDeps {
   logger: Logger;
   observer?: RuntimeObserver;
   progressIntervalMs?: number;
+  ownership?: Partial<OwnershipSettings>;
 }
 
 const now = (): string => new Date().toISOString();
+const iso = (ms: number): string => new Date(ms).toISOString();
 
 export const INTERRUPTED_BY_RESTART =
   'interrupted: the service stopped while this task ran (the cluster keeps its state from its last finished task); submit it again';
 
+/** Why a task another instance was running ended: its instance stopped renewing its lease. */
+export function interruptedElsewhere(instance: string): string {
+  return `interrupted: the service stopped while this task ran (instance "${instance}" stopped renewing its lease on the cluster; the cluster keeps its state from its last finished task); submit it again`;
+}
+
+/**
+ * Whether a lease owner is a process of this host that is gone: `<hostname>-<pid>` (the
+ * default instance id) of this hostname whose pid is not alive, or is ours (an earlier life
+ * of this pid, e.g. after a container restart). Its leases need not run out.
+ */
+export function isDeadLocalInstance(owner: string): boolean {
+  const match = /^(.+)-(\d+)$/.exec(owner);
+  if (!match || match[1] !== hostname()) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** How long a cancel through another instance waits for the task to stop. */
+const CANCEL_WAIT_FLOOR_MS = 10_000;
+
 export class TaskRuntime {
   private readonly slots = new Map<string, ClusterSlot>();
   private stopping = false;
+  /** After stop(): the leases are released, nothing renews them any more. */
+  private stopped = false;
   private readonly store: Store;
   private readonly progressIntervalMs: number;
+  private readonly ownership: OwnershipSettings;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Background rounds (renewal, poll) in flight; stop() waits for them. */
+  private readonly rounds = new Set<Promise<unknown>>();
+  /** Interrupted tasks this process has marked failed (recover() reports its share). */
+  private interrupted = 0;
+  /** Tasks that were queued at the last poll. */
+  private seenQueued = new Set<string>();
 
   constructor(private readonly deps: RuntimeDeps) {
     this.store = deps.store;
     this.progressIntervalMs = deps.progressIntervalMs ?? 250;
+    this.ownership = { instanceId: defaultInstanceId(), leaseMs: 30_000, renewMs: 10_000, idleMs: 60_000, pollMs: 2_000, ...deps.ownership };
+  }
+
+  /** This process's name in leases and on the tasks it runs. */
+  get instanceId(): string {
+    return this.ownership.instanceId;
   }
 
   // ---------------------------------------------------------------------------------------
   // Start and stop
 
-  /** Start-up recovery: running tasks were interrupted (failed), queued ones run again. */
+  /**
+   * Start-up: releases the leases this instance held in an earlier life, fails the tasks
+   * that were running on clusters it can now claim, queues the queued tasks of those
+   * clusters, then keeps renewing leases and polling the store until `stop()`.
+   */
   async recover(): Promise<{ failed: number; requeued: number }> {
-    const interrupted = await this.store.tasks.listByState(['running']);
-    for (const task of interrupted) {
-      await this.store.tasks.update(task.projectId, task.id, { state: 'failed', error: INTERRUPTED_BY_RESTART, finishedAt: now() });
-      this.deps.observer?.taskEnded(task.kind, 'failed');
+    for (const c of await this.store.clusters.listLeased()) {
+      if (c.owner !== null && (c.owner === this.instanceId || isDeadLocalInstance(c.owner))) await this.store.clusters.release(c.projectId, c.id, c.owner);
     }
-    const queued = await this.store.tasks.listByState(['queued']);
-    queued.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-    for (const task of queued) this.submit(task);
-    return { failed: interrupted.length, requeued: queued.length };
+    const recovered = await this.poll(true);
+    this.every(this.ownership.renewMs, () => this.stopped, () => this.renewLeases());
+    this.every(this.ownership.pollMs, () => this.stopping, () => this.poll(false));
+    return recovered;
   }
 
   /**
    * Stops taking work: waits up to `graceMs` for running tasks, then cancels them at their
    * next slice (train tasks keep and save what they learned). Queued tasks stay queued in
-   * the store and run after the next start.
+   * the store and run after the next start (or on another instance). Saves what direct I/O
+   * changed and releases every lease.
    */
   async stop(graceMs: number): Promise<void> {
+    // No more polls (so nothing new is taken); the leases are still renewed meanwhile, so
+    // a task stopped by the shutdown can still save what it learned.
     this.stopping = true;
+    await Promise.allSettled([...this.rounds]);
     const running = [...this.slots.values()].flatMap((s) => (s.running ? [s.running] : []));
     const all = Promise.all(running.map((r) => r.finished));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)))]);
-    clearTimeout(timer);
-    if (timedOut) {
+    if (await timedOut(all, graceMs)) {
       for (const r of running) {
         r.stopReason = 'stopped by a service shutdown; the cluster keeps what this task learned so far';
         r.abort.abort();
       }
       await all;
     }
+    await Promise.all(
+      [...this.slots.values()].map(async (slot) => {
+        if (slot.heldUntil === undefined) return;
+        // Direct I/O queued before the stop may still be running: give it the grace time.
+        if (await timedOut(slot.serial.run(() => this.releaseSlot(slot, true)), graceMs)) await this.releaseSlot(slot, false);
+      }),
+    );
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.allSettled([...this.rounds]);
   }
 
   // ---------------------------------------------------------------------------------------
   // Tasks
 
-  /** Queues a task that is stored in state `queued`. */
+  /** Queues a task that is stored in state `queued`: here when this process holds or can
+   *  claim its cluster; otherwise the cluster's owner picks it up from the store. */
   submit(task: TaskRecord): void {
     if (this.stopping) throw new RuntimeStoppingError();
-    const params = asTaskParams(task.params);
     const slot = this.slot(task.projectId, task.clusterId);
-    slot.queued.set(task.id, params.datasetId);
-    void slot.serial.run(() => this.execute(slot, task.id));
+    if (this.holds(slot)) {
+      this.enqueue(slot, task);
+      return;
+    }
+    this.acquire(slot).then(
+      () => this.enqueue(slot, task),
+      (error: unknown) => {
+        if (!(error instanceof ClusterHostedElsewhereError) && !(error instanceof NotFoundError)) this.deps.logger.warn({ err: error, taskId: task.id }, 'could not claim the cluster of a new task; the next poll tries again');
+      },
+    );
   }
 
-  /** Cancels a queued or running task and returns its final record. */
+  /** Cancels a queued or running task (wherever it runs) and returns its record, ended
+   *  unless another instance runs it and has not stopped it yet. */
   async cancel(task: TaskRecord, by: string): Promise<TaskRecord> {
+    const { projectId, id } = task;
     const slot = this.slots.get(task.clusterId);
-    if (slot?.queued.delete(task.id)) {
-      const cancelled = await this.store.tasks.update(task.projectId, task.id, { state: 'cancelled', error: `cancelled by ${by} while queued`, finishedAt: now() });
-      this.deps.observer?.taskEnded(task.kind, 'cancelled');
-      return cancelled;
+    const dequeued = await this.store.tasks.updateIf(projectId, id, { states: ['queued'] }, { state: 'cancelled', error: `cancelled by ${by} while queued`, finishedAt: now() });
+    if (dequeued) {
+      slot?.queued.delete(id);
+      this.deps.observer?.taskEnded(dequeued.kind, 'cancelled');
+      return dequeued;
     }
-    if (slot?.running?.taskId === task.id) {
+    if (slot?.running?.taskId === id) {
       const running = slot.running;
       running.stopReason ??= `cancelled by ${by}`;
       running.abort.abort();
       await running.finished;
+      return this.store.tasks.get(projectId, id);
     }
-    return this.store.tasks.get(task.projectId, task.id);
+    const current = await this.store.tasks.get(projectId, id);
+    if (current.state !== 'running') return current;
+    // Another instance runs it: leave it a request (its next poll stops the task), and wait.
+    await this.store.tasks.requestCancel(projectId, id, by);
+    const deadline = Date.now() + Math.max(CANCEL_WAIT_FLOOR_MS, 3 * this.ownership.pollMs);
+    for (;;) {
+      const latest = await this.store.tasks.get(projectId, id);
+      if (latest.state !== 'running' || Date.now() > deadline) return latest;
+      await delay(100);
+    }
   }
 
-  /** Queued task count and running task of a cluster. */
+  /** Queued task count and running task of a cluster, in this process. */
   activity(clusterId: string): { queued: number; runningTaskId: string | null } {
     const slot = this.slots.get(clusterId);
     return { queued: slot?.queued.size ?? 0, runningTaskId: slot?.running?.taskId ?? null };
   }
 
+  /** Whether this process has queued or running tasks on the cluster. */
   isClusterBusy(clusterId: string): boolean {
     const a = this.activity(clusterId);
     return a.queued > 0 || a.runningTaskId !== null;
   }
 
-  /** Whether a queued or running task reads this dataset. */
-  isDatasetInUse(datasetId: string): boolean {
-    for (const slot of this.slots.values()) {
-      if (slot.running?.datasetId === datasetId) return true;
-      for (const used of slot.queued.values()) if (used === datasetId) return true;
+  /** Queued task count and running task of each cluster, wherever they run (the store). */
+  async clusterActivity(clusters: readonly { projectId: string; id: string }[]): Promise<Map<string, { queued: number; runningTaskId: string | null }>> {
+    const out = new Map(clusters.map((c) => [c.id, { queued: 0, runningTaskId: null as string | null }]));
+    if (clusters.length === 0) return out;
+    const projectOf = new Map(clusters.map((c) => [c.id, c.projectId]));
+    const only = clusters.length === 1 ? { projectId: clusters[0]!.projectId, clusterId: clusters[0]!.id } : undefined;
+    for (const task of await this.store.tasks.listByState(['queued', 'running'], only)) {
+      const entry = out.get(task.clusterId);
+      if (!entry || projectOf.get(task.clusterId) !== task.projectId) continue;
+      if (task.state === 'queued') entry.queued++;
+      else entry.runningTaskId ??= task.id;
     }
-    return false;
+    return out;
   }
 
-  /** Tasks queued or running, over all clusters (metrics). */
+  /** Whether the cluster has queued or running tasks, here or on another instance. */
+  async isClusterBusyAnywhere(projectId: string, clusterId: string): Promise<boolean> {
+    if (this.isClusterBusy(clusterId)) return true;
+    return (await this.store.tasks.listByState(['queued', 'running'], { projectId, clusterId })).length > 0;
+  }
+
+  /** Whether a queued or running task (on any instance) reads this dataset. */
+  async isDatasetInUse(projectId: string, datasetId: string): Promise<boolean> {
+    const active = await this.store.tasks.listByState(['queued', 'running']);
+    return active.some((t) => t.projectId === projectId && t.params.datasetId === datasetId);
+  }
+
+  /** Tasks queued or running in this process, over all clusters (metrics). */
   counts(): { queued: number; running: number } {
     let queued = 0;
     let running = 0;
@@ -209,20 +379,56 @@ export class TaskRuntime {
   // ---------------------------------------------------------------------------------------
   // Clusters
 
+  /**
+   * Changes a cluster record with the cluster held by this process (claimed for the call
+   * when nobody holds it; ClusterHostedElsewhereError when another instance does), never at
+   * the same time as a save of its state. Does not wait for the cluster's tasks. With
+   * `handOff`, a cluster left idle is released at once (e.g. for direct I/O elsewhere).
+   */
+  async manage<T>(projectId: string, clusterId: string, work: (record: ClusterRecord) => Promise<T>, options: { handOff?: boolean } = {}): Promise<T> {
+    if (this.stopping) throw new RuntimeStoppingError();
+    const slot = this.slot(projectId, clusterId);
+    const held = this.holds(slot);
+    slot.pending++;
+    try {
+      await this.acquire(slot);
+      return await slot.recordLock.run(async () => {
+        slot.recordVersion++;
+        slot.record = undefined;
+        try {
+          return await work(await this.store.clusters.get(projectId, clusterId));
+        } finally {
+          slot.recordVersion++;
+          slot.record = undefined;
+        }
+      });
+    } finally {
+      slot.pending--;
+      slot.lastUsed = Date.now();
+      if (!held || options.handOff) this.releaseWhenIdle(slot, 0);
+    }
+  }
+
   /** Replaces a cluster's state by checkpoint bytes (restore into an existing cluster). */
   async replaceState(record: ClusterRecord, bytes: Buffer): Promise<ClusterRecord> {
-    if (this.isClusterBusy(record.id)) throw new ClusterBusyError(`cluster ${record.id} has queued or running tasks; cancel them or wait before restoring into it`);
+    if (await this.isClusterBusyAnywhere(record.projectId, record.id)) throw new ClusterBusyError(`cluster ${record.id} has queued or running tasks; cancel them or wait before restoring into it`);
     const slot = this.slot(record.projectId, record.id);
-    return slot.serial.run(async () => {
+    return this.occupy(slot, async () => {
+      await this.acquire(slot);
       const hosted = HostedCluster.fromCheckpoint(bytes);
+      const saved = await this.persist(slot, hosted, { ...record, templateText: hosted.cluster.templateText });
       slot.hosted = Promise.resolve(hosted);
-      return this.persist(slot, hosted, { ...record, templateText: hosted.cluster.templateText });
+      return saved;
     });
   }
 
-  /** Drops a deleted cluster from memory. */
+  /** Drops a deleted cluster from memory (and gives its lease up). */
   forget(clusterId: string): void {
+    const slot = this.slots.get(clusterId);
     this.slots.delete(clusterId);
+    if (slot?.heldUntil === undefined) return;
+    this.unhost(slot);
+    this.store.clusters.release(slot.projectId, slot.clusterId, this.instanceId).catch((e: unknown) => this.deps.logger.warn({ err: e, clusterId }, 'could not release the lease of a forgotten cluster'));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -231,143 +437,437 @@ export class TaskRuntime {
   /**
    * Runs `work` with exclusive use of the cluster, after everything queued on it before.
    * `work` may train or predict through `backend`; it must not keep the cluster after it
-   * returns. Call `saveCluster` to persist what direct training changed.
+   * returns. Call `saveCluster` to persist what direct training changed (an idle cluster is
+   * also saved before it is released). Rejects with ClusterHostedElsewhereError when another
+   * live instance hosts the cluster.
    */
   withCluster<T>(projectId: string, clusterId: string, work: (hosted: HostedCluster, backend: Backend, record: ClusterRecord) => Promise<T>): Promise<T> {
-    if (this.stopping) return Promise.reject(new RuntimeStoppingError());
-    const slot = this.slot(projectId, clusterId);
-    return slot.serial.run(async () => {
-      const record = await this.store.clusters.get(projectId, clusterId);
-      const hosted = await this.hosted(slot, record);
-      return work(hosted, await this.deps.backends.get(record.backend), record);
-    });
+    return this.exclusive(projectId, clusterId, () => true, work);
   }
 
   /** Trains the cluster on every row of `data` (e.g. one sample from a socket), in memory. */
   trainDirect(projectId: string, clusterId: string, data: Dataset, bind: Omit<BindOptions, 'readOnly'> = {}): Promise<void> {
-    return this.withCluster(projectId, clusterId, async (hosted, backend) => {
-      const bound = hosted.cluster.bind(data, { ...bind, readOnly: false });
-      if (data.targets && bound.outputMap.length > 0) hosted.learnLabels(outputName(hosted, bound.outputMap[0]!), data.targets);
-      await backend.train(hosted.cluster, bound, {});
-      this.slot(projectId, clusterId).stats = { ...hosted.cluster.stats() };
-    });
+    return this.exclusive(
+      projectId,
+      clusterId,
+      () => true,
+      async (hosted, backend) => {
+        const bound = hosted.cluster.bind(data, { ...bind, readOnly: false });
+        if (data.targets && bound.outputMap.length > 0) hosted.learnLabels(outputName(hosted, bound.outputMap[0]!), data.targets);
+        await backend.train(hosted.cluster, bound, {});
+        const slot = this.slots.get(clusterId);
+        if (slot?.hosted) slot.stats = { ...hosted.cluster.stats() };
+      },
+    );
   }
 
   /** Forward pass over every row of `data`: rows × width values and what they mean. */
   predictDirect(projectId: string, clusterId: string, data: Dataset, bind: Omit<BindOptions, 'readOnly'> = {}): Promise<{ outputs: Float32Array; width: number; layout: OutputLayout[] }> {
-    return this.withCluster(projectId, clusterId, async (hosted, backend) => {
-      const { targets: _ignored, ...inputsOnly } = data;
-      const bound = hosted.cluster.bind(inputsOnly, { ...bind, readOnly: true });
-      const { outputs } = await backend.predict(hosted.cluster, bound, {});
-      return { outputs, width: hosted.width, layout: hosted.outputLayout() };
-    });
+    // A spiking network carries potentials from sample to sample: predicting changes it.
+    return this.exclusive(
+      projectId,
+      clusterId,
+      (hosted) => hosted.cluster.spiking,
+      async (hosted, backend) => {
+        const { targets: _ignored, ...inputsOnly } = data;
+        const bound = hosted.cluster.bind(inputsOnly, { ...bind, readOnly: true });
+        const { outputs } = await backend.predict(hosted.cluster, bound, {});
+        return { outputs, width: hosted.width, layout: hosted.outputLayout() };
+      },
+    );
   }
 
   /** Persists the in-memory state of a cluster (after direct training). */
   saveCluster(projectId: string, clusterId: string): Promise<ClusterRecord> {
-    return this.withCluster(projectId, clusterId, (hosted, _backend, record) => this.persist(this.slot(projectId, clusterId), hosted, record));
+    return this.exclusive(
+      projectId,
+      clusterId,
+      () => false,
+      (hosted, _backend, record) => this.persist(this.slot(projectId, clusterId), hosted, record),
+    );
   }
 
   // ---------------------------------------------------------------------------------------
-  // Internals
+  // Internals: slots and leases
 
   private slot(projectId: string, clusterId: string): ClusterSlot {
     let slot = this.slots.get(clusterId);
     if (!slot) {
-      slot = { projectId, clusterId, serial: new SerialQueue(), queued: new Map() };
+      slot = { projectId, clusterId, serial: new SerialQueue(), recordLock: new SerialQueue(), queued: new Map(), pending: 0, lastUsed: Date.now(), dirty: false, recordVersion: 0 };
       this.slots.set(clusterId, slot);
     }
     return slot;
   }
 
+  /** Runs `work` in the cluster's queue, counted as pending work (no idle release meanwhile). */
+  private occupy<T>(slot: ClusterSlot, work: () => Promise<T>): Promise<T> {
+    slot.pending++;
+    return slot.serial.run(work).finally(() => {
+      slot.pending--;
+      slot.lastUsed = Date.now();
+    });
+  }
+
+  private exclusive<T>(
+    projectId: string,
+    clusterId: string,
+    changes: (hosted: HostedCluster) => boolean,
+    work: (hosted: HostedCluster, backend: Backend, record: ClusterRecord) => Promise<T>,
+  ): Promise<T> {
+    if (this.stopping) return Promise.reject(new RuntimeStoppingError());
+    const slot = this.slot(projectId, clusterId);
+    return this.occupy(slot, async () => {
+      await this.acquire(slot);
+      const record = await this.record(slot);
+      const hosted = await this.hosted(slot, record);
+      if (changes(hosted)) slot.dirty = true;
+      return work(hosted, await this.deps.backends.get(record.backend), record);
+    });
+  }
+
+  /** The cluster's record: the cached copy while the lease is held, else read from the store. */
+  private async record(slot: ClusterSlot): Promise<ClusterRecord> {
+    if (slot.record && this.holds(slot)) return slot.record;
+    const version = slot.recordVersion;
+    const record = await this.store.clusters.get(slot.projectId, slot.clusterId);
+    if (version === slot.recordVersion && this.holds(slot)) slot.record = record;
+    return record;
+  }
+
+  /** Whether this process holds the cluster's lease now (by its own clock). */
+  private holds(slot: ClusterSlot): boolean {
+    return slot.heldUntil !== undefined && slot.heldUntil > Date.now();
+  }
+
+  /** Makes sure this process holds the cluster (ClusterHostedElsewhereError otherwise). */
+  private acquire(slot: ClusterSlot): Promise<void> {
+    if (this.holds(slot)) return Promise.resolve();
+    if (slot.heldUntil !== undefined) this.lost(slot, 'its lease ran out before it could be renewed');
+    slot.acquiring ??= this.claim(slot).finally(() => (slot.acquiring = undefined));
+    return slot.acquiring;
+  }
+
+  private async claim(slot: ClusterSlot): Promise<void> {
+    const { projectId, clusterId } = slot;
+    for (let attempt = 0; ; attempt++) {
+      const started = Date.now();
+      const claimed = await this.store.clusters.claim(projectId, clusterId, this.instanceId, iso(started + this.ownership.leaseMs), iso(started));
+      if (claimed) {
+        // Whatever was in memory is older than what the store holds now.
+        this.unhost(slot);
+        slot.heldUntil = started + this.ownership.leaseMs;
+        slot.lastUsed = Date.now();
+        await this.failInterrupted(slot);
+        return;
+      }
+      const current = await this.store.clusters.get(projectId, clusterId);
+      if (current.owner !== null && isDeadLocalInstance(current.owner)) {
+        // A process of this host that died: its lease need not run out.
+        await this.store.clusters.release(projectId, clusterId, current.owner);
+        continue;
+      }
+      // Released or expired since the claim: try again (a few times).
+      const live = current.owner !== null && current.owner !== this.instanceId && current.leaseUntil !== null && Date.parse(current.leaseUntil) > Date.now();
+      if (live || attempt >= 2) throw new ClusterHostedElsewhereError(clusterId, current.owner ?? 'unknown', current.leaseUntil ?? now());
+    }
+  }
+
+  /** Fails the tasks recorded as running on a cluster this process now holds but does not
+   *  run them: their runner stopped (or lost its lease). Returns how many. */
+  private async failInterrupted(slot: ClusterSlot): Promise<number> {
+    let failed = 0;
+    for (const task of await this.store.tasks.listByState(['running'], { projectId: slot.projectId, clusterId: slot.clusterId })) {
+      if (slot.running?.taskId === task.id) continue;
+      const reason = task.runBy === null || task.runBy === this.instanceId ? INTERRUPTED_BY_RESTART : interruptedElsewhere(task.runBy);
+      const condition = task.runBy === null ? { states: ['running' as const] } : { states: ['running' as const], runBy: task.runBy };
+      const ended = await this.store.tasks.updateIf(task.projectId, task.id, condition, { state: 'failed', error: reason, finishedAt: now() });
+      if (ended) {
+        failed++;
+        this.interrupted++;
+        this.deps.observer?.taskEnded(task.kind, 'failed');
+        this.deps.logger.warn({ taskId: task.id, clusterId: slot.clusterId, runBy: task.runBy }, 'marked an interrupted task failed');
+      }
+    }
+    return failed;
+  }
+
+  /** Drops the in-memory copy (it may no longer be the cluster's state). */
+  private unhost(slot: ClusterSlot): void {
+    slot.heldUntil = undefined;
+    slot.record = undefined;
+    slot.recordVersion++;
+    slot.hosted = undefined;
+    slot.stats = undefined;
+    slot.dirty = false;
+  }
+
+  /** The lease is gone (taken over, or ran out): stop using the cluster at once. */
+  private lost(slot: ClusterSlot, why: string): void {
+    if (slot.heldUntil === undefined) return;
+    this.deps.logger.warn({ clusterId: slot.clusterId, why }, 'lost the lease on a cluster; dropping it from memory');
+    this.unhost(slot);
+    // Queued tasks stay queued in the store: whoever holds the cluster next runs them.
+    slot.queued.clear();
+    const running = slot.running;
+    if (running) {
+      running.leaseLost = why;
+      running.abort.abort();
+    }
+  }
+
+  /** Gives the lease up, after saving what direct I/O changed (when `save`). */
+  private async releaseSlot(slot: ClusterSlot, save: boolean): Promise<void> {
+    if (slot.heldUntil === undefined) return;
+    if (save && slot.dirty && slot.hosted) {
+      try {
+        const hosted = await slot.hosted;
+        await this.persist(slot, hosted, await this.store.clusters.get(slot.projectId, slot.clusterId));
+      } catch (e) {
+        this.deps.logger.error({ err: e, clusterId: slot.clusterId }, 'could not save a cluster before releasing it; what direct I/O taught it since its last save is lost');
+      }
+    }
+    if (slot.heldUntil === undefined) return;
+    this.unhost(slot);
+    await this.store.clusters.release(slot.projectId, slot.clusterId, this.instanceId).catch((e: unknown) => this.deps.logger.warn({ err: e, clusterId: slot.clusterId }, 'could not release a cluster lease; it runs out by itself'));
+  }
+
+  private isIdle(slot: ClusterSlot): boolean {
+    return slot.queued.size === 0 && !slot.running && slot.pending === 0 && slot.acquiring === undefined;
+  }
+
+  /** Releases the cluster once everything queued on it has run, if it stays idle and has
+   *  been for `idleMs`. */
+  private releaseWhenIdle(slot: ClusterSlot, idleMs: number): void {
+    void slot.serial
+      .run(async () => {
+        if (this.isIdle(slot) && Date.now() - slot.lastUsed >= idleMs) await this.releaseSlot(slot, true);
+      })
+      .catch((e: unknown) => this.deps.logger.warn({ err: e, clusterId: slot.clusterId }, 'could not release an idle cluster'));
+  }
+
+  /** One renewal round: extends every lease held; drops those that are gone; releases idle
+   *  clusters. */
+  private async renewLeases(): Promise<void> {
+    await Promise.all(
+      [...this.slots.values()].map(async (slot) => {
+        if (slot.heldUntil === undefined) return;
+        const started = Date.now();
+        try {
+          if (await this.store.clusters.renew(slot.projectId, slot.clusterId, this.instanceId, iso(started + this.ownership.leaseMs))) {
+            if (slot.heldUntil !== undefined) slot.heldUntil = started + this.ownership.leaseMs;
+          } else {
+            this.lost(slot, 'another instance holds it now, or it was deleted');
+          }
+        } catch (e) {
+          this.deps.logger.warn({ err: e, clusterId: slot.clusterId }, 'could not renew a cluster lease');
+          if (slot.heldUntil !== undefined && Date.now() >= slot.heldUntil) this.lost(slot, 'its lease ran out while the store could not be reached');
+        }
+      }),
+    );
+    for (const slot of this.slots.values()) {
+      if (slot.heldUntil !== undefined && this.isIdle(slot) && Date.now() - slot.lastUsed >= this.ownership.idleMs) this.releaseWhenIdle(slot, this.ownership.idleMs);
+    }
+  }
+
+  /**
+   * One poll of the store: stops the tasks running here that someone asked to cancel through
+   * another instance; takes over clusters with queued tasks or interrupted running tasks when
+   * it holds or can claim them; queues their queued tasks. Returns what it failed and queued.
+   *
+   * A new task of a cluster nobody hosts is left to the instance that took the request (it
+   * claims the cluster at once) until the next poll: only tasks already queued at the
+   * previous poll make this process claim the cluster (`adoptAll`: any, at start-up).
+   */
+  private async poll(adoptAll: boolean): Promise<{ failed: number; requeued: number }> {
+    const interruptedBefore = this.interrupted;
+    const started = Date.now();
+    let requeued = 0;
+    if (this.stopping) return { failed: 0, requeued };
+    for (const slot of this.slots.values()) {
+      const running = slot.running;
+      if (!running || running.abort.signal.aborted) continue;
+      const by = await this.store.tasks.cancelRequestOf(slot.projectId, running.taskId);
+      if (by !== null && slot.running === running) {
+        running.stopReason ??= `cancelled by ${by}`;
+        running.abort.abort();
+      }
+    }
+    const byCluster = new Map<string, { projectId: string; queued: TaskRecord[]; running: TaskRecord[] }>();
+    const seenBefore = this.seenQueued;
+    const active = await this.store.tasks.listByState(['queued', 'running']);
+    this.seenQueued = new Set(active.filter((t) => t.state === 'queued').map((t) => t.id));
+    for (const task of active) {
+      let group = byCluster.get(task.clusterId);
+      if (!group) byCluster.set(task.clusterId, (group = { projectId: task.projectId, queued: [], running: [] }));
+      (task.state === 'queued' ? group.queued : group.running).push(task);
+    }
+    // Tasks queued here that the store no longer has queued (cancelled through another
+    // instance); those queued after the list was read are not in it yet.
+    for (const slot of this.slots.values()) {
+      const stillQueued = new Set((byCluster.get(slot.clusterId)?.queued ?? []).map((t) => t.id));
+      for (const [id, entry] of slot.queued) if (!stillQueued.has(id) && entry.enqueuedAt < started) slot.queued.delete(id);
+    }
+    for (const [clusterId, group] of byCluster) {
+      if (this.stopping) break;
+      const known = this.slots.get(clusterId);
+      const strangers = group.running.filter((t) => known?.running?.taskId !== t.id);
+      const waiting = group.queued.filter((t) => !known?.queued.has(t.id) && known?.running?.taskId !== t.id);
+      if (strangers.length === 0 && waiting.length === 0) continue;
+      const slot = this.slot(group.projectId, clusterId);
+      const held = this.holds(slot);
+      if (!held && strangers.length === 0 && !adoptAll && !waiting.some((t) => seenBefore.has(t.id))) continue;
+      try {
+        // Recorded as running by this process or an earlier owner whose last write came
+        // late (when held), or by an owner whose lease ran out (failed by the claim).
+        if (!held) await this.acquire(slot);
+        else if (strangers.length > 0) await this.failInterrupted(slot);
+      } catch (e) {
+        if (!(e instanceof ClusterHostedElsewhereError) && !(e instanceof NotFoundError)) this.deps.logger.warn({ err: e, clusterId }, 'poll: could not take a cluster over');
+        continue;
+      }
+      for (const task of waiting) {
+        if (this.enqueue(slot, task)) requeued++;
+      }
+      if (!held && waiting.length === 0) this.releaseWhenIdle(slot, 0);
+    }
+    return { failed: this.interrupted - interruptedBefore, requeued };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: running tasks
+
+  /** Adds a queued task to the cluster's queue (once); true when it was added. */
+  private enqueue(slot: ClusterSlot, task: TaskRecord): boolean {
+    if (this.stopping || slot.queued.has(task.id) || slot.running?.taskId === task.id) return false;
+    slot.queued.set(task.id, { createdAt: task.createdAt, enqueuedAt: Date.now() });
+    slot.serial.run(() => this.execute(slot)).catch((e: unknown) => this.deps.logger.error({ err: e, clusterId: slot.clusterId }, 'a task could not be started; it stays queued'));
+    return true;
+  }
+
   private hosted(slot: ClusterSlot, record: ClusterRecord): Promise<HostedCluster> {
     if (!slot.hosted) {
-      const loading = (async () => {
-        const hosted = record.stateBlobId ? HostedCluster.fromCheckpoint(await this.store.blobs.read(record.stateBlobId)) : HostedCluster.fresh(record.templateText, record.seed);
-        slot.stats = { ...hosted.cluster.stats() };
-        return hosted;
-      })();
+      const loading = (async () =>
+        record.stateBlobId ? HostedCluster.fromCheckpoint(await this.store.blobs.read(record.stateBlobId)) : HostedCluster.fresh(record.templateText, record.seed))();
       slot.hosted = loading;
-      loading.catch(() => {
-        if (slot.hosted === loading) slot.hosted = undefined;
-      });
+      loading.then(
+        (hosted) => {
+          // Unless the copy was dropped meanwhile (lease lost).
+          if (slot.hosted === loading) slot.stats = { ...hosted.cluster.stats() };
+        },
+        () => {
+          if (slot.hosted === loading) slot.hosted = undefined;
+        },
+      );
     }
     return slot.hosted;
   }
 
-  /** Checkpoints the cluster into a new blob, points the record at it, drops the old blob. */
-  private async persist(slot: ClusterSlot, hosted: HostedCluster, record: ClusterRecord): Promise<ClusterRecord> {
-    const blob = await this.store.blobs.put(hosted.checkpoint(record.name));
-    const stats = { ...hosted.cluster.stats() };
-    const updated = await this.store.clusters.update(record.projectId, record.id, {
-      stateBlobId: blob.id,
-      stats,
-      templateText: record.templateText,
-      updatedAt: now(),
+  /**
+   * Checkpoints the cluster into a new blob and points the record at it (only while this
+   * process holds the lease: LeaseLostError otherwise), then drops the old blob.
+   */
+  private persist(slot: ClusterSlot, hosted: HostedCluster, record: ClusterRecord): Promise<ClusterRecord> {
+    const { projectId, clusterId } = slot;
+    return slot.recordLock.run(async () => {
+      slot.recordVersion++;
+      slot.record = undefined;
+      if (!this.holds(slot)) throw new LeaseLostError(clusterId, 'its lease ran out');
+      const blob = await this.store.blobs.put(hosted.checkpoint(record.name));
+      const stats = { ...hosted.cluster.stats() };
+      const before = await this.store.clusters.get(projectId, clusterId);
+      const updated = await this.store.clusters.updateIfOwner(projectId, clusterId, this.instanceId, { stateBlobId: blob.id, stats, templateText: record.templateText, updatedAt: now() });
+      if (!updated) {
+        await this.store.blobs.delete(blob.id).catch(() => undefined);
+        this.lost(slot, 'another instance took it over');
+        throw new LeaseLostError(clusterId, 'another instance took it over');
+      }
+      if (slot.hosted) slot.stats = stats;
+      slot.dirty = false;
+      slot.recordVersion++;
+      if (before.stateBlobId && before.stateBlobId !== blob.id) {
+        await this.store.blobs.delete(before.stateBlobId).catch((e: unknown) => this.deps.logger.warn({ err: e }, 'could not delete an old cluster state blob'));
+      }
+      return updated;
     });
-    slot.stats = stats;
-    if (record.stateBlobId && record.stateBlobId !== blob.id) {
-      await this.store.blobs.delete(record.stateBlobId).catch((e: unknown) => this.deps.logger.warn({ err: e }, 'could not delete an old cluster state blob'));
-    }
-    return updated;
   }
 
-  private async execute(slot: ClusterSlot, taskId: string): Promise<void> {
-    const datasetId = slot.queued.get(taskId);
-    // Cancelled while queued, or the service is stopping (it stays queued for the next start).
-    if (datasetId === undefined || this.stopping) return;
-    slot.queued.delete(taskId);
-    let task: TaskRecord;
+  private async execute(slot: ClusterSlot): Promise<void> {
+    // Cancelled tasks are gone from the map; while stopping, tasks stay queued for the next start.
+    if (slot.queued.size === 0 || this.stopping) return;
     try {
-      task = await this.store.tasks.get(slot.projectId, taskId);
+      await this.acquire(slot);
+      // Tasks submitted through other instances may be older than those queued here: the
+      // cluster's tasks run in creation order, wherever they were submitted.
+      for (const task of await this.store.tasks.listByState(['queued'], { projectId: slot.projectId, clusterId: slot.clusterId })) this.enqueue(slot, task);
     } catch (error) {
+      // Another instance holds the cluster now: it runs the queue (the tasks stay queued).
+      if (error instanceof ClusterHostedElsewhereError) {
+        slot.queued.clear();
+        return;
+      }
       if (error instanceof NotFoundError) return;
       throw error;
     }
-    if (task.state !== 'queued') return;
+    let taskId: string | undefined;
+    let createdAt = '';
+    for (const [id, entry] of slot.queued) {
+      if (taskId === undefined || entry.createdAt < createdAt || (entry.createdAt === createdAt && id < taskId)) [taskId, createdAt] = [id, entry.createdAt];
+    }
+    if (taskId === undefined || this.stopping) return;
+    slot.queued.delete(taskId);
     let settle = (): void => {};
-    const running: RunningTask = {
-      taskId,
-      kind: task.kind,
-      datasetId,
-      abort: new AbortController(),
-      finished: new Promise<void>((resolve) => (settle = resolve)),
-    };
+    let task: TaskRecord | null = null;
+    const running: RunningTask = { taskId, kind: 'train', abort: new AbortController(), finished: new Promise<void>((resolve) => (settle = resolve)) };
     slot.running = running;
     try {
-      await this.run(slot, task, running);
+      // Exactly once: only one instance moves the task out of `queued`.
+      task = await this.store.tasks.updateIf(slot.projectId, taskId, { states: ['queued'] }, { state: 'running', startedAt: now(), runBy: this.instanceId });
+      if (task) {
+        running.kind = task.kind;
+        await this.run(slot, task, running);
+      }
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
     } finally {
       slot.running = undefined;
+      slot.lastUsed = Date.now();
       settle();
     }
   }
 
-  private async run(slot: ClusterSlot, queued: TaskRecord, running: RunningTask): Promise<void> {
-    const { projectId, id } = queued;
-    const progress = new ProgressWriter((done, total) => this.store.tasks.update(projectId, id, { progress: { done, total } }), this.progressIntervalMs);
-    let task = queued;
+  private async run(slot: ClusterSlot, task: TaskRecord, running: RunningTask): Promise<void> {
+    const { projectId, id } = task;
+    const mine = { states: ['running' as const], runBy: this.instanceId };
+    const progress = new ProgressWriter((done, total) => this.store.tasks.updateIf(projectId, id, mine, { progress: { done, total } }), this.progressIntervalMs);
     try {
-      task = await this.store.tasks.update(projectId, id, { state: 'running', startedAt: now() });
       const params = asTaskParams(task.params);
       const outcome = task.kind === 'train' ? await this.train(slot, task, params, running, progress) : await this.request(slot, task, params, running, progress);
       await progress.flush();
-      await this.store.tasks.update(projectId, id, {
+      const ended = await this.store.tasks.updateIf(projectId, id, mine, {
         state: 'finished',
         progress: { done: outcome.samples, total: outcome.samples },
         result: outcome.result,
         resultBlobId: outcome.resultBlobId,
         finishedAt: now(),
       });
+      if (!ended) {
+        this.deps.logger.warn({ taskId: id }, 'a task finished after another instance had ended it; its result is dropped');
+        if (outcome.resultBlobId) await this.store.blobs.delete(outcome.resultBlobId).catch(() => undefined);
+        return;
+      }
       this.deps.observer?.taskEnded(task.kind, 'finished');
       this.deps.observer?.samplesProcessed(task.kind, outcome.samples, outcome.seconds);
     } catch (error) {
       await progress.flush();
-      const cancelled = error instanceof JobCancelled || running.abort.signal.aborted;
+      const leaseLost = running.leaseLost ?? (error instanceof LeaseLostError ? error.message : undefined);
+      const cancelled = leaseLost === undefined && (error instanceof JobCancelled || running.abort.signal.aborted);
       const state: TaskState = cancelled ? 'cancelled' : 'failed';
-      const message = cancelled ? (running.stopReason ?? 'cancelled') : describeFailure(error);
-      if (!cancelled) await this.reportFailure(task, error, message);
-      await this.store.tasks.update(projectId, id, { state, error: message, finishedAt: now() }).catch((e: unknown) => this.deps.logger.error({ err: e, taskId: id }, 'could not record the end of a task'));
-      this.deps.observer?.taskEnded(task.kind, state);
+      const message = leaseLost !== undefined ? new LeaseLostError(slot.clusterId, leaseLost).message : cancelled ? (running.stopReason ?? 'cancelled') : describeFailure(error);
+      if (!cancelled && leaseLost === undefined) await this.reportFailure(task, error, message);
+      const ended = await this.store.tasks
+        .updateIf(projectId, id, mine, { state, error: message, finishedAt: now() })
+        .catch((e: unknown) => this.deps.logger.error({ err: e, taskId: id }, 'could not record the end of a task'));
+      if (ended) this.deps.observer?.taskEnded(task.kind, state);
     }
   }
 
@@ -396,14 +896,14 @@ export class TaskRuntime {
       hosted.learnLabels(outputName(hosted, bound.outputMap[0]!), data.targets);
       await backend.train(hosted.cluster, bound, { epochs: params.epochs, onProgress: progress.report, signal: running.abort.signal });
     } catch (error) {
-      if (error instanceof JobCancelled) {
+      if (error instanceof JobCancelled && running.leaseLost === undefined) {
         // The slice in flight when the cancel came still completes (and stays learned)
         // without a progress report: count what the network really learned.
         progress.report(hosted.cluster.stats().samplesTrained - trainedBefore, data.rows * params.epochs);
         await this.persist(slot, hosted, record);
       }
       // Anything else may have left the network half-changed: reload its last saved state.
-      else slot.hosted = undefined;
+      else if (slot.hosted && (await slot.hosted.catch(() => undefined)) === hosted) slot.hosted = undefined;
       throw error;
     }
     const seconds = (performance.now() - started) / 1000;
@@ -468,6 +968,41 @@ export class TaskRuntime {
       })
       .catch((e: unknown) => this.deps.logger.error({ err: e }, 'could not write the error log'));
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Internals: background rounds
+
+  /** Runs `round` every `ms` (each after the previous one ended) until `over()`. */
+  private every(ms: number, over: () => boolean, round: () => Promise<unknown>): void {
+    const schedule = (): void => {
+      if (over()) return;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        const running = round()
+          .catch((e: unknown) => this.deps.logger.warn({ err: e }, 'a background round of the task runtime failed; it runs again'))
+          .finally(() => {
+            this.rounds.delete(running);
+            schedule();
+          });
+        this.rounds.add(running);
+      }, ms);
+      timer.unref();
+      this.timers.add(timer);
+    };
+    schedule();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether `work` is still running after `ms`. */
+async function timedOut(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([work.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))]);
+  clearTimeout(timer);
+  return result;
 }
 
 function outputName(hosted: HostedCluster, binding: { group: number; iface: number }): string {

@@ -156,12 +156,17 @@ export const checkpointRoutes = [
     path: '/v1/projects/{projectId}/checkpoints/{checkpointId}/restore',
     operationId: 'restoreCheckpoint',
     summary: 'Restore a checkpoint into a new or an existing cluster',
-    description: 'Into an existing cluster: it must be idle (409 otherwise) and takes the checkpoint\'s template too.',
+    description:
+      'Into an existing cluster: it must be idle (409 `cluster_busy` otherwise), not hosted by another service instance (409 `cluster_hosted_elsewhere`), and takes the checkpoint\'s template too.',
     tag: 'checkpoints',
     access: 'project',
     params: CheckpointParams,
     body: Restore,
-    responses: { 200: { description: 'Restored into the existing cluster.', schema: ClusterView }, 201: { description: 'Restored into a new cluster.', schema: ClusterView } },
+    responses: {
+      200: { description: 'Restored into the existing cluster.', schema: ClusterView },
+      201: { description: 'Restored into a new cluster.', schema: ClusterView },
+      409: { description: '`cluster_busy`, `cluster_direct`, `cluster_hosted_elsewhere` (another instance hosts the target cluster: `owner`, `leaseUntil`), `duplicate`.', problem: true },
+    },
     async handler({ params, body, principal, services }) {
       const { store } = services;
       if ((body.clusterId === undefined) === (body.name === undefined)) {
@@ -173,7 +178,7 @@ export const checkpointRoutes = [
       if (body.clusterId !== undefined) {
         const target = await store.clusters.get(params.projectId, body.clusterId);
         if (target.mode !== 'tasks') throw conflict('cluster_direct', `cluster ${target.id} is in direct mode; switch it to tasks mode first`);
-        return json(200, ClusterView, clusterView(services, await services.runtime.replaceState(target, bytes)));
+        return json(200, ClusterView, await clusterView(services, await services.runtime.replaceState(target, bytes)));
       }
       const blob = await store.blobs.put(bytes);
       const now = new Date().toISOString();
@@ -188,11 +193,13 @@ export const checkpointRoutes = [
           mode: 'tasks',
           stateBlobId: blob.id,
           stats: { ...hosted.cluster.stats() },
+          owner: null,
+          leaseUntil: null,
           createdAt: now,
           updatedAt: now,
           createdBy: requirePrincipal(principal).name,
         });
-        return json(201, ClusterView, clusterView(services, record));
+        return json(201, ClusterView, await clusterView(services, record));
       } catch (error) {
         await dropBlob(services, blob.id);
         throw error;

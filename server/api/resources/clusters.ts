@@ -2,15 +2,17 @@
  * Clusters: networks created from a stored template (or template text) and a seed. They
  * live in the task runtime; the record keeps the template, the backend setting, the mode
  * and a pointer to the latest saved state. `mode: direct` hands the cluster to direct I/O
- * (Socket.IO), during which tasks are refused.
+ * (Socket.IO), during which tasks are refused. With several service instances, changing or
+ * deleting a cluster needs it not to be hosted by another live instance (409
+ * `cluster_hosted_elsewhere`, naming it): the change runs where the cluster is.
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseTemplate, templateToText } from '../../network/template.js';
 import type { ClusterRecord } from '../../store/types.js';
 import { dropBlob } from '../cleanup.js';
-import { readAll, mapPage, pageOf } from '../paging.js';
-import { badRequest, conflict } from '../problem.js';
+import { readAll, pageOf } from '../paging.js';
+import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -35,6 +37,9 @@ export const ClusterView = Closed(
     stats: Stats,
     queuedTasks: Type.Integer({ minimum: 0 }),
     runningTaskId: Type.Union([Uuid, Type.Null()]),
+    hostedBy: Type.Union([Type.String(), Type.Null()], {
+      description: 'The service instance (HANAMI_INSTANCE_ID) that holds the cluster in its memory now (its lease is running), or null.',
+    }),
     createdAt: Timestamp,
     updatedAt: Timestamp,
     createdBy: Type.String(),
@@ -44,8 +49,20 @@ export const ClusterView = Closed(
 const ClusterPage = PageOf(ClusterView, 'ClusterPage');
 export const ClusterParams = Closed({ projectId: Uuid, clusterId: Uuid });
 
-export function clusterView(services: Services, r: ClusterRecord): Static<typeof ClusterView> {
-  const activity = services.runtime.activity(r.id);
+type Activity = { queued: number; runningTaskId: string | null };
+
+/** The views of several clusters (one store query for their tasks). */
+export async function clusterViews(services: Services, records: ClusterRecord[]): Promise<Static<typeof ClusterView>[]> {
+  const activity = await services.runtime.clusterActivity(records);
+  return records.map((r) => view(services, r, activity.get(r.id) ?? { queued: 0, runningTaskId: null }));
+}
+
+export async function clusterView(services: Services, r: ClusterRecord): Promise<Static<typeof ClusterView>> {
+  return (await clusterViews(services, [r]))[0]!;
+}
+
+function view(services: Services, r: ClusterRecord, activity: Activity): Static<typeof ClusterView> {
+  const hosted = r.owner !== null && r.leaseUntil !== null && Date.parse(r.leaseUntil) > Date.now();
   return {
     id: r.id,
     projectId: r.projectId,
@@ -59,6 +76,7 @@ export function clusterView(services: Services, r: ClusterRecord): Static<typeof
     stats: services.runtime.liveStats(r.id) ?? r.stats,
     queuedTasks: activity.queued,
     runningTaskId: activity.runningTaskId,
+    hostedBy: hosted ? r.owner : null,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
     createdBy: r.createdBy,
@@ -88,7 +106,8 @@ export const clusterRoutes = [
     query: Closed(PageQuery),
     responses: { 200: { description: 'A page of clusters.', schema: ClusterPage } },
     async handler({ params, query, services }) {
-      return json(200, ClusterPage, mapPage(await services.store.clusters.list(params.projectId, pageOf(query)), (r) => clusterView(services, r)));
+      const page = await services.store.clusters.list(params.projectId, pageOf(query));
+      return json(200, ClusterPage, { ...page, items: await clusterViews(services, page.items) });
     },
   }),
   route({
@@ -119,11 +138,13 @@ export const clusterRoutes = [
         mode: 'tasks',
         stateBlobId: null,
         stats: {},
+        owner: null,
+        leaseUntil: null,
         createdAt: now,
         updatedAt: now,
         createdBy: requirePrincipal(principal).name,
       });
-      return json(201, ClusterView, clusterView(services, record));
+      return json(201, ClusterView, await clusterView(services, record));
     },
   }),
   route({
@@ -136,7 +157,7 @@ export const clusterRoutes = [
     params: ClusterParams,
     responses: { 200: { description: 'The cluster.', schema: ClusterView } },
     async handler({ params, services }) {
-      return json(200, ClusterView, clusterView(services, await services.store.clusters.get(params.projectId, params.clusterId)));
+      return json(200, ClusterView, await clusterView(services, await services.store.clusters.get(params.projectId, params.clusterId)));
     },
   }),
   route({
@@ -145,30 +166,44 @@ export const clusterRoutes = [
     operationId: 'updateCluster',
     summary: 'Rename a cluster, switch its backend (host) or its mode',
     description:
-      'A backend switch applies from the next task. Switching to `direct` needs an idle cluster (409 otherwise); switching back to `tasks` saves what direct I/O taught it.',
+      'A backend switch applies from the next task. Switching to `direct` needs an idle cluster (409 otherwise) and releases it here, so the instance serving direct I/O can take it; switching back to `tasks` saves what direct I/O taught it. 409 `cluster_hosted_elsewhere` when another service instance hosts the cluster.',
     tag: 'clusters',
     access: 'project',
     params: ClusterParams,
     body: Closed({ name: Type.Optional(Name), backend: Type.Optional(BackendSetting), mode: Type.Optional(Mode) }),
-    responses: { 200: { description: 'The changed cluster.', schema: ClusterView } },
+    responses: {
+      200: { description: 'The changed cluster.', schema: ClusterView },
+      409: { description: '`cluster_busy` (switching a cluster with tasks to direct mode), `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`), `duplicate`, `backend_unavailable`.', problem: true },
+    },
     async handler({ params, body, services }) {
-      const record = await services.store.clusters.get(params.projectId, params.clusterId);
-      const patch: Partial<Omit<ClusterRecord, 'id' | 'projectId'>> = {};
-      if (body.name !== undefined) patch.name = body.name;
-      if (body.backend !== undefined) {
-        await services.backends.get(body.backend);
-        patch.backend = body.backend;
-      }
-      if (body.mode === 'direct' && record.mode !== 'direct') {
-        if (services.runtime.isClusterBusy(record.id)) throw conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; wait for them or cancel them before switching to direct mode`);
-        patch.mode = 'direct';
-      }
-      if (body.mode === 'tasks' && record.mode !== 'tasks') {
-        await services.runtime.saveCluster(record.projectId, record.id);
-        patch.mode = 'tasks';
-      }
-      patch.updatedAt = new Date().toISOString();
-      return json(200, ClusterView, clusterView(services, await services.store.clusters.update(params.projectId, params.clusterId, patch)));
+      const { runtime } = services;
+      const before = await services.store.clusters.get(params.projectId, params.clusterId);
+      // Direct I/O's learning lives in the memory of the instance that hosts the cluster.
+      if (body.mode === 'tasks' && before.mode !== 'tasks') await runtime.saveCluster(before.projectId, before.id);
+      const toDirect = body.mode === 'direct' && before.mode !== 'direct';
+      const updated = await runtime.manage(
+        params.projectId,
+        params.clusterId,
+        async (record) => {
+          const patch: Partial<Omit<ClusterRecord, 'id' | 'projectId'>> = {};
+          if (body.name !== undefined) patch.name = body.name;
+          if (body.backend !== undefined) {
+            await services.backends.get(body.backend);
+            patch.backend = body.backend;
+          }
+          if (body.mode === 'direct' && record.mode !== 'direct') {
+            if (await runtime.isClusterBusyAnywhere(record.projectId, record.id)) {
+              throw conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; wait for them or cancel them before switching to direct mode`);
+            }
+            patch.mode = 'direct';
+          }
+          if (body.mode === 'tasks' && record.mode !== 'tasks') patch.mode = 'tasks';
+          patch.updatedAt = new Date().toISOString();
+          return services.store.clusters.update(params.projectId, params.clusterId, patch);
+        },
+        { handOff: toDirect },
+      );
+      return json(200, ClusterView, await clusterView(services, updated));
     },
   }),
   route({
@@ -179,19 +214,26 @@ export const clusterRoutes = [
     tag: 'clusters',
     access: 'project',
     params: ClusterParams,
-    responses: { 204: { description: 'Deleted.' } },
+    responses: {
+      204: { description: 'Deleted.' },
+      409: { description: '`cluster_busy` (queued or running tasks), `cluster_direct`, `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`).', problem: true },
+    },
     async handler({ params, services }) {
       const { store, runtime } = services;
       const record = await store.clusters.get(params.projectId, params.clusterId);
-      if (runtime.isClusterBusy(record.id)) throw conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; cancel them first`);
+      const busy = (): ApiError => conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; cancel them first`);
+      if (await runtime.isClusterBusyAnywhere(record.projectId, record.id)) throw busy();
       if (record.mode === 'direct') throw conflict('cluster_direct', `cluster ${record.id} is in direct mode; switch it back to tasks first`);
-      const tasks = await readAll((page) => store.tasks.listByCluster(record.projectId, record.id, page));
-      for (const task of tasks) {
-        if (task.resultBlobId) await dropBlob(services, task.resultBlobId);
-        await store.tasks.delete(record.projectId, task.id);
-      }
-      await store.clusters.delete(record.projectId, record.id);
-      if (record.stateBlobId) await dropBlob(services, record.stateBlobId);
+      await runtime.manage(record.projectId, record.id, async (current) => {
+        if (await runtime.isClusterBusyAnywhere(current.projectId, current.id)) throw busy();
+        const tasks = await readAll((page) => store.tasks.listByCluster(current.projectId, current.id, page));
+        for (const task of tasks) {
+          if (task.resultBlobId) await dropBlob(services, task.resultBlobId);
+          await store.tasks.delete(current.projectId, task.id);
+        }
+        await store.clusters.delete(current.projectId, current.id);
+        if (current.stateBlobId) await dropBlob(services, current.stateBlobId);
+      });
       runtime.forget(record.id);
       return noContent();
     },

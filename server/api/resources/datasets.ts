@@ -183,7 +183,7 @@ export const datasetRoutes = [
     responses: { 204: { description: 'Deleted.' } },
     async handler({ params, services }) {
       const record = await services.store.datasets.get(params.projectId, params.datasetId);
-      if (services.runtime.isDatasetInUse(record.id)) throw conflict('dataset_in_use', `dataset ${record.id} is used by a queued or running task`);
+      if (await services.runtime.isDatasetInUse(record.projectId, record.id)) throw conflict('dataset_in_use', `dataset ${record.id} is used by a queued or running task`);
       if (services.uploads.has(record.id)) throw conflict('upload_in_progress', `dataset ${record.id} is being uploaded`);
       await services.store.datasets.delete(record.projectId, record.id);
       services.datasets.evict(record.id);

@@ -30,6 +30,7 @@ const HostList = Closed({ items: Type.Array(HostView) }, { title: 'HostList' });
 const SystemView = Closed(
   {
     version: Type.String(),
+    instanceId: Type.String({ description: 'This service instance (HANAMI_INSTANCE_ID): the name clusters it hosts and tasks it runs show.' }),
     node: Type.String(),
     startedAt: Timestamp,
     uptimeSeconds: Type.Number({ minimum: 0 }),
@@ -80,6 +81,7 @@ export const systemRoutes = [
       const { selection, primary } = services.backends;
       const view: Static<typeof SystemView> = {
         version: services.version,
+        instanceId: services.runtime.instanceId,
         node: process.version,
         startedAt: services.startedAt.toISOString(),
         uptimeSeconds: Math.round((Date.now() - services.startedAt.getTime()) / 100) / 10,

@@ -102,6 +102,8 @@ function makeCluster(projectId: string, name = unique('cluster'), createdAt = at
     mode: 'tasks',
     stateBlobId: null,
     stats: { neurons: 10, synapses: 250 },
+    owner: null,
+    leaseUntil: null,
     createdAt,
     updatedAt: createdAt,
     createdBy: 'u1',
@@ -136,6 +138,7 @@ function makeTask(projectId: string, name = unique('task'), createdAt = at(0), o
     result: null,
     resultBlobId: null,
     error: null,
+    runBy: null,
     createdAt,
     startedAt: null,
     finishedAt: null,
@@ -603,6 +606,205 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(cluster, stored);
         const task = await store.tasks.create(makeTask(projectId, undefined, at(0), { progress: { done: 1, total: Number.NaN } }));
         assert.equal((await store.tasks.get(projectId, task.id)).progress.total, null);
+      });
+    });
+
+    describe('task compare-and-set', () => {
+      it('lists one cluster\'s tasks by state', async () => {
+        const projectId = randomUUID();
+        const clusterId = randomUUID();
+        const a = await store.tasks.create(makeTask(projectId, undefined, at(3), { clusterId, state: 'queued' }));
+        const b = await store.tasks.create(makeTask(projectId, undefined, at(1), { clusterId, state: 'running', runBy: 'pod-a' }));
+        await store.tasks.create(makeTask(projectId, undefined, at(2), { clusterId, state: 'finished' }));
+        await store.tasks.create(makeTask(projectId, undefined, at(0), { state: 'queued' }));
+        await store.tasks.create(makeTask(randomUUID(), undefined, at(0), { clusterId, state: 'queued' }));
+        const listed = await store.tasks.listByState(['queued', 'running'], { projectId, clusterId });
+        assert.deepEqual(listed, [b, a]);
+        assert.deepEqual(await store.tasks.listByState([], { projectId, clusterId }), []);
+      });
+
+      it('updateIf applies a patch only in the expected state (and runner)', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        assert.equal(task.runBy, null);
+        const started = await store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: 'pod-a', startedAt: at(1) });
+        assert.equal(started?.state, 'running');
+        assert.equal(started?.runBy, 'pod-a');
+        assert.deepEqual(await store.tasks.get(projectId, task.id), started);
+        assert.equal(await store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: 'pod-b' }), null, 'started once');
+        assert.equal(await store.tasks.updateIf(projectId, task.id, { states: ['running'], runBy: 'pod-b' }, { state: 'failed' }), null, 'another runner cannot end it');
+        const progressed = await store.tasks.updateIf(projectId, task.id, { states: ['running'], runBy: 'pod-a' }, { progress: { done: 4, total: 10 } });
+        assert.deepEqual([progressed?.state, progressed?.progress], ['running', { done: 4, total: 10 }], 'a patch without a state change');
+        const ended = await store.tasks.updateIf(projectId, task.id, { states: ['running'], runBy: 'pod-a' }, { state: 'finished', finishedAt: at(2) });
+        assert.equal(ended?.state, 'finished');
+        assert.equal(ended?.runBy, 'pod-a');
+        assert.equal((await store.tasks.get(projectId, task.id)).state, 'finished');
+        assert.equal(await store.tasks.updateIf(projectId, task.id, { states: [] }, { state: 'queued' }), null);
+        await notFound(store.tasks.updateIf(projectId, randomUUID(), { states: ['queued'] }, { state: 'running' }));
+        await notFound(store.tasks.updateIf(randomUUID(), task.id, { states: ['finished'] }, { state: 'queued' }));
+      });
+
+      it('records who asked to cancel a task, once, and forgets it with the task', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId, undefined, at(0), { state: 'running', runBy: 'pod-a' }));
+        assert.equal(await store.tasks.cancelRequestOf(projectId, task.id), null);
+        assert.equal(await store.tasks.requestCancel(projectId, task.id, 'alice'), true);
+        assert.equal(await store.tasks.requestCancel(projectId, task.id, 'bob'), false, 'the first request stands');
+        assert.equal(await store.tasks.cancelRequestOf(projectId, task.id), 'alice');
+        assert.equal(await store.tasks.cancelRequestOf(randomUUID(), task.id), null, 'the key includes the project');
+        assert.equal((await store.tasks.get(projectId, task.id)).state, 'running', 'the task record is not touched');
+        await store.tasks.delete(projectId, task.id);
+        assert.equal(await store.tasks.cancelRequestOf(projectId, task.id), null);
+      });
+
+      it('lets exactly one of several concurrent state changes win', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        // Start and cancel race, as when two instances act on one queued task.
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, i % 2 === 0 ? { state: 'running', runBy: `pod-${i}` } : { state: 'cancelled', error: `by ${i}` }),
+          ),
+        );
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `winners: ${winners.map((w) => `${w.state}/${w.runBy ?? w.error ?? ''}`).join(', ')}`);
+        const stored = await store.tasks.get(projectId, task.id);
+        assert.deepEqual([stored.state, stored.runBy, stored.error], [winners[0]!.state, winners[0]!.runBy, winners[0]!.error]);
+        // The same for the way out of `running`.
+        const running = await store.tasks.create(makeTask(projectId, undefined, at(0), { state: 'running', runBy: 'pod-a' }));
+        const ends = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => store.tasks.updateIf(projectId, running.id, { states: ['running'] }, { state: i % 2 === 0 ? 'finished' : 'failed', error: `end ${i}` })),
+        );
+        assert.equal(ends.filter((r) => r !== null).length, 1);
+      });
+
+      it('lets exactly one of several concurrent starts win', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: `pod-${i}` })),
+        );
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1);
+        assert.equal((await store.tasks.get(projectId, task.id)).runBy, winners[0]!.runBy);
+      });
+    });
+
+    describe('cluster leases', () => {
+      const T0 = at(100);
+      const T1 = at(130);
+      const T2 = at(160);
+      const T3 = at(190);
+
+      async function freshCluster(): Promise<ClusterRecord> {
+        return store.clusters.create(makeCluster(randomUUID()));
+      }
+
+      it('a new cluster has no owner', async () => {
+        const cluster = await freshCluster();
+        assert.equal(cluster.owner, null);
+        assert.equal(cluster.leaseUntil, null);
+        assert.deepEqual(await store.clusters.get(cluster.projectId, cluster.id), cluster);
+      });
+
+      it('claims an unowned cluster; another owner cannot take it until the lease ends', async () => {
+        const c = await freshCluster();
+        const claimed = await store.clusters.claim(c.projectId, c.id, 'pod-a', T1, T0);
+        assert.ok(claimed);
+        assert.deepEqual({ owner: claimed.owner, leaseUntil: claimed.leaseUntil }, { owner: 'pod-a', leaseUntil: T1 });
+        assert.deepEqual({ ...claimed, owner: null, leaseUntil: null }, c, 'nothing else changed');
+        assert.deepEqual(await store.clusters.get(c.projectId, c.id), claimed);
+
+        assert.equal(await store.clusters.claim(c.projectId, c.id, 'pod-b', T2, T0), null, 'the lease runs until T1');
+        assert.equal((await store.clusters.get(c.projectId, c.id)).owner, 'pod-a');
+        const again = await store.clusters.claim(c.projectId, c.id, 'pod-a', T2, T0);
+        assert.equal(again?.leaseUntil, T2, 'the owner may claim again (renews)');
+        assert.equal(await store.clusters.claim(c.projectId, c.id, 'pod-b', T3, T1), null, 'still running at T1');
+        const taken = await store.clusters.claim(c.projectId, c.id, 'pod-b', T3, at(161));
+        assert.deepEqual([taken?.owner, taken?.leaseUntil], ['pod-b', T3], 'after the lease ended, another owner takes it');
+      });
+
+      it('renews only while the owner still holds the lease', async () => {
+        const c = await freshCluster();
+        assert.equal(await store.clusters.renew(c.projectId, c.id, 'pod-a', T1), false, 'nobody holds it');
+        await store.clusters.claim(c.projectId, c.id, 'pod-a', T1, T0);
+        assert.equal(await store.clusters.renew(c.projectId, c.id, 'pod-b', T2), false);
+        assert.equal(await store.clusters.renew(c.projectId, c.id, 'pod-a', T2), true);
+        assert.equal((await store.clusters.get(c.projectId, c.id)).leaseUntil, T2);
+        // Expired but untouched: the owner may still renew; once taken, it may not.
+        assert.equal(await store.clusters.renew(c.projectId, c.id, 'pod-a', T3), true);
+        await store.clusters.claim(c.projectId, c.id, 'pod-b', at(400), at(300));
+        assert.equal(await store.clusters.renew(c.projectId, c.id, 'pod-a', at(500)), false);
+        assert.equal((await store.clusters.get(c.projectId, c.id)).owner, 'pod-b');
+        assert.equal(await store.clusters.renew(randomUUID(), c.id, 'pod-b', at(500)), false, 'the key includes the project');
+      });
+
+      it('releases only for the owner', async () => {
+        const c = await freshCluster();
+        await store.clusters.claim(c.projectId, c.id, 'pod-a', T3, T0);
+        assert.equal(await store.clusters.release(c.projectId, c.id, 'pod-b'), false);
+        assert.equal((await store.clusters.get(c.projectId, c.id)).owner, 'pod-a');
+        assert.equal(await store.clusters.release(c.projectId, c.id, 'pod-a'), true);
+        const released = await store.clusters.get(c.projectId, c.id);
+        assert.deepEqual([released.owner, released.leaseUntil], [null, null]);
+        assert.equal(await store.clusters.release(c.projectId, c.id, 'pod-a'), false, 'nothing left to release');
+        assert.equal((await store.clusters.claim(c.projectId, c.id, 'pod-b', T1, T0))?.owner, 'pod-b', 'free for anybody at once');
+      });
+
+      it('lets exactly one of several concurrent claims win', async () => {
+        const c = await freshCluster();
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.clusters.claim(c.projectId, c.id, `pod-${i}`, T1, T0)));
+        const winners = results.filter((r) => r !== null);
+        assert.equal(winners.length, 1, `winners: ${winners.map((w) => w.owner).join(', ')}`);
+        assert.equal((await store.clusters.get(c.projectId, c.id)).owner, winners[0]!.owner);
+      });
+
+      it('unknown clusters: claim and updateIfOwner throw NotFoundError, renew and release say false', async () => {
+        const c = await freshCluster();
+        await notFound(store.clusters.claim(c.projectId, randomUUID(), 'pod-a', T1, T0));
+        await notFound(store.clusters.claim(randomUUID(), c.id, 'pod-a', T1, T0));
+        await notFound(store.clusters.updateIfOwner(c.projectId, randomUUID(), 'pod-a', { stats: {} }));
+        assert.equal(await store.clusters.renew(c.projectId, randomUUID(), 'pod-a', T1), false);
+        assert.equal(await store.clusters.release(c.projectId, randomUUID(), 'pod-a'), false);
+      });
+
+      it('update() leaves the lease alone; updateIfOwner() writes only for the owner', async () => {
+        const c = await freshCluster();
+        await store.clusters.claim(c.projectId, c.id, 'pod-a', T1, T0);
+        const renamed = await store.clusters.update(c.projectId, c.id, { name: unique('renamed'), owner: 'intruder', leaseUntil: T3 });
+        assert.deepEqual([renamed.owner, renamed.leaseUntil], ['pod-a', T1]);
+        assert.equal(await store.clusters.updateIfOwner(c.projectId, c.id, 'pod-b', { stateBlobId: 'stale' }), null);
+        assert.equal((await store.clusters.get(c.projectId, c.id)).stateBlobId, null, 'the loser wrote nothing');
+        const saved = await store.clusters.updateIfOwner(c.projectId, c.id, 'pod-a', { stateBlobId: 'fresh', stats: { synapses: 7 }, owner: 'intruder' });
+        assert.deepEqual([saved?.stateBlobId, saved?.stats, saved?.owner, saved?.leaseUntil], ['fresh', { synapses: 7 }, 'pod-a', T1]);
+        assert.deepEqual(await store.clusters.get(c.projectId, c.id), saved);
+        const other = await freshCluster();
+        await store.clusters.update(other.projectId, other.id, { name: 'taken-name' });
+        await store.clusters.update(c.projectId, c.id, {});
+      });
+
+      it('updateIfOwner() reports a name clash as ConflictError', async () => {
+        const projectId = randomUUID();
+        const a = await store.clusters.create(makeCluster(projectId, unique('a')));
+        const b = await store.clusters.create(makeCluster(projectId, unique('b')));
+        await store.clusters.claim(projectId, b.id, 'pod-a', T1, T0);
+        await conflict(store.clusters.updateIfOwner(projectId, b.id, 'pod-a', { name: a.name }), 'name', a.name);
+      });
+
+      it('lists the clusters that name an owner', async () => {
+        const held = await freshCluster();
+        const released = await freshCluster();
+        const never = await freshCluster();
+        await store.clusters.claim(held.projectId, held.id, 'pod-a', T1, T0);
+        await store.clusters.claim(released.projectId, released.id, 'pod-b', T1, T0);
+        await store.clusters.release(released.projectId, released.id, 'pod-b');
+        const leased = await store.clusters.listLeased();
+        assert.ok(leased.every((r) => r.owner !== null));
+        const ids = leased.map((r) => r.id);
+        assert.ok(ids.includes(held.id));
+        assert.ok(!ids.includes(released.id));
+        assert.ok(!ids.includes(never.id));
+        assert.deepEqual(leased.find((r) => r.id === held.id), await store.clusters.get(held.projectId, held.id));
       });
     });
 

@@ -120,6 +120,7 @@ if (!url) {
         result: null,
         resultBlobId: null,
         error: null,
+        runBy: null,
         createdAt: new Date().toISOString(),
         startedAt: null,
         finishedAt: null,
@@ -143,6 +144,70 @@ if (!url) {
         await client.db(newerDatabase).dropDatabase();
         await client.close();
       }
+    });
+
+    it('upgrades a version 1 database: its schema version, unowned clusters, tasks not run', async () => {
+      const oldDatabase = freshDatabaseName();
+      const client = new MongoClient(mongoUrl, CLIENT_OPTIONS);
+      try {
+        const db = client.db(oldDatabase);
+        await db.collection<{ _id: string; version: number }>('meta').insertOne({ _id: 'schema', version: 1 });
+        const projectId = randomUUID();
+        const now = new Date().toISOString();
+        // Documents as version 1 wrote them: no lease, no runner.
+        await db.collection<{ _id: string }>('clusters').insertOne({
+          _id: 'c1', projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks', stateBlobId: null, stats: '{}', createdAt: now, updatedAt: now, createdBy: 'u',
+        } as { _id: string });
+        await db.collection<{ _id: string }>('tasks').insertOne({
+          _id: 't1', projectId, clusterId: 'c1', kind: 'train', name: 't', state: 'queued', params: '{}', progress: { done: 0, total: 1 }, result: 'null', resultBlobId: null, error: null,
+          createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+        } as { _id: string });
+        const upgraded = new MongoStore({ url: mongoUrl, database: oldDatabase, clientOptions: CLIENT_OPTIONS });
+        await upgraded.init();
+        assert.equal((await db.collection<{ _id: string; version: number }>('meta').findOne({ _id: 'schema' }))?.version, MONGO_SCHEMA_VERSION);
+        const cluster = await upgraded.clusters.get(projectId, 'c1');
+        assert.deepEqual([cluster.owner, cluster.leaseUntil], [null, null]);
+        assert.equal((await upgraded.tasks.get(projectId, 't1')).runBy, null);
+        assert.equal((await upgraded.clusters.claim(projectId, 'c1', 'pod-a', '2030-01-01T00:00:00.000Z', now))?.owner, 'pod-a');
+        await upgraded.close();
+      } finally {
+        await client.db(oldDatabase).dropDatabase();
+        await client.close();
+      }
+    });
+
+    it('keeps leases out of the cluster documents, one log entry per cluster after changes', async () => {
+      const projectId = randomUUID();
+      const now = new Date().toISOString();
+      const cluster = await store.clusters.create({
+        id: randomUUID(), projectId, name: 'leased', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks', stateBlobId: null, stats: {},
+        owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
+      });
+      await store.clusters.claim(projectId, cluster.id, 'pod-a', '2030-01-01T00:00:00.000Z', now);
+      for (let i = 0; i < 5; i++) assert.equal(await store.clusters.renew(projectId, cluster.id, 'pod-a', `2030-01-0${i + 2}T00:00:00.000Z`), true);
+      const doc = await store.db.collection('clusters').findOne({ _id: cluster.id as unknown as never });
+      assert.ok(doc);
+      assert.ok(!('owner' in doc) && !('leaseUntil' in doc), 'the lease is not in the cluster document');
+      const entries = await store.db.collection('clusterLeases').find({ clusterId: cluster.id }).toArray();
+      assert.deepEqual(entries.map((e) => [e.epoch, e.owner, e.leaseUntil]), [[6, 'pod-a', '2030-01-06T00:00:00.000Z']]);
+      await store.clusters.delete(projectId, cluster.id);
+      assert.equal(await store.db.collection('clusterLeases').countDocuments({ clusterId: cluster.id }), 0);
+    });
+
+    it('rolls forward a task state change whose writer died after its guard', async () => {
+      const projectId = randomUUID();
+      const now = new Date().toISOString();
+      const task = await store.tasks.create({
+        id: randomUUID(), projectId, clusterId: randomUUID(), kind: 'train', name: 't', state: 'queued', params: {}, progress: { done: 0, total: 1 },
+        result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+      });
+      // A guard written long ago by an instance that never got to update the task.
+      await store.db.collection<{ _id: string }>('taskTransitions').insertOne({
+        _id: `${task.id}:queued`, taskId: task.id, at: new Date(Date.now() - 60_000).toISOString(), set: { state: 'running', runBy: 'dead-pod', startedAt: now },
+      } as { _id: string });
+      assert.equal(await store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'cancelled' }), null, 'the guard wins');
+      const rolled = await store.tasks.get(projectId, task.id);
+      assert.deepEqual([rolled.state, rolled.runBy], ['running', 'dead-pod'], 'and its change is applied');
     });
 
     it('hides credentials in its description', () => {

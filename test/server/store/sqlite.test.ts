@@ -119,12 +119,49 @@ describe('SqliteStore specifics', () => {
     }
   });
 
+  it('migrates a version 1 database: clusters unowned, tasks not run, leases usable', async () => {
+    const dir = await makeDataDir();
+    try {
+      const store = new SqliteStore({ dataDir: dir });
+      await store.init();
+      const projectId = randomUUID();
+      const now = new Date().toISOString();
+      const cluster = await store.clusters.create({
+        id: randomUUID(), projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks',
+        stateBlobId: null, stats: {}, owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
+      });
+      const task = await store.tasks.create({
+        id: randomUUID(), projectId, clusterId: cluster.id, kind: 'train', name: 't', state: 'queued', params: {}, progress: { done: 0, total: 1 },
+        result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+      });
+      await store.close();
+      // Back to what version 1 had: no lease or runner columns, no cancel requests.
+      const db = new Database(join(dir, SQLITE_FILE));
+      db.exec(`DROP INDEX clusters_owner; ALTER TABLE clusters DROP COLUMN owner; ALTER TABLE clusters DROP COLUMN lease_until;
+               ALTER TABLE tasks DROP COLUMN run_by; DROP TABLE task_cancel_requests; UPDATE schema_version SET version = 1;`);
+      db.close();
+
+      const migrated = new SqliteStore({ dataDir: dir });
+      await migrated.init();
+      assert.deepEqual(await migrated.clusters.get(projectId, cluster.id), cluster);
+      assert.deepEqual(await migrated.tasks.get(projectId, task.id), task);
+      assert.equal((await migrated.clusters.claim(projectId, cluster.id, 'pod-a', '2030-01-01T00:00:00.000Z', now))?.owner, 'pod-a');
+      assert.equal(await migrated.tasks.requestCancel(projectId, task.id, 'alice'), true);
+      await migrated.close();
+      const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
+      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
+      check.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('openStore picks SQLite without a MongoDB URL and MongoDB with one', async () => {
-    const embedded = openStore({ dataDir, mongoUrl: undefined, mongoDatabase: 'hanami' });
+    const embedded = await openStore({ dataDir, mongoUrl: undefined, mongoDatabase: 'hanami' });
     assert.ok(embedded instanceof SqliteStore);
     assert.equal(embedded.description, `sqlite (${join(dataDir, SQLITE_FILE)})`);
     await embedded.close();
-    const mongo = openStore({ dataDir, mongoUrl: 'mongodb://user:secret@127.0.0.1:1/', mongoDatabase: 'hanami' });
+    const mongo = await openStore({ dataDir, mongoUrl: 'mongodb://user:secret@127.0.0.1:1/', mongoDatabase: 'hanami' });
     assert.ok(mongo instanceof MongoStore);
     assert.ok(!mongo.description.includes('secret'), mongo.description);
     await mongo.close();
