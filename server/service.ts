@@ -27,6 +27,7 @@ import type { Store } from './store/types.js';
 import { BackendSet } from './tasks/backends.js';
 import { DatasetCache } from './tasks/dataset-loader.js';
 import { TaskRuntime } from './tasks/runtime.js';
+import { DirectIoServer } from './io/server.js';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -37,6 +38,8 @@ export interface RunningService {
   app: Express;
   server: Server;
   services: Services;
+  /** Direct network I/O (Socket.IO) on the same server. */
+  io: DirectIoServer;
   /** The initial admin, when this start created one (with the generated passphrase, if any). */
   admin: AdminBootstrap;
   recovered: { failed: number; requeued: number };
@@ -105,7 +108,7 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 export async function startService(config: HanamiConfig, options: StartOptions = {}): Promise<RunningService> {
   const logger = options.logger ?? pino({ level: config.logLevel });
   // Users and memberships are read on every authenticated request: keep them briefly.
-  const store = new IdentityCachingStore(openStore(config));
+  const store = new IdentityCachingStore(await openStore(config));
   let backends: BackendSet | undefined;
   try {
     await store.init();
@@ -116,7 +119,14 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const datasets = new DatasetCache(store, config.datasetCacheBytes);
     let runtime: TaskRuntime | undefined;
     const metrics = new ServiceMetrics(() => runtime);
-    runtime = new TaskRuntime({ store, backends, datasets, logger, observer: metrics });
+    runtime = new TaskRuntime({
+      store,
+      backends,
+      datasets,
+      logger,
+      observer: metrics,
+      ownership: { instanceId: config.instanceId, leaseMs: config.clusterLeaseMs, renewMs: config.clusterRenewMs, idleMs: config.clusterIdleMs, pollMs: config.taskPollMs },
+    });
     const tokens = new TokenService(jwtKey, config.tokenTtlSeconds);
     const services: Services = {
       config,
@@ -146,6 +156,16 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
     answerUnparsableRequests(server);
+    const io = new DirectIoServer(server, {
+      config,
+      store,
+      runtime,
+      tokens,
+      policy,
+      logger,
+      threads: config.threads,
+      observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
+    });
     const address = await listen(server, config.port, config.host);
     const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${shownHost}:${address.port}`;
@@ -155,13 +175,14 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       (stopping ??= (async () => {
         services.accepting = false;
         const graceMs = config.shutdownGraceSeconds * 1000;
+        await io.close();
         const closing = closeServer(server, graceMs);
         await runtime.stop(graceMs);
         await closing;
         await openedBackends.close();
         await store.close();
       })());
-    return { url, port: address.port, app, server, services, admin, recovered, stop };
+    return { url, port: address.port, app, server, services, io, admin, recovered, stop };
   } catch (error) {
     await backends?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -35,6 +35,14 @@ export class ServiceMetrics implements RuntimeObserver {
     registers: [this.registry],
   });
 
+  private readonly ioSeconds = new Histogram({
+    name: 'hanami_io_call_duration_seconds',
+    help: 'Direct I/O (Socket.IO) calls by event and outcome, from arrival to acknowledgement.',
+    labelNames: ['event', 'outcome'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+    registers: [this.registry],
+  });
+
   constructor(runtime: () => TaskRuntime | undefined) {
     collectDefaultMetrics({ register: this.registry, prefix: 'hanami_' });
     new Gauge({
@@ -62,6 +70,10 @@ export class ServiceMetrics implements RuntimeObserver {
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     this.requestSeconds.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  observeIo(event: string, outcome: 'ok' | 'error', seconds: number): void {
+    this.ioSeconds.observe({ event, outcome }, seconds);
   }
 
   taskEnded(kind: TaskKind, state: TaskState): void {

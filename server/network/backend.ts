@@ -33,6 +33,8 @@ export interface PredictRequest {
   to?: number;
   /** WebGPU: samples per dispatch (default 1024). */
   batch?: number;
+  /** CPU pool: rows per slice (several slices run on several workers). */
+  sliceRows?: number;
   onProgress?: Progress;
   signal?: AbortSignal;
 }

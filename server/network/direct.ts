@@ -88,6 +88,38 @@ export class DirectRunner {
     return { outputs: out, interfaces };
   }
 
+  /**
+   * Validates several requests and answers the valid ones with one call of `execute` on all
+   * their rows together (e.g. the backend's batched or multi-worker inference); invalid ones
+   * get their DirectInputError. Answers are the same as one `request` each would give.
+   */
+  async requestMany(list: SampleInputs[], execute: (data: BoundData) => Promise<Float32Array>): Promise<(DirectAnswer | DirectInputError)[]> {
+    const results: (DirectAnswer | DirectInputError)[] = [];
+    const rows: BoundData[] = [];
+    const at: number[] = [];
+    for (const inputs of list) {
+      try {
+        rows.push(this.bind(inputs, undefined, false));
+        at.push(results.length);
+        results.push(new DirectInputError('internal', 'not answered'));
+      } catch (e) {
+        if (!(e instanceof DirectInputError)) throw e;
+        results.push(e);
+      }
+    }
+    if (rows.length === 0) return results;
+    const first = rows[0]!;
+    const width = first.inputWidth;
+    const inputs = new Float32Array(new SharedArrayBuffer(Math.max(1, rows.length * width) * 4));
+    rows.forEach((r, i) => inputs.set(r.inputs as Float32Array, i * width));
+    const outputs = await execute({ ...first, rows: rows.length, inputs });
+    const w = outputWidth(this.cluster.state);
+    at.forEach((slot, i) => {
+      results[slot] = this.answer(outputs.slice(i * w, (i + 1) * w));
+    });
+    return results;
+  }
+
   /** Builds a one-row BoundData; sizes unsized interfaces when training. */
   private bind(inputs: SampleInputs, target: SampleTarget | Record<string, SampleTarget> | undefined, train: boolean): BoundData {
     const state = this.cluster.state;
@@ -95,8 +127,10 @@ export class DirectRunner {
     for (const name of Object.keys(byName)) {
       if (!state.inputs.some((i) => i.name === name)) throw new DirectInputError('unknown-input', `the network has no input named "${name}"`);
     }
-    const row: number[] = [];
+    // Validate and size first, then copy every input into one row.
     const inputMap: BoundData['inputMap'] = [];
+    const parts: Float32Array[] = [];
+    let width = 0;
     state.inputs.forEach((iface, index) => {
       const values = byName[iface.name];
       if (!values) {
@@ -104,14 +138,26 @@ export class DirectRunner {
         return;
       }
       checkValues(values, iface.name);
-      if (iface.size === 0 && train) sizeInput(state, iface.name, values.length);
+      if (iface.size === 0) {
+        if (!train) throw new DirectInputError('not-trained', `input "${iface.name}" has not learned anything yet: train the network first`);
+        sizeInput(state, iface.name, values.length);
+      }
       if (values.length !== iface.size) {
         throw new DirectInputError('wrong-length', `input "${iface.name}" takes ${iface.size} values, got ${values.length}`);
       }
-      inputMap.push({ input: index, column: row.length, size: values.length });
-      for (const v of values) row.push(v);
+      inputMap.push({ input: index, column: width, size: values.length });
+      parts.push(values);
+      width += values.length;
     });
-    const data: BoundData = { rows: 1, inputs: Float32Array.from(row), inputWidth: row.length, inputMap, valueWidth: 0, outputMap: [] };
+    const row = parts.length === 1 ? parts[0]! : new Float32Array(width);
+    if (parts.length > 1) {
+      let at = 0;
+      for (const p of parts) {
+        row.set(p, at);
+        at += p.length;
+      }
+    }
+    const data: BoundData = { rows: 1, inputs: row, inputWidth: width, inputMap, valueWidth: 0, outputMap: [] };
     if (target) this.bindTarget(data, target);
     if (train) this.ctx.fit(state);
     return data;

@@ -8,13 +8,14 @@
  * Both servers run as child processes, autocannon as a third. Run: `npm run bench:service`
  * (ROUNDS, SECONDS to change the defaults). Prints one JSON object.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { FASHION_MNIST_DIR } from '../datasets/fashion.js';
+import { callJson as call, startChild as start } from './children.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/server/main.js');
@@ -23,34 +24,6 @@ const AUTOCANNON = join(ROOT, 'node_modules/autocannon/autocannon.js');
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 const PASSPHRASE = 'bench-admin-passphrase';
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-function start(script: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
-
-async function call(url: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<Record<string, unknown>> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const init: RequestInit = { method, headers };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const r = await fetch(url + path, init);
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-  return (await r.json()) as Record<string, unknown>;
-}
 
 interface LoadResult {
   requestsPerSecond: number;
