@@ -75,7 +75,9 @@ function rssBytes(pid: number): number {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hanami-bench-'));
-  const service = await start(MAIN, { HANAMI_DATA_DIR: join(dir, 'data'), HANAMI_PORT: '0', HANAMI_ADMIN_PASSPHRASE: PASSPHRASE, HANAMI_LOG_LEVEL: 'warn', HANAMI_BACKEND: 'cpu' });
+  // PROFILE_DIR=... profiles the service (node --cpu-prof) to see where a request's time goes.
+  const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
+  const service = await start(MAIN, { HANAMI_DATA_DIR: join(dir, 'data'), HANAMI_PORT: '0', HANAMI_ADMIN_PASSPHRASE: PASSPHRASE, HANAMI_LOG_LEVEL: 'warn', HANAMI_BACKEND: 'cpu' }, profile);
   const bare = await start(BARE, {});
   try {
     await new Promise((r) => setTimeout(r, 2000));

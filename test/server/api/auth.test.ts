@@ -74,6 +74,24 @@ describe('authentication', () => {
     assert.equal((await request(t.url, 'GET', '/v1/users/me', { token: good })).status, 200, 'the same claims, properly signed, pass');
   });
 
+  it('refuses a token that expired after it was verified and remembered', async () => {
+    const admin = await t.service.services.store.users.findByName(ADMIN_NAME);
+    assert.ok(admin);
+    const claims = { sub: admin.id, name: admin.name, admin: true, tv: admin.tokenVersion };
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const short = jwt.sign({ ...claims, exp }, t.service.services.tokens.key, { algorithm: 'HS256', issuer: 'hanami' });
+    assert.equal((await request(t.url, 'GET', '/v1/users/me', { token: short })).status, 200);
+    assert.equal((await request(t.url, 'GET', '/v1/users/me', { token: short })).status, 200, 'recognised while valid');
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    assert.match(String(assertProblem(await request(t.url, 'GET', '/v1/users/me', { token: short }), 401).detail), /expired/);
+    // A tampered copy of a remembered token is not recognised as it.
+    const good = jwt.sign(claims, t.service.services.tokens.key, { algorithm: 'HS256', issuer: 'hanami', expiresIn: 60 });
+    assert.equal((await request(t.url, 'GET', '/v1/users/me', { token: good })).status, 200);
+    const [h, p, sig] = good.split('.') as [string, string, string];
+    const flipped = `${h}.${p}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'BB' : 'AA'}`;
+    assertProblem(await request(t.url, 'GET', '/v1/users/me', { token: flipped }), 401);
+  });
+
   it('audits logins and authenticated changes, not anonymous junk', async () => {
     const before = Number((await t.admin.expect(200, 'GET', '/v1/audit-log')).total);
     await request(t.url, 'POST', '/v1/auth/login', { json: { name: ADMIN_NAME, passphrase: 'wrong-passphrase' } });
