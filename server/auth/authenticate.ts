@@ -21,6 +21,20 @@ interface Verified {
   expiresAt: number;
 }
 
+/**
+ * The user a verified token's claims stand for now, or why they no longer do (user deleted,
+ * token version bumped by a passphrase or admin-flag change). HTTP and Socket.IO both ask this.
+ */
+export async function tokenUser(store: Store, claims: TokenClaims): Promise<User | string> {
+  try {
+    const user = await store.users.get(claims.sub);
+    return user.tokenVersion === claims.tv ? user : 'the token was revoked (passphrase changed or user disabled); log in again';
+  } catch (error) {
+    if (error instanceof NotFoundError) return 'the user of this token no longer exists';
+    throw error;
+  }
+}
+
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 /**
@@ -64,15 +78,8 @@ export class Authenticator {
     );
   }
 
-  /** The token's user now, or why the token no longer stands for them. */
-  private async userOf(claims: TokenClaims): Promise<User | string> {
-    try {
-      const user = await this.store.users.get(claims.sub);
-      return user.tokenVersion === claims.tv ? user : 'the token was revoked (passphrase changed or user disabled); log in again';
-    } catch (error) {
-      if (error instanceof NotFoundError) return 'the user of this token no longer exists';
-      throw error;
-    }
+  private userOf(claims: TokenClaims): Promise<User | string> {
+    return tokenUser(this.store, claims);
   }
 
   /** The caller behind the request's bearer token, or a 401 problem saying why not. */

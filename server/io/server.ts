@@ -19,6 +19,7 @@ import { Server, type Socket } from 'socket.io';
 import type { HanamiConfig } from '../config.js';
 import type { Policy, RoleName } from '../auth/policy.js';
 import { asTokenClaims, TOKEN_ISSUER, type TokenService } from '../auth/tokens.js';
+import { tokenUser } from '../auth/authenticate.js';
 import type { DirectAnswer } from '../network/direct.js';
 import { NotFoundError, type Store, type User } from '../store/types.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
@@ -116,14 +117,8 @@ export class DirectIoServer {
     }
     const claims = asTokenClaims(payload);
     if (!claims) throw new IoError('forbidden', 'unauthorized: the token does not carry Hanami claims');
-    let user: User;
-    try {
-      user = await this.deps.store.users.get(claims.sub);
-    } catch (e) {
-      if (e instanceof NotFoundError) throw new IoError('forbidden', 'unauthorized: the user of this token no longer exists');
-      throw e;
-    }
-    if (user.tokenVersion !== claims.tv) throw new IoError('forbidden', 'unauthorized: the token was revoked; log in again');
+    const user = await tokenUser(this.deps.store, claims);
+    if (typeof user === 'string') throw new IoError('forbidden', `unauthorized: ${user}`);
     const open = this.socketsPerUser.get(user.id) ?? 0;
     if (open >= this.deps.config.io.maxSocketsPerUser) {
       throw new IoError('rate-limited', `too many sockets: at most ${this.deps.config.io.maxSocketsPerUser} per user`);
