@@ -106,7 +106,8 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 export async function startService(config: HanamiConfig, options: StartOptions = {}): Promise<RunningService> {
-  const logger = options.logger ?? pino({ level: config.logLevel });
+  // The log is JSON lines on stderr; stdout carries only the start banner (server/main.ts).
+  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
   // Users and memberships are read on every authenticated request: keep them briefly.
   const store = new IdentityCachingStore(await openStore(config));
   let backends: BackendSet | undefined;

@@ -1,6 +1,6 @@
 /** `hanami info`: what this host offers, and which backend `auto` (or HANAMI_BACKEND) picks. */
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { BACKEND_CHOICES, type BackendAvailability, type BackendChoice, availableBackends } from '../network/select-backend.js';
+import { BACKEND_CHOICES, type BackendAvailability, type BackendChoice, availableBackends, probeWebGpuIsolated } from '../network/select-backend.js';
 
 export interface HostInfo {
   version: string;
@@ -17,7 +17,9 @@ export interface HostInfo {
 export async function hostInfo(version: string, env: NodeJS.ProcessEnv = process.env): Promise<HostInfo> {
   const threads = availableParallelism();
   const configured = (BACKEND_CHOICES as readonly string[]).includes(env.HANAMI_BACKEND ?? '') ? (env.HANAMI_BACKEND as BackendChoice) : 'auto';
-  const { backends, auto, probe } = await availableBackends({ threads, env });
+  // Probed in a child process: the driver's own warnings come out prefixed, not interleaved.
+  const probeInChild = () => probeWebGpuIsolated({ env, warn: (line) => process.stderr.write(`hanami: WebGPU driver: ${line}\n`) });
+  const { backends, auto, probe } = await availableBackends({ threads, env, probe: probeInChild });
   const webgpuUsable = probe.status === 'hardware' || probe.status === 'software';
   const selected = configured === 'cpu' ? 'cpu' : configured === 'auto' ? auto : webgpuUsable ? 'webgpu' : 'cpu';
   const reason =

@@ -9,6 +9,7 @@
  * HANAMI_DISABLE_WEBGPU=1 skips WebGPU altogether (a host whose driver misbehaves; tests use it
  * to simulate a host without an adapter).
  */
+import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type AdapterDescription, describeAdapter, findAdapter } from '../../kernels/webgpu/gpu.js';
 import { type Backend, type BackendName, CpuBackend } from './backend.js';
@@ -99,6 +100,40 @@ export async function probeWebGpu(options: SelectOptions = {}): Promise<WebGpuPr
   } catch (e) {
     return { status: 'failed', reason: `WebGPU failed to start: ${message(e)}` };
   }
+}
+
+const PROBE_STATUSES: readonly WebGpuProbe['status'][] = ['hardware', 'software', 'none', 'failed', 'disabled'];
+
+/**
+ * `probeWebGpu` in a child process (server/network/webgpu-probe-child.ts): what the native
+ * driver prints on stderr reaches `warn` line by line instead of the service's log stream.
+ * The answer has no live adapter (`found`): opening the backend asks for the adapter again,
+ * in this process, only when WebGPU is going to be used.
+ */
+export function probeWebGpuIsolated(options: SelectOptions & { warn?: (line: string) => void } = {}): Promise<WebGpuProbe> {
+  const env = options.env ?? process.env;
+  if (env.HANAMI_DISABLE_WEBGPU === '1' || env.HANAMI_DISABLE_WEBGPU === 'true') {
+    return Promise.resolve({ status: 'disabled', reason: 'WebGPU is disabled on this host (HANAMI_DISABLE_WEBGPU)' });
+  }
+  const child = new URL('./webgpu-probe-child.js', import.meta.url);
+  const ms = timeoutOf(options);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [child.pathname], { env, timeout: ms, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      for (const line of stderr.split('\n')) if (line.trim() !== '') options.warn?.(line.trim());
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        const parsed = JSON.parse(last) as Partial<WebGpuProbe>;
+        if (typeof parsed.reason === 'string' && PROBE_STATUSES.includes(parsed.status as WebGpuProbe['status'])) {
+          resolve({ status: parsed.status as WebGpuProbe['status'], adapter: parsed.adapter, reason: parsed.reason });
+          return;
+        }
+      } catch {
+        // Not an answer: reported below.
+      }
+      const why = error && (error as { killed?: boolean }).killed ? `the WebGPU adapter request did not answer within ${ms} ms` : `the WebGPU probe failed${error ? `: ${message(error)}` : ''}`;
+      resolve({ status: 'failed', reason: why });
+    });
+  });
 }
 
 function cpuBackend(options: SelectOptions): CpuBackend {

@@ -6,7 +6,12 @@
  */
 import type { Logger } from 'pino';
 import type { Backend, BackendName } from '../network/backend.js';
-import { availableBackends, selectBackend, type BackendAvailability, type BackendChoice, type BackendSelection } from '../network/select-backend.js';
+import { availableBackends, probeWebGpuIsolated, selectBackend, type BackendAvailability, type BackendChoice, type BackendSelection } from '../network/select-backend.js';
+
+/** Probes the adapter in a child process, so what the driver prints lands in the JSON log. */
+function isolatedProbe(logger: Logger) {
+  return probeWebGpuIsolated({ warn: (line) => logger.warn({ source: 'webgpu-driver' }, line) });
+}
 
 export class BackendSet {
   private readonly others = new Map<BackendName, Promise<Backend>>();
@@ -22,7 +27,7 @@ export class BackendSet {
 
   static async open(choice: BackendChoice, threads: number, logger: Logger): Promise<BackendSet> {
     // Not strict: a host configured for WebGPU still starts (on the CPU, logged) without one.
-    const { backend, selection } = await selectBackend(choice, { threads, log: (line) => logger.info(line) });
+    const { backend, selection } = await selectBackend(choice, { threads, log: (line) => logger.info(line), probe: () => isolatedProbe(logger) });
     return new BackendSet(backend, selection, threads, logger);
   }
 
@@ -48,7 +53,7 @@ export class BackendSet {
 
   /** What this host could run, probed once (without opening a device). */
   available(): Promise<BackendAvailability[]> {
-    this.availability ??= availableBackends({ threads: this.threads }).then(
+    this.availability ??= availableBackends({ threads: this.threads, probe: () => isolatedProbe(this.logger) }).then(
       (a) => a.backends,
       (e: unknown) => {
         this.logger.warn({ err: e }, 'backend probe failed');

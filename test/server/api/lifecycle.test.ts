@@ -55,6 +55,26 @@ describe('service life cycle', () => {
     assert.equal(await second.exited, 0);
   });
 
+  it('writes the banner on stdout and the log as JSON lines on stderr, WebGPU driver output included', async () => {
+    // `auto` probes the WebGPU adapter; on lavapipe the driver prints warnings from native code.
+    const child = await startChild({ HANAMI_DATA_DIR: join(dir, 'streams'), HANAMI_BACKEND: 'auto', HANAMI_LOG_LEVEL: 'info' });
+    children.push(child);
+    const system = await request(child.url, 'GET', '/healthz');
+    assert.equal(system.status, 200);
+    child.child.kill('SIGTERM');
+    assert.equal(await child.exited, 0);
+    const outLines = child.stdout().split('\n').filter((l) => l !== '');
+    assert.ok(outLines.length >= 4, child.stdout());
+    for (const line of outLines) assert.doesNotMatch(line, /^\{/, `a log line on stdout: ${line}`);
+    const errLines = child.stderr().split('\n').filter((l) => l !== '');
+    assert.ok(errLines.some((l) => /backend cpu \(requested auto\)/.test(l)), child.stderr());
+    for (const line of errLines) {
+      const entry = obj(JSON.parse(line) as unknown);
+      assert.equal(typeof entry.level, 'number', line);
+      if (/artificially reduced/.test(line)) assert.equal(entry.source, 'webgpu-driver', line);
+    }
+  });
+
   it('refuses a bad configuration with a message and exit code 2', async () => {
     const r = await runChild({ HANAMI_DATA_DIR: join(dir, 'bad'), HANAMI_PORT: 'eighty' });
     assert.equal(r.code, 2);
