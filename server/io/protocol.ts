@@ -24,6 +24,7 @@ export type IoErrorCode =
   | 'already-attached'
   | 'not-found'
   | 'forbidden'
+  | 'wrong-namespace'
   | 'not-direct-mode'
   | 'cluster-busy'
   | 'hosted-elsewhere'

@@ -88,7 +88,12 @@ export class DirectIoServer {
       );
     });
     ns.on('connection', (socket) => this.onConnection(socket));
-    // Connections to any other namespace are refused by Socket.IO ("Invalid namespace").
+    // Socket.IO's root namespace `/` exists on every server and would accept anyone, and a
+    // client that connects there by mistake (the URL without /v1/io) would wait for answers
+    // that never come: it is refused with a pointer to the right namespace. Its transport is
+    // then closed by `connectTimeout`, as it joined no namespace. Any other namespace is
+    // refused by Socket.IO itself ("Invalid namespace").
+    this.io.of('/').use((_socket, next) => next(toConnectError(new IoError('wrong-namespace', `this server answers direct I/O on the namespace ${IO_NAMESPACE}: connect to <service URL>${IO_NAMESPACE} (e.g. io("http://host:port${IO_NAMESPACE}", { auth: { token } }))`))));
   }
 
   /** Sockets connected now (for tests and metrics). */
@@ -209,7 +214,7 @@ export class DirectIoServer {
     done.then(
       (answer) => {
         state.pending.delete(cancel);
-        reply(answer ? encodeAnswer(answer) : { ok: true }, 'ok');
+        reply(answer ? encodeAnswer(answer, kind === 'train') : { ok: true }, 'ok');
       },
       (e: unknown) => {
         state.pending.delete(cancel);
@@ -322,10 +327,11 @@ export class DirectIoServer {
 
 /**
  * The acknowledgement of a request or train call: outputs as binary float32 and the argmax of
- * the first class output. Where each output's values sit was told at attach; a network with
- * several class outputs also gets the argmax of each, by name.
+ * the first class output. Where each output's values sit was told at attach (and is repeated
+ * in train answers); a network with several class outputs also gets the argmax of each, by
+ * name.
  */
-function encodeAnswer(answer: DirectAnswer): unknown {
+function encodeAnswer(answer: DirectAnswer, withLayout: boolean): unknown {
   const classes = answer.interfaces.filter((i) => i.argmax !== undefined);
   const reply: Record<string, unknown> = {
     ok: true,
@@ -333,6 +339,9 @@ function encodeAnswer(answer: DirectAnswer): unknown {
     argmax: classes.length > 0 ? classes[0]!.argmax : null,
   };
   if (classes.length > 1) reply.argmaxes = Object.fromEntries(classes.map((c) => [c.name, c.argmax]));
+  // Training may size an output (a fresh cluster's first sample): its answer says where every
+  // output's values sit now, so a client can decode without attaching again.
+  if (withLayout) reply.layout = answer.interfaces.map(({ name, offset, size, mode }) => ({ name, offset, size, mode }));
   return reply;
 }
 

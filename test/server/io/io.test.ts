@@ -8,7 +8,7 @@ import jwt from 'jsonwebtoken';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import { Cluster, DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
 import { DirectRunner } from '../../../server/network/direct.js';
-import { HanamiIo, HanamiIoError } from '../../../server/io/client.js';
+import { HanamiIo, HanamiIoError } from '../../../client/io.js';
 import { loadMnist8k } from '../../../server/datasets/mnist8k.js';
 import { type Client, createProject, memberOf, startTestService, type TestService, waitFor } from '../api/helpers.js';
 import { createCluster } from '../api/workflow.js';
@@ -74,6 +74,20 @@ describe('attach, request, train', () => {
       assert.equal(answer.argmax, 5);
       assert.equal(answer.outputs.length, 10);
       assert.ok(Math.abs(answer.outputs.reduce((s, v) => s + v, 0) - 1) < 1e-5, 'class outputs are probabilities');
+      // Decoded by output: the helper learned the layout the first train call sized.
+      const decoded = answer.byOutput.output!;
+      assert.equal(decoded.mode, 'class');
+      assert.equal(decoded.index, 5);
+      assert.equal(decoded.label, '5');
+      assert.deepEqual([...decoded.values], [...answer.outputs]);
+      // A second socket that attaches to the now-trained cluster decodes from attach alone.
+      const second = await connect(member);
+      try {
+        await second.attach(projectId, clusterId);
+        assert.equal((await second.request(x)).byOutput.output?.label, '5');
+      } finally {
+        second.close();
+      }
     } finally {
       io.close();
     }
@@ -158,6 +172,20 @@ describe('handshake and tenancy', () => {
     const key = svc.service.services.tokens.key;
     await refused(jwt.sign({ sub: member.userId, name: 'io-member', admin: false, tv: 0, exp: Math.floor(Date.now() / 1000) - 10 }, key, { issuer: 'hanami' }), /expired/);
     await refused(jwt.sign({ sub: member.userId, name: 'io-member', admin: false, tv: 99 }, key, { issuer: 'hanami' }), /revoked/);
+  });
+
+  test('a client on the root namespace is refused at once with a pointer to /v1/io, not left waiting', async () => {
+    const socket = connectSocket(svc.url, { auth: { token: member.token }, transports: ['websocket'], reconnection: false });
+    try {
+      const error = await new Promise<Error & { data?: { code?: string } }>((resolve, reject) => {
+        socket.once('connect', () => reject(new Error('the root namespace accepted the connection')));
+        socket.once('connect_error', resolve);
+      });
+      assert.equal(error.data?.code, 'wrong-namespace');
+      assert.match(error.message, /\/v1\/io/);
+    } finally {
+      socket.close();
+    }
   });
 
   test('a user of another project cannot attach (nor learn that the cluster exists)', async () => {

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
-import { HanamiIo } from '../../../server/io/client.js';
+import { HanamiIo } from '../../../client/io.js';
 import { loadMnist8k } from '../../../server/datasets/mnist8k.js';
 import { createProject, memberOf, startTestService, type TestService } from '../api/helpers.js';
 import { createCluster } from '../api/workflow.js';

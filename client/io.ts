@@ -5,7 +5,8 @@
  *
  *   const io = await HanamiIo.connect('http://127.0.0.1:8080', token);
  *   const cluster = await io.attach(projectId, clusterId);
- *   const { outputs, argmax } = await io.request(pixels);          // Float32Array in, out
+ *   const { argmax, byOutput } = await io.request(pixels);         // Float32Array in
+ *   byOutput.output.label;                                         // "7": the class's name
  *   await io.train(pixels, { label: 5, classes: 10 });
  *   io.close();
  */
@@ -22,9 +23,22 @@ export interface AttachedCluster {
   outputs: { name: string; offset: number; size: number; mode: 'class' | 'value'; labels: string[] }[];
 }
 
+/** One output's part of an answer, decoded. */
+export interface OutputValues {
+  mode: 'class' | 'value';
+  /** This output's values (a view into `IoAnswer.outputs`). */
+  values: Float32Array;
+  /** Class outputs: the index of the largest value, and the name of that class (the dataset's
+   *  label, e.g. "7"; the index as text for classes learned without names). */
+  index?: number;
+  label?: string;
+}
+
 export interface IoAnswer {
   /** Every output value of every output, in order (see AttachedCluster.outputs). */
   outputs: Float32Array;
+  /** The same values split by output name and decoded (after `attach`). */
+  byOutput: Record<string, OutputValues>;
   /** Index of the largest value of the first class output (null when there is none). */
   argmax: number | null;
   /** With several class outputs: the argmax of each, by output name. */
@@ -66,7 +80,26 @@ function payloadOf(values: Values): Float32Array | number[] {
   return values;
 }
 
+/** Splits the flat outputs by output, with the winning class of each class output. */
+function decode(outputs: Float32Array, layout: AttachedCluster['outputs']): Record<string, OutputValues> {
+  const byOutput: Record<string, OutputValues> = {};
+  for (const o of layout) {
+    const values = outputs.subarray(o.offset, o.offset + o.size);
+    if (o.mode !== 'class' || values.length === 0) {
+      byOutput[o.name] = { mode: o.mode, values };
+      continue;
+    }
+    let index = 0;
+    for (let i = 1; i < values.length; i++) if (values[i]! > values[index]!) index = i;
+    byOutput[o.name] = { mode: 'class', values, index, label: o.labels[index] ?? String(index) };
+  }
+  return byOutput;
+}
+
 export class HanamiIo {
+  /** The attached cluster's outputs (where each one's values sit in an answer). */
+  private layout: AttachedCluster['outputs'] = [];
+
   private constructor(readonly socket: Socket) {}
 
   /** Connects and authenticates (rejects with the server's reason: bad token, limits). */
@@ -95,11 +128,14 @@ export class HanamiIo {
 
   async attach(projectId: string, clusterId: string): Promise<AttachedCluster & { canTrain: boolean }> {
     const reply = await this.ask('attach', { projectId, clusterId });
-    return { ...(reply.cluster as AttachedCluster), canTrain: reply.canTrain === true };
+    const cluster = reply.cluster as AttachedCluster;
+    this.layout = cluster.outputs;
+    return { ...cluster, canTrain: reply.canTrain === true };
   }
 
   async detach(): Promise<void> {
     await this.ask('detach');
+    this.layout = [];
   }
 
   /** One input in (one array for a single-input network, or by input name), outputs back. */
@@ -122,9 +158,19 @@ export class HanamiIo {
   }
 
   private answer(reply: Reply): IoAnswer {
-    const answer: IoAnswer = { outputs: asFloat32(reply.outputs), argmax: typeof reply.argmax === 'number' ? reply.argmax : null };
+    const outputs = asFloat32(reply.outputs);
+    if (Array.isArray(reply.layout)) this.relayout(reply.layout as { name: string; offset: number; size: number; mode: 'class' | 'value' }[]);
+    const answer: IoAnswer = { outputs, byOutput: decode(outputs, this.layout), argmax: typeof reply.argmax === 'number' ? reply.argmax : null };
     if (reply.argmaxes && typeof reply.argmaxes === 'object') answer.argmaxes = reply.argmaxes as Record<string, number>;
     return answer;
+  }
+
+  /** A train answer's layout (outputs sized by training); known class names are kept. */
+  private relayout(layout: { name: string; offset: number; size: number; mode: 'class' | 'value' }[]): void {
+    this.layout = layout.map((o) => {
+      const known = this.layout.find((k) => k.name === o.name)?.labels;
+      return { ...o, labels: known && known.length === o.size ? known : Array.from({ length: o.size }, (_, k) => String(k)) };
+    });
   }
 
   close(): void {
