@@ -32,6 +32,10 @@ export interface TrainOptions {
   /** Let an idle second worker run lane 1 of the walks when it pays (default true);
    *  'always' whenever a worker is idle (tests, measurements). */
   team?: boolean | 'always';
+  /** Called after every slice but the last with the network as that slice left it; when it
+   *  returns a promise, the job's next slice waits for it (short reads of the network, such as
+   *  predictions, that must not wait for the whole job). */
+  between?: (state: NetworkState) => Promise<void> | undefined;
 }
 
 export interface PredictOptions {
@@ -86,6 +90,9 @@ interface Job {
   partners: number;
   onProgress?: ((done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
+  between?: ((state: NetworkState) => Promise<void> | undefined) | undefined;
+  /** Waiting for `between`: no slice of it is handed out meanwhile. */
+  paused: boolean;
   resolve: (r: JobResult & { outputs?: Float32Array }) => void;
   reject: (e: Error) => void;
 }
@@ -138,7 +145,7 @@ export class CpuPool {
     const from = options.from ?? 0;
     const to = options.to ?? data.rows;
     const pending = slices(from, to, options.sliceRows ?? 512, options.epochs ?? 1);
-    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, team: options.team ?? true, onProgress: options.onProgress, signal: options.signal });
+    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, team: options.team ?? true, onProgress: options.onProgress, signal: options.signal, between: options.between });
   }
 
   /** Runs rows forward only; resolves with rows × outputWidth output values. Non-spiking
@@ -167,13 +174,13 @@ export class CpuPool {
   }
 
   private submit(
-    spec: Pick<Job, 'kind' | 'key' | 'state' | 'data' | 'pending' | 'maxParallel' | 'first' | 'width' | 'team' | 'onProgress' | 'signal'> & { outputs?: Float32Array },
+    spec: Pick<Job, 'kind' | 'key' | 'state' | 'data' | 'pending' | 'maxParallel' | 'first' | 'width' | 'team' | 'onProgress' | 'signal'> & { outputs?: Float32Array; between?: Job['between'] },
   ): Promise<JobResult & { outputs?: Float32Array }> {
     if (this.closed) return Promise.reject(new Error('the CPU pool is closed'));
     if (spec.signal?.aborted) return Promise.reject(new JobCancelled());
     return new Promise((resolve, reject) => {
       const total = spec.pending.reduce((n, s) => n + s.to - s.from, 0);
-      const job: Job = { ...spec, inFlight: 0, partners: 0, done: 0, total, visits: 0, seconds: 0, failed: false, resolve, reject };
+      const job: Job = { ...spec, inFlight: 0, partners: 0, done: 0, total, visits: 0, seconds: 0, failed: false, paused: false, resolve, reject };
       if (total === 0) {
         resolve({ state: job.state, visits: 0, workerSeconds: 0, ...(job.outputs ? { outputs: job.outputs } : {}) });
         return;
@@ -236,7 +243,7 @@ export class CpuPool {
   private nextJob(): Job | undefined {
     for (let i = 0; i < this.jobs.length; i++) {
       const job = this.jobs[(this.cursor + i) % this.jobs.length]!;
-      if (job.pending.length > 0 && job.inFlight < job.maxParallel) {
+      if (job.pending.length > 0 && job.inFlight < job.maxParallel && !job.paused) {
         this.cursor = (this.cursor + i + 1) % Math.max(1, this.jobs.length);
         return job;
       }
@@ -278,7 +285,29 @@ export class CpuPool {
     job.done += slice.to - slice.from;
     if (!job.failed) job.onProgress?.(job.done, job.total);
     this.settleIfDone(job);
+    if (!job.failed && job.pending.length > 0) this.pauseBetween(job);
     this.schedule();
+  }
+
+  /** Runs the job's `between` hook; its next slice waits until the hook's work is done. */
+  private pauseBetween(job: Job): void {
+    let waiting: Promise<void> | undefined;
+    try {
+      waiting = job.between?.(job.state);
+    } catch (e) {
+      waiting = Promise.reject(e);
+    }
+    if (!waiting) return;
+    job.paused = true;
+    waiting
+      .catch((e: unknown) => {
+        // The hook's own work failed: it answers its callers; the training goes on.
+        void e;
+      })
+      .finally(() => {
+        job.paused = false;
+        this.schedule();
+      });
   }
 
   /** Settles a job once nothing of it is running any more. */

@@ -27,6 +27,7 @@ import type { Store } from './store/types.js';
 import { BackendSet } from './tasks/backends.js';
 import { DatasetCache } from './tasks/dataset-loader.js';
 import { TaskRuntime } from './tasks/runtime.js';
+import { ChannelRegistry } from './io/channels.js';
 import { DirectIoServer } from './io/server.js';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -129,10 +130,19 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       ownership: { instanceId: config.instanceId, leaseMs: config.clusterLeaseMs, renewMs: config.clusterRenewMs, idleMs: config.clusterIdleMs, pollMs: config.taskPollMs },
     });
     const tokens = new TokenService(jwtKey, config.tokenTtlSeconds);
+    // Direct I/O's call queues, shared by Socket.IO and POST …/predict.
+    const channels = new ChannelRegistry(runtime, logger, {
+      maxBatch: 256,
+      parallelMin: 4,
+      threads: Math.max(1, config.threads),
+      saveDelayMs: 2000,
+      ratePerSecond: config.io.ratePerSecond,
+    });
     const services: Services = {
       config,
       store,
       runtime,
+      channels,
       datasets,
       backends,
       tokens,
@@ -161,10 +171,10 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       config,
       store,
       runtime,
+      channels,
       tokens,
       policy,
       logger,
-      threads: config.threads,
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });
     const address = await listen(server, config.port, config.host);

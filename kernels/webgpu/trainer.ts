@@ -45,6 +45,8 @@ export interface GpuTrainOptions {
   warmupDivisor?: number;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /** Between two batches, with `state` current (the host copy): short reads of the network. */
+  between?: () => Promise<void> | undefined;
 }
 
 export class TrainingCancelled extends Error {
@@ -80,6 +82,7 @@ export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state
     });
     done += k;
     options.onProgress?.(done, total);
+    if (done < total) await options.between?.();
   }
   return { visits };
 }

@@ -3,6 +3,7 @@ import type { AnyRoute } from './route.js';
 import { authRoutes } from './resources/auth.js';
 import { checkpointRoutes } from './resources/checkpoints.js';
 import { clusterRoutes } from './resources/clusters.js';
+import { predictRoutes } from './resources/predict.js';
 import { datasetRoutes } from './resources/datasets.js';
 import { logRoutes } from './resources/logs.js';
 import { operationRoutes } from './resources/operations.js';
@@ -20,6 +21,7 @@ export const ROUTES: readonly AnyRoute[] = [
   ...templateRoutes,
   ...datasetRoutes,
   ...clusterRoutes,
+  ...predictRoutes,
   ...taskRoutes,
   ...checkpointRoutes,
   ...logRoutes,

@@ -13,6 +13,7 @@ import type { Store } from '../store/types.js';
 import type { BackendSet } from '../tasks/backends.js';
 import type { DatasetCache } from '../tasks/dataset-loader.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
+import type { ChannelRegistry } from '../io/channels.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { OpenApiDocument } from './openapi.js';
 
@@ -20,6 +21,8 @@ export interface Services {
   config: HanamiConfig;
   store: Store;
   runtime: TaskRuntime;
+  /** Direct-I/O call queues per cluster (Socket.IO and POST …/predict share them). */
+  channels: ChannelRegistry;
   datasets: DatasetCache;
   backends: BackendSet;
   tokens: TokenService;

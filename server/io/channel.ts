@@ -7,6 +7,10 @@
  * thread, where it costs tens of microseconds instead of a worker round trip. `train` calls
  * run one at a time between batches. Batching never changes an answer: every row goes through
  * the same forward pass either way.
+ *
+ * `POST …/clusters/{id}/predict` sends its rows through the same channel, so they join the
+ * sockets' batches; it also works in tasks mode, where requests run as the runtime's
+ * interludes (between the slices of a running task).
  */
 import type { Logger } from 'pino';
 import type { Backend } from '../network/backend.js';
@@ -14,23 +18,31 @@ import type { Cluster } from '../network/cluster.js';
 import { type DirectAnswer, DirectInputError, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
 import { resetSpikingState } from '../../kernels/state.js';
 import { NotFoundError } from '../store/types.js';
-import type { HostedCluster } from '../tasks/hosted-cluster.js';
+import type { HostedCluster, OutputLayout } from '../tasks/hosted-cluster.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
 import { IoError, type IoErrorCode } from './protocol.js';
 
 export type CallKind = 'request' | 'train' | 'reset';
 
+/** Where a call came from: a socket attached in direct mode, or `POST …/predict` (any mode). */
+export type CallSource = 'socket' | 'http';
+
 interface Call {
   kind: CallKind;
+  source: CallSource;
   inputs?: SampleInputs;
   target?: SampleTarget | Record<string, SampleTarget>;
   /** Set when the caller went away: skip if not started yet. */
   cancelled: boolean;
   /** A call refused before it could run keeps its place in the queue with this error. */
   refused?: IoError;
-  resolve: (answer: DirectAnswer | undefined) => void;
+  resolve: (answer: ChannelAnswer | undefined) => void;
   reject: (error: IoError) => void;
 }
+
+/** An answer; HTTP calls also get the outputs' layout with class names (`outputs` of the
+ *  response), which sockets were told at attach. */
+export type ChannelAnswer = DirectAnswer & { layout?: OutputLayout[] };
 
 export interface ChannelOptions {
   /** Most requests answered together. */
@@ -67,10 +79,16 @@ export class ClusterChannel {
   ) {}
 
   /** Queues a call; resolves with its answer (none for `reset`). */
-  submit(kind: CallKind, inputs?: SampleInputs, target?: SampleTarget | Record<string, SampleTarget>, refused?: IoError): { done: Promise<DirectAnswer | undefined>; cancel: () => void } {
+  submit(
+    kind: CallKind,
+    inputs?: SampleInputs,
+    target?: SampleTarget | Record<string, SampleTarget>,
+    refused?: IoError,
+    source: CallSource = 'socket',
+  ): { done: Promise<ChannelAnswer | undefined>; cancel: () => void } {
     let call!: Call;
-    const done = new Promise<DirectAnswer | undefined>((resolve, reject) => {
-      call = { kind, cancelled: false, resolve, reject, ...(inputs ? { inputs } : {}), ...(target ? { target } : {}), ...(refused ? { refused } : {}) };
+    const done = new Promise<ChannelAnswer | undefined>((resolve, reject) => {
+      call = { kind, source, cancelled: false, resolve, reject, ...(inputs ? { inputs } : {}), ...(target ? { target } : {}), ...(refused ? { refused } : {}) };
     });
     this.queue.push(call);
     if (!this.draining) {
@@ -108,10 +126,23 @@ export class ClusterChannel {
         const runnable = live.filter((c) => !c.refused);
         if (runnable.length === 0) continue;
         try {
-          await this.runtime.withCluster(this.projectId, this.clusterId, (hosted, backend, record) => {
-            if (record.mode !== 'direct') throw new IoError('not-direct-mode', `cluster ${this.clusterId} is not in direct mode (PATCH it to mode "direct" to use direct I/O)`);
-            return this.run(runnable, hosted, backend);
-          });
+          if (runnable[0]!.kind === 'request') {
+            // Reads of the network: between the slices of a running task if there is one.
+            await this.runtime.interlude(this.projectId, this.clusterId, (hosted, backend, record, within) => {
+              // Sockets speak to clusters in direct mode only; predictions over HTTP to any.
+              const allowed: Call[] = [];
+              for (const c of runnable) {
+                if (c.source === 'socket' && record.mode !== 'direct') c.reject(notDirect(this.clusterId));
+                else allowed.push(c);
+              }
+              return allowed.length > 0 ? this.run(allowed, hosted, backend, within.inTask) : undefined;
+            });
+          } else {
+            await this.runtime.withCluster(this.projectId, this.clusterId, (hosted, backend, record) => {
+              if (record.mode !== 'direct') throw notDirect(this.clusterId);
+              return this.run(runnable, hosted, backend, false);
+            });
+          }
         } catch (error) {
           const e = asIoError(error, this.logger);
           for (const c of runnable) c.reject(e);
@@ -142,9 +173,18 @@ export class ClusterChannel {
     return this.runner;
   }
 
-  private async run(calls: Call[], hosted: HostedCluster, backend: Backend): Promise<void> {
+  /** Runs one batch; `inTask`: a task's job holds the backend, so everything runs here. */
+  private async run(calls: Call[], hosted: HostedCluster, backend: Backend, inTask: boolean): Promise<void> {
     const cluster = hosted.cluster;
     const runner = this.runnerOf(cluster);
+    if (calls.some((c) => c.source === 'http')) {
+      const layout = hosted.outputLayout();
+      for (const c of calls) {
+        if (c.source !== 'http') continue;
+        const resolve = c.resolve;
+        c.resolve = (answer) => resolve(answer && { ...answer, layout });
+      }
+    }
     this.stats.batches++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, calls.length);
     this.stats.calls += calls.length;
@@ -163,7 +203,7 @@ export class ClusterChannel {
     }
     // Requests. Spiking networks answer strictly one after another (each call changes the
     // state the next one sees); a lone request is cheapest right here.
-    const inParallel = !cluster.spiking && (backend.name !== 'cpu' || calls.length >= this.options.parallelMin);
+    const inParallel = !inTask && !cluster.spiking && (backend.name !== 'cpu' || calls.length >= this.options.parallelMin);
     if (!inParallel) {
       for (const c of calls) settle(c, () => runner.request(c.inputs!));
       return;
@@ -189,7 +229,11 @@ export class ClusterChannel {
   /** Persists direct training (also called when the last socket detaches and at shutdown). */
   save(): Promise<unknown> {
     clearTimeout(this.saveTimer);
-    if (!this.dirty) return this.saving;
+    if (!this.dirty) {
+      // Nothing to save: the last socket may just have left an idle channel.
+      if (this.idle) this.onIdle?.();
+      return this.saving;
+    }
     this.dirty = false;
     this.saving = this.saving
       .then(() => this.runtime.saveCluster(this.projectId, this.clusterId))
@@ -202,6 +246,10 @@ export class ClusterChannel {
       });
     return this.saving;
   }
+}
+
+function notDirect(clusterId: string): IoError {
+  return new IoError('not-direct-mode', `cluster ${clusterId} is not in direct mode (PATCH it to mode "direct" to use direct I/O)`);
 }
 
 function settle(call: Call, work: () => DirectAnswer | undefined): void {

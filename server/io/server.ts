@@ -23,7 +23,8 @@ import { tokenUser } from '../auth/authenticate.js';
 import type { DirectAnswer } from '../network/direct.js';
 import { NotFoundError, type Store, type User } from '../store/types.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
-import { asIoError, ClusterChannel } from './channel.js';
+import { asIoError, type ClusterChannel } from './channel.js';
+import type { ChannelRegistry } from './channels.js';
 import { failure, IO_NAMESPACE, IoError, IoEvent, parseAttach, parseRequest, parseTrain } from './protocol.js';
 
 /** The route direct I/O is authorized as (a member may use it like the cluster routes). */
@@ -33,11 +34,11 @@ export interface DirectIoDeps {
   config: HanamiConfig;
   store: Store;
   runtime: TaskRuntime;
+  /** The clusters' call queues, shared with `POST …/predict`. */
+  channels: ChannelRegistry;
   tokens: TokenService;
   policy: Policy;
   logger: Logger;
-  /** CPU worker threads (a batch of requests is split over them). */
-  threads: number;
   observe?: (event: string, outcome: 'ok' | 'error', seconds: number) => void;
 }
 
@@ -61,7 +62,6 @@ type Ack = (reply: unknown) => void;
 
 export class DirectIoServer {
   readonly io: Server;
-  private readonly channels = new Map<string, ClusterChannel>();
   private readonly socketsPerUser = new Map<string, number>();
   private readonly states = new Map<Socket, SocketState>();
   private readonly maxBytes: number;
@@ -103,11 +103,11 @@ export class DirectIoServer {
 
   /** Channels open now (clusters with attached sockets or unsaved direct training). */
   get openChannels(): number {
-    return this.channels.size;
+    return this.deps.channels.size;
   }
 
   channelStats(clusterId: string): ClusterChannel['stats'] | undefined {
-    return this.channels.get(clusterId)?.stats;
+    return this.deps.channels.get(clusterId)?.stats;
   }
 
   private async authenticate(socket: Socket): Promise<void> {
@@ -236,7 +236,7 @@ export class DirectIoServer {
     });
     if (record.mode !== 'direct') throw new IoError('not-direct-mode', `cluster ${clusterId} is in ${record.mode} mode; PATCH it to mode "direct" to use direct I/O`);
     if (this.deps.runtime.isClusterBusy(clusterId)) throw new IoError('cluster-busy', `cluster ${clusterId} has queued or running tasks`);
-    const channel = this.channelFor(projectId, clusterId);
+    const channel = this.deps.channels.channelFor(projectId, clusterId);
     channel.attached++;
     state.attachment = { channel, canTrain };
     const description = await this.deps.runtime.withCluster(projectId, clusterId, async (hosted) => {
@@ -274,24 +274,6 @@ export class DirectIoServer {
     return { ok: true };
   }
 
-  private channelFor(projectId: string, clusterId: string): ClusterChannel {
-    let channel = this.channels.get(clusterId);
-    if (!channel) {
-      channel = new ClusterChannel(projectId, clusterId, this.deps.runtime, this.deps.logger, {
-        maxBatch: 256,
-        parallelMin: 4,
-        threads: Math.max(1, this.deps.threads),
-        saveDelayMs: 2000,
-      });
-      const created = channel;
-      created.onIdle = () => {
-        if (this.channels.get(clusterId) === created && created.idle) this.channels.delete(clusterId);
-      };
-      this.channels.set(clusterId, channel);
-    }
-    return channel;
-  }
-
   /** Detaches a socket: its queued calls are skipped; the channel saves and closes when idle. */
   private release(state: SocketState): void {
     const attachment = state.attachment;
@@ -315,7 +297,7 @@ export class DirectIoServer {
 
   /** Saves all direct training and closes every socket (service shutdown). */
   async close(): Promise<void> {
-    await Promise.all([...this.channels.values()].map((c) => c.save()));
+    await this.deps.channels.saveAll();
     this.io.of(IO_NAMESPACE).disconnectSockets(true);
     await new Promise<void>((resolve) => {
       // Socket.IO's close() also closes the HTTP server; the service closes that itself.

@@ -26,6 +26,12 @@ export interface TrainRequest {
   to?: number;
   onProgress?: Progress;
   signal?: AbortSignal;
+  /**
+   * Called between two slices (CPU) or batches (WebGPU) with `cluster.state` current; when it
+   * returns a promise, the training waits for it. For short reads of the network that must not
+   * wait for the whole job (predictions over HTTP or Socket.IO), run in the calling thread.
+   */
+  between?: () => Promise<void> | undefined;
 }
 
 export interface PredictRequest {
@@ -77,7 +83,17 @@ export class CpuBackend implements Backend {
 
   async train(cluster: Cluster, data: BoundData, request: TrainRequest = {}): Promise<WorkReport> {
     try {
-      const result = await this.pool.train(cluster.key, cluster.state, data, request);
+      const between = request.between;
+      const result = await this.pool.train(cluster.key, cluster.state, data, {
+        ...request,
+        between: between
+          ? (state) => {
+              // The slice's network is consistent: make it the cluster's for the hook's readers.
+              cluster.state = state;
+              return between();
+            }
+          : undefined,
+      });
       cluster.state = result.state;
       return { visits: result.visits };
     } catch (e) {

@@ -159,7 +159,8 @@ export class DirectRunner {
     }
     const data: BoundData = { rows: 1, inputs: row, inputWidth: width, inputMap, valueWidth: 0, outputMap: [] };
     if (target) this.bindTarget(data, target);
-    if (train) this.ctx.fit(state);
+    // The network may have grown since the last call (a task trained it): cheap when not.
+    this.ctx.fit(state);
     return data;
   }
 

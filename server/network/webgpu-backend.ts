@@ -130,6 +130,7 @@ export class WebGpuBackend implements Backend {
           ...(request.maxBatch !== undefined ? { maxBatch: request.maxBatch } : {}),
           ...(request.onProgress ? { onProgress: request.onProgress } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
+          ...(request.between ? { between: request.between } : {}),
         });
         return { visits };
       } catch (e) {

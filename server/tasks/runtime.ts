@@ -97,6 +97,10 @@ class LeaseLostError extends Error {
 interface RunningTask {
   taskId: string;
   kind: TaskKind;
+  /** Set once the task holds the loaded cluster: runs the interludes waiting (see
+   *  `interlude`). `now`: the task only reads the network (a request task on a non-spiking
+   *  network), so an interlude may run at once; otherwise at the next slice boundary. */
+  interludes?: { now: boolean; drain: () => Promise<void> | undefined } | undefined;
   abort: AbortController;
   /** Why it is being stopped (user cancel or shutdown); shown on the task. */
   stopReason?: string;
@@ -134,6 +138,21 @@ interface ClusterSlot {
   /** Bumped by every change of the record through this process (a read started before a
    *  change is not cached). */
   recordVersion: number;
+  /** Short reads of the network waiting for a consistent moment (`interlude`). */
+  interludes: Interlude[];
+}
+
+/** Work that reads a cluster's network (predictions) between two slices of its tasks. */
+interface Interlude {
+  /** Runs the work; settles the caller's promise either way. */
+  run: (hosted: HostedCluster, backend: Backend, record: ClusterRecord, within: InterludeContext) => Promise<void>;
+  fail: (error: unknown) => void;
+}
+
+/** Where an interlude runs: `inTask` while a task holds the cluster (its backend is busy with
+ *  the task's job, so the work must run in this thread and not ask the backend). */
+export interface InterludeContext {
+  inTask: boolean;
 }
 
 /** Lease and polling timings (docs/configuration.md). */
@@ -477,6 +496,59 @@ export class TaskRuntime {
     );
   }
 
+  /**
+   * Runs a short read of the cluster's network (predictions) at the next moment the network is
+   * consistent, without waiting for a whole task: at once when nothing runs on the cluster or
+   * the running task only reads it; between two slices (CPU) or batches (WebGPU) of a running
+   * train task; otherwise after the operation the cluster's queue runs now. Queued tasks do not
+   * go first: a task that starts drains the interludes waiting. On a spiking network a
+   * prediction changes what the network carries, so it waits for a running task to end.
+   */
+  interlude<T>(projectId: string, clusterId: string, work: (hosted: HostedCluster, backend: Backend, record: ClusterRecord, within: InterludeContext) => Promise<T> | T): Promise<T> {
+    if (this.stopping) return Promise.reject(new RuntimeStoppingError());
+    const slot = this.slot(projectId, clusterId);
+    return new Promise<T>((resolve, reject) => {
+      slot.interludes.push({
+        run: async (hosted, backend, record, within) => {
+          try {
+            if (hosted.cluster.spiking) slot.dirty = true;
+            resolve(await work(hosted, backend, record, within));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        fail: reject,
+      });
+      const running = slot.running?.interludes;
+      if (running) {
+        if (running.now) void running.drain();
+        return;
+      }
+      // Nothing holds the cluster (or a task is about to): take a turn in its queue. A task
+      // that starts meanwhile drains the list first, and this turn finds it empty.
+      this.scheduleInterludes(slot);
+    });
+  }
+
+  /** Runs the interludes waiting on a cluster, in arrival order. */
+  private async drainInterludes(slot: ClusterSlot, hosted: HostedCluster, backend: Backend, record: ClusterRecord, within: InterludeContext): Promise<void> {
+    while (slot.interludes.length > 0) {
+      const batch = slot.interludes.splice(0);
+      for (const waiting of batch) await waiting.run(hosted, backend, record, within);
+    }
+  }
+
+  /** The hook a running task offers interludes (see RunningTask.interludes). */
+  private offerInterludes(slot: ClusterSlot, running: RunningTask, hosted: HostedCluster, backend: Backend, record: ClusterRecord, now: boolean): () => Promise<void> | undefined {
+    const drain = (): Promise<void> | undefined => {
+      // A spiking network's predictions change it: they wait for the end of the task.
+      if (slot.interludes.length === 0 || hosted.cluster.spiking) return undefined;
+      return this.drainInterludes(slot, hosted, backend, record, { inTask: true });
+    };
+    running.interludes = { now, drain };
+    return drain;
+  }
+
   /** Persists the in-memory state of a cluster (after direct training). */
   saveCluster(projectId: string, clusterId: string): Promise<ClusterRecord> {
     return this.exclusive(
@@ -493,7 +565,7 @@ export class TaskRuntime {
   private slot(projectId: string, clusterId: string): ClusterSlot {
     let slot = this.slots.get(clusterId);
     if (!slot) {
-      slot = { projectId, clusterId, serial: new SerialQueue(), recordLock: new SerialQueue(), queued: new Map(), pending: 0, lastUsed: Date.now(), dirty: false, recordVersion: 0 };
+      slot = { projectId, clusterId, serial: new SerialQueue(), recordLock: new SerialQueue(), queued: new Map(), pending: 0, lastUsed: Date.now(), dirty: false, recordVersion: 0, interludes: [] };
       this.slots.set(clusterId, slot);
     }
     return slot;
@@ -832,7 +904,23 @@ export class TaskRuntime {
       slot.running = undefined;
       slot.lastUsed = Date.now();
       settle();
+      // Interludes that waited for the end of the task (spiking networks, or the task ended
+      // before its first slice) take the next turn of the queue.
+      if (slot.interludes.length > 0) this.scheduleInterludes(slot);
     }
+  }
+
+  /** Gives the interludes waiting a turn in the cluster's queue. */
+  private scheduleInterludes(slot: ClusterSlot): void {
+    this.occupy(slot, async () => {
+      if (slot.interludes.length === 0) return;
+      await this.acquire(slot);
+      const record = await this.record(slot);
+      const hosted = await this.hosted(slot, record);
+      await this.drainInterludes(slot, hosted, await this.deps.backends.get(record.backend), record, { inTask: false });
+    }).catch((e: unknown) => {
+      for (const waiting of slot.interludes.splice(0)) waiting.fail(e);
+    });
   }
 
   private async run(slot: ClusterSlot, task: TaskRecord, running: RunningTask): Promise<void> {
@@ -894,7 +982,12 @@ export class TaskRuntime {
     try {
       const bound = hosted.cluster.bind(data, bindOptions(params, false));
       hosted.learnLabels(outputName(hosted, bound.outputMap[0]!), data.targets);
-      await backend.train(hosted.cluster, bound, { epochs: params.epochs, onProgress: progress.report, signal: running.abort.signal });
+      const between = this.offerInterludes(slot, running, hosted, backend, record, false);
+      // Predictions that arrived while the task started answer from the network as it is.
+      await between();
+      await backend.train(hosted.cluster, bound, { epochs: params.epochs, onProgress: progress.report, signal: running.abort.signal, between });
+      running.interludes = undefined;
+      await between();
     } catch (error) {
       if (error instanceof JobCancelled && running.leaseLost === undefined) {
         // The slice in flight when the cancel came still completes (and stays learned)
@@ -930,7 +1023,11 @@ export class TaskRuntime {
     const backend = await this.deps.backends.get(record.backend);
     const started = performance.now();
     const bound = hosted.cluster.bind(data, bindOptions(params, true));
+    // A request task only reads a non-spiking network: predictions need not wait for it.
+    const between = this.offerInterludes(slot, running, hosted, backend, record, !hosted.cluster.spiking);
+    await between();
     const { outputs } = await backend.predict(hosted.cluster, bound, { onProgress: progress.report, signal: running.abort.signal });
+    running.interludes = undefined;
     const seconds = (performance.now() - started) / 1000;
     // A spiking network carries potentials from sample to sample: its state changed.
     if (hosted.cluster.spiking) await this.persist(slot, hosted, record);

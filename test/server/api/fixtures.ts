@@ -76,6 +76,7 @@ export function samples(ids: { datasetId: string; clusterId: string; templateId:
     uploadDatasetPart: { raw: { body: tinyCsv(4), contentType: 'text/csv' } },
     createCluster: { json: { name: `c-${unique}`, templateId: ids.templateId } },
     updateCluster: { json: { name: `c-renamed-${unique}` } },
+    predict: { json: { inputs: [[3, 4]] } },
     createTask: { json: { kind: 'request', datasetId: ids.datasetId } },
     saveCheckpoint: { json: { clusterId: ids.clusterId, name: `k-${unique}` } },
     restoreCheckpoint: { json: { name: `restored-${unique}` } },

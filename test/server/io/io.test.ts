@@ -354,6 +354,9 @@ describe('order, batching, floods, disconnects', () => {
     await teacher.train(image(0), { label: 1, classes: 10 });
     teacher.close();
     const io = svc.service.io;
+    // The baseline once the server has seen the teacher leave (its close is asynchronous) and
+    // saved what it taught: the cluster's channel is then closed.
+    await waitFor(async () => io.channelStats(clusterId), (stats) => stats === undefined, 'the teacher gone', 10_000);
     const baseSockets = io.connected;
     const baseChannels = io.openChannels;
     const listenersBefore = svc.service.server.listenerCount('request') + svc.service.server.listenerCount('upgrade');
