@@ -125,6 +125,40 @@ describe('the WebGPU backend against the CPU backend', { skip }, () => {
     for (let i = 0; i < 2; i++) assert.ok(together[i]!.checkpoint().equals(alone[i]!.checkpoint()), `cluster ${i}`);
   });
 
+  for (const which of ['cpu', 'webgpu'] as const) {
+    it(`${which}: the between hook sees the network current after each slice, and the job waits for its work`, async () => {
+      const backend = which === 'cpu' ? cpu : gpu;
+      const cluster = Cluster.create(DEFAULT_TEMPLATE, 9);
+      const seen: number[] = [];
+      let waited = false;
+      await backend.train(cluster, cluster.bind(data.train), {
+        to: 2000,
+        sliceRows: 256,
+        between: () => {
+          const trained = cluster.state.counters[COUNTER.samplesTrained]!;
+          if (seen.length > 0) assert.ok(waited, 'the previous hook finished before the job went on');
+          seen.push(trained);
+          waited = false;
+          return new Promise<void>((resolve) =>
+            setTimeout(() => {
+              // Nothing trained while the hook's work ran.
+              assert.equal(cluster.state.counters[COUNTER.samplesTrained], trained);
+              waited = true;
+              resolve();
+            }, 5),
+          );
+        },
+      });
+      assert.ok(seen.length >= 2, `${seen.length} calls`);
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, 'each call after more samples');
+      assert.ok(seen.at(-1)! < 2000, 'not after the last slice');
+      // The hook changes nothing: the same network as without it.
+      const plain = Cluster.create(DEFAULT_TEMPLATE, 9);
+      await backend.train(plain, plain.bind(data.train), { to: 2000, sliceRows: 256 });
+      assert.ok(plain.checkpoint().equals(cluster.checkpoint()));
+    });
+  }
+
   it('a cancelled training job keeps what its completed batches learned', async () => {
     const cluster = Cluster.create(DEFAULT_TEMPLATE, 8);
     const controller = new AbortController();
