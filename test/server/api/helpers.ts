@@ -58,7 +58,7 @@ export interface TestService {
 export async function startTestService(overrides: Partial<HanamiConfig> = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hanami-api-'));
   const service = await startService(testConfig(dataDir, overrides), { logger: pino({ level: process.env.HANAMI_TEST_LOG_LEVEL ?? 'silent' }) });
-  const admin = await Client.login(service.url, ADMIN_NAME, ADMIN_PASSPHRASE);
+  const admin = await Client.login(service.url, overrides.adminUser ?? ADMIN_NAME, overrides.adminPassphrase ?? ADMIN_PASSPHRASE);
   return {
     url: service.url,
     service,
