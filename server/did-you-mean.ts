@@ -26,8 +26,8 @@ function editDistance(a: string, b: string): number {
 
 /**
  * The known name `input` most likely meant, or undefined. Case is ignored ("mnist8K" →
- * "mnist8k"); otherwise up to one edit for short names and two from 6 characters on, so
- * that a different word ("train" vs "test") is not offered as a correction.
+ * "mnist8k"); otherwise one edit from 3 characters on and two from 6 on, so that a
+ * different word ("train" vs "test", "z" vs "a") is not offered as a correction.
  */
 export function closestName(input: string, known: readonly string[]): string | undefined {
   const typed = input.toLowerCase();
@@ -41,6 +41,6 @@ export function closestName(input: string, known: readonly string[]): string | u
       bestDistance = distance;
     }
   }
-  const allowed = typed.length >= 6 ? 2 : 1;
+  const allowed = typed.length >= 6 ? 2 : typed.length >= 3 ? 1 : 0;
   return best !== undefined && bestDistance <= allowed && best !== input ? best : undefined;
 }

@@ -7,7 +7,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { FASHION_MNIST_DIR } from '../datasets/fashion.js';
 import { exportMnist8k } from '../datasets/mnist8k.js';
+import { closestName } from '../did-you-mean.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../network/select-backend.js';
 import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
@@ -65,6 +67,13 @@ function progressReporter(json: boolean): { update: (phase: 'train' | 'test', do
       if (phase) bar.stop();
     },
   };
+}
+
+/** Only mnist8k is built from a package at run time; fashion60k already is a folder of files. */
+function unknownExportMessage(name: string): string {
+  if (name === 'fashion60k') return `fashion60k cannot be exported: its files already are in ${FASHION_MNIST_DIR} (only mnist8k can be)`;
+  const guess = closestName(name, ['mnist8k']);
+  return `unknown dataset "${name}" (${guess === undefined ? 'expected mnist8k' : `did you mean ${guess}?`})`;
 }
 
 function printHuman(report: Record<string, unknown>): void {
@@ -192,7 +201,7 @@ async function main(argv: string[]): Promise<void> {
     .argument('<name>', 'mnist8k')
     .argument('<dir>', 'target directory (created if missing)')
     .action(async (name: string, dir: string) => {
-      if (name !== 'mnist8k') throw new CliError(`unknown dataset "${name}" (expected mnist8k)`);
+      if (name !== 'mnist8k') throw new CliError(unknownExportMessage(name));
       const files = await exportMnist8k(dir);
       for (const f of files) process.stdout.write(`${f}\n`);
     });
