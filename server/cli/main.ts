@@ -14,6 +14,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../network/select-backend.j
 import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
 import { runGpuShape } from './gpu-shape.js';
+import { resetPassphrase } from './admin.js';
 import { asCliError, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
 
@@ -204,6 +205,22 @@ async function main(argv: string[]): Promise<void> {
       if (name !== 'mnist8k') throw new CliError(unknownExportMessage(name));
       const files = await exportMnist8k(dir);
       for (const f of files) process.stdout.write(`${f}\n`);
+    });
+
+  const admin = program.command('admin').description("offline administration, run on the service's host with the service's configuration");
+  admin
+    .command('reset-passphrase')
+    .description(
+      "set a new passphrase for a user (a lost initial admin passphrase, say) and revoke the user's tokens; " +
+        'finds the store like the service does (HANAMI_CONFIG, HANAMI_DATA_DIR, HANAMI_MONGO_URL); without an option, asks twice at the terminal',
+    )
+    .argument('<user>', 'the user name, e.g. admin')
+    .addOption(new Option('--passphrase-stdin', 'read the new passphrase from stdin (one line)'))
+    .addOption(new Option('--generate', 'make up a random passphrase and print it on stdout').conflicts('passphraseStdin'))
+    .action(async (user: string, o: Record<string, unknown>) => {
+      const result = await resetPassphrase(user, o.generate ? 'generate' : o.passphraseStdin ? 'stdin' : 'prompt');
+      if (result.generated !== undefined) process.stdout.write(`${result.generated}\n`);
+      process.stderr.write(`Passphrase of "${user}" reset in ${result.store}; every token issued to "${user}" before is revoked (a running service refuses them within 2 seconds).\n`);
     });
 
   await program.parseAsync(argv);

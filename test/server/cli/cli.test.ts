@@ -492,6 +492,7 @@ describe('hanami --help', () => {
     [['info'], ['--json']],
     [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--shape', '--train-rows']],
     [['dataset', 'export'], ['mnist8k', '<dir>']],
+    [['admin', 'reset-passphrase'], ['<user>', '--passphrase-stdin', '--generate', 'HANAMI_DATA_DIR']],
   ];
   for (const [command, options] of cases) {
     it(`hanami ${command.join(' ')} --help`, async () => {
