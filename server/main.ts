@@ -21,7 +21,7 @@ function printBanner(service: RunningService): void {
   if (admin.created) {
     lines.push(
       admin.generatedPassphrase !== undefined
-        ? `Initial admin "${admin.created.name}" created with the passphrase: ${admin.generatedPassphrase}\n  (shown only this once; change it with PATCH /v1/users/me)`
+        ? `Initial admin "${admin.created.name}" created with the passphrase: ${admin.generatedPassphrase}\n  (shown only this once; change it with PATCH /v1/users/me; if it is lost, \`hanami admin reset-passphrase ${admin.created.name}\` on this host sets a new one)`
         : `Initial admin "${admin.created.name}" created with the passphrase from HANAMI_ADMIN_PASSPHRASE`,
     );
   }

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { fashionAvailable } from '../datasets/fashion.js';
 import type { BackendChoice } from '../network/select-backend.js';
 import type { TrainReport } from './commands.js';
+import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
 
 const run = promisify(execFile);
@@ -60,7 +61,11 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
 
 export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
   const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
-  if (unknown.length) throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${SUITES.map((s) => s.name).join(', ')})`);
+  if (unknown.length) {
+    const names = SUITES.map((s) => s.name);
+    const guesses = unknown.map((u) => closestName(u, names)).filter((g) => g !== undefined);
+    throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${names.join(', ')}${guesses.length ? `; did you mean ${guesses.join(', ')}?` : ''})`);
+  }
   const suites = SUITES.filter((s) => !args.only || args.only.includes(s.name));
   const results: BenchResult[] = [];
   const rows: string[][] = [['suite', 'runs', 'train s', 'samples/s', 'test acc %', 'test s', 'synapses', 'B/synapse', 'peak RSS MB']];

@@ -7,11 +7,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { FASHION_MNIST_DIR } from '../datasets/fashion.js';
 import { exportMnist8k } from '../datasets/mnist8k.js';
+import { closestName } from '../did-you-mean.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../network/select-backend.js';
 import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
 import { runGpuShape } from './gpu-shape.js';
+import { resetPassphrase } from './admin.js';
 import { asCliError, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
 
@@ -65,6 +68,13 @@ function progressReporter(json: boolean): { update: (phase: 'train' | 'test', do
       if (phase) bar.stop();
     },
   };
+}
+
+/** Only mnist8k is built from a package at run time; fashion60k already is a folder of files. */
+function unknownExportMessage(name: string): string {
+  if (name === 'fashion60k') return `fashion60k cannot be exported: its files already are in ${FASHION_MNIST_DIR} (only mnist8k can be)`;
+  const guess = closestName(name, ['mnist8k']);
+  return `unknown dataset "${name}" (${guess === undefined ? 'expected mnist8k' : `did you mean ${guess}?`})`;
 }
 
 function printHuman(report: Record<string, unknown>): void {
@@ -192,9 +202,25 @@ async function main(argv: string[]): Promise<void> {
     .argument('<name>', 'mnist8k')
     .argument('<dir>', 'target directory (created if missing)')
     .action(async (name: string, dir: string) => {
-      if (name !== 'mnist8k') throw new CliError(`unknown dataset "${name}" (expected mnist8k)`);
+      if (name !== 'mnist8k') throw new CliError(unknownExportMessage(name));
       const files = await exportMnist8k(dir);
       for (const f of files) process.stdout.write(`${f}\n`);
+    });
+
+  const admin = program.command('admin').description("offline administration, run on the service's host with the service's configuration");
+  admin
+    .command('reset-passphrase')
+    .description(
+      "set a new passphrase for a user (a lost initial admin passphrase, say) and revoke the user's tokens; " +
+        'finds the store like the service does (HANAMI_CONFIG, HANAMI_DATA_DIR, HANAMI_MONGO_URL); without an option, asks twice at the terminal',
+    )
+    .argument('<user>', 'the user name, e.g. admin')
+    .addOption(new Option('--passphrase-stdin', 'read the new passphrase from stdin (one line)'))
+    .addOption(new Option('--generate', 'make up a random passphrase and print it on stdout').conflicts('passphraseStdin'))
+    .action(async (user: string, o: Record<string, unknown>) => {
+      const result = await resetPassphrase(user, o.generate ? 'generate' : o.passphraseStdin ? 'stdin' : 'prompt');
+      if (result.generated !== undefined) process.stdout.write(`${result.generated}\n`);
+      process.stderr.write(`Passphrase of "${user}" reset in ${result.store}; every token issued to "${user}" before is revoked (a running service refuses them within 2 seconds).\n`);
     });
 
   await program.parseAsync(argv);

@@ -10,6 +10,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { asGzipFormatError, openDecompressed, sourceName, type ByteSource } from './source.js';
 import { DatasetFormatError, type Dataset, type Targets } from './types.js';
+import { closestName } from '../did-you-mean.js';
 
 export interface CsvDatasetOptions {
   /** Input columns by header name (default: every column that is not a label or target). */
@@ -80,7 +81,8 @@ const float32s = (source: ArrayBufferLike | number): Float32Array =>
 const uint32s = (source: ArrayBufferLike | number): Uint32Array =>
   typeof source === 'number' ? new Uint32Array(source) : new Uint32Array(source);
 
-function listColumns(header: string[]): string {
+/** The header's names for messages: the first ten, then the count. */
+export function listColumns(header: string[]): string {
   const shown = header.slice(0, 10).join(', ');
   return header.length > 10 ? `${shown}, … (${header.length} columns)` : shown;
 }
@@ -91,7 +93,9 @@ function planColumns(header: string[], options: CsvDatasetOptions, headerRow: nu
   const indexOf = (name: string, option: string): number => {
     const index = header.indexOf(name);
     if (index < 0) {
-      throw new DatasetFormatError(`unknown column "${name}" in ${option} (the header has: ${listColumns(header)})`, { row: headerRow });
+      const guess = closestName(name, header);
+      const hint = guess === undefined ? '' : `; did you mean "${guess}"?`;
+      throw new DatasetFormatError(`unknown column "${name}" in ${option} (the header has: ${listColumns(header)}${hint})`, { row: headerRow });
     }
     return index;
   };
@@ -127,7 +131,7 @@ function checkEachColumnOnce(header: string[], used: number[], headerRow: number
 
 /** Parses one numeric cell; `row`/`column` name it in errors. */
 function parseNumber(cell: string, name: string, row: number, column: number): number {
-  const where = { row, column };
+  const where = { row, column, columnName: name };
   // csv-parse trims unquoted cells only; spaces around a number are unambiguous either way.
   const text = cell.trim();
   if (text === '') throw new DatasetFormatError(`empty cell in column "${name}"`, where);
@@ -254,6 +258,21 @@ function checkOptions(options: CsvDatasetOptions): void {
   }
   if (options.maxRows !== undefined && !(Number.isInteger(options.maxRows) && options.maxRows >= 0)) {
     throw new RangeError(`readCsvDataset: maxRows must be a non-negative integer, got ${options.maxRows}`);
+  }
+}
+
+/** The header row of a CSV file (gzipped or not), without reading further; [] for an empty file. */
+export async function readCsvHeader(source: ByteSource): Promise<string[]> {
+  const bytes = await openDecompressed(source);
+  const parser = parse({ trim: true, bom: true, skip_empty_lines: true, relax_column_count: true });
+  const records: Readable = pipeline(bytes, parser, () => undefined);
+  try {
+    for await (const record of records as AsyncIterable<string[]>) return record;
+    return [];
+  } catch (error) {
+    throw asCsvFormatError(asGzipFormatError(error, parser.info.bytes, sourceName(source)));
+  } finally {
+    records.destroy();
   }
 }
 

@@ -44,7 +44,9 @@ export class DatasetFormatError extends Error {
   readonly byteOffset: number | undefined;
   readonly row: number | undefined;
   readonly column: number | undefined;
-  constructor(message: string, where: { byteOffset?: number; row?: number; column?: number } = {}) {
+  /** CSV: the header name of the offending column, so callers can add advice about it. */
+  readonly columnName: string | undefined;
+  constructor(message: string, where: { byteOffset?: number; row?: number; column?: number; columnName?: string } = {}) {
     const at =
       where.byteOffset !== undefined
         ? ` at byte offset ${where.byteOffset}`
@@ -56,5 +58,6 @@ export class DatasetFormatError extends Error {
     this.byteOffset = where.byteOffset;
     this.row = where.row;
     this.column = where.column;
+    this.columnName = where.columnName;
   }
 }

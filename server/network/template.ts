@@ -25,6 +25,7 @@ import {
   type TemplateSettings,
 } from './template-types.js';
 import { formatPosition, validateTopology } from './topology.js';
+import { closestName } from '../did-you-mean.js';
 
 /** Largest accepted |coordinate|: keeps 2x + 1 inside an int32 for the GPU side. */
 export const MAX_COORDINATE = 1_000_000_000;
@@ -96,6 +97,12 @@ function clip(text: string): string {
 
 function formatLoc(loc: SourceLocation): string {
   return `line ${loc.line}, column ${loc.column}`;
+}
+
+/** What an unknown name should have been: the list, plus the likely intent of a typo. */
+function oneOf(name: string, known: readonly string[]): string {
+  const guess = closestName(name, known);
+  return `one of ${known.join(', ')}${guess === undefined ? '' : `; did you mean "${guess}"?`}`;
 }
 
 // =======================================================================================
@@ -303,9 +310,29 @@ const BLOCK_ORDER = 'version, settings, hexagons, axons, inputs, outputs';
 /** A header is a line that is exactly `<block name>:`; anything after the colon makes it
  *  an entry, so an input may even be called "outputs". */
 function headerOf(line: TokenLine): BlockName | undefined {
+  const name = headerWord(line);
+  return BLOCKS.find((block) => block === name?.text);
+}
+
+/** The word of a line that has the shape of a header, `<word>:`. */
+function headerWord(line: TokenLine): Token | undefined {
   const [name, colon] = line.tokens;
-  if (line.tokens.length !== 2 || name?.kind !== 'word' || colon?.kind !== ':') return undefined;
-  return BLOCKS.find((block) => block === name.text);
+  return line.tokens.length === 2 && name?.kind === 'word' && colon?.kind === ':' ? name : undefined;
+}
+
+/**
+ * A `<word>:` line that is no block header but was meant as one: before any block, inside
+ * `hexagons:` or `axons:` (whose entries are positions, never `<word>:`), or a word one slip
+ * away from a block name. Elsewhere `<word>:` stays an entry that lacks its value (a
+ * setting, an input or output without a position) and is reported as such.
+ */
+function unknownHeader(line: TokenLine, block: BlockName | undefined): TemplateError | undefined {
+  const name = headerWord(line);
+  if (name === undefined) return undefined;
+  const guess = closestName(name.text, BLOCKS);
+  if (block !== undefined && block !== 'hexagons' && block !== 'axons' && guess === undefined) return undefined;
+  const hint = guess === undefined ? '' : `; did you mean "${guess}"?`;
+  return new TemplateError(`unknown block ${JSON.stringify(clip(name.text))} (blocks are: ${BLOCK_ORDER}${hint})`, name.loc);
 }
 
 function readVersionLine(line: TokenLine): RawScalar {
@@ -434,6 +461,8 @@ function readTextTemplate(text: string): RawTemplate {
   for (const line of lines) {
     last = line;
     const header = headerOf(line);
+    const misspelled = header ? undefined : unknownHeader(line, block);
+    if (misspelled) throw misspelled;
     if (header) block = enterBlock(header, (line.tokens[0] as Token).loc, blocks, raw);
     else if (block) readEntry(block, line, raw);
     else {
@@ -528,7 +557,7 @@ class JsonTemplateReader {
   fields(node: JsonNode, what: string, known: readonly string[], required: readonly string[]): Map<string, JsonNode> {
     const fields = new Map<string, JsonNode>();
     for (const { name, key, value } of this.properties(node, what)) {
-      if (!known.includes(name)) this.fail(`unknown key "${clip(name)}" in ${what}`, key, `one of ${known.join(', ')}`);
+      if (!known.includes(name)) this.fail(`unknown key "${clip(name)}" in ${what}`, key, oneOf(name, known));
       fields.set(name, value);
     }
     const missing = required.find((name) => !fields.has(name));
@@ -688,8 +717,7 @@ function readSettings(raw: readonly RawSetting[]): TemplateSettings {
   for (const { name, nameLoc, value } of raw) {
     const reader = SETTING_READERS.get(name);
     if (!reader) {
-      const known = [...SETTING_READERS.keys()].join(', ');
-      throw new TemplateError(`unknown setting ${JSON.stringify(clip(name))}`, nameLoc, `one of ${known}`);
+      throw new TemplateError(`unknown setting ${JSON.stringify(clip(name))}`, nameLoc, oneOf(name, [...SETTING_READERS.keys()]));
     }
     const first = seen.get(name);
     if (first) throw new TemplateError(`duplicate setting "${name}" (first set at ${formatLoc(first)})`, nameLoc);
@@ -767,7 +795,7 @@ function portName(raw: RawScalar): string {
 function portType<T extends string>(raw: RawScalar | undefined, what: string, allowed: readonly T[]): T {
   if (!raw) return allowed[0] as T; // 'plain'
   const type = allowed.find((t) => raw.kind === 'string' && raw.value === t);
-  if (!type) throw new TemplateError(`unknown ${what} type ${raw.shown}`, raw.loc, `one of ${allowed.join(', ')}`);
+  if (!type) throw new TemplateError(`unknown ${what} type ${raw.shown}`, raw.loc, oneOf(raw.kind === 'string' ? raw.value : raw.shown, allowed));
   return type;
 }
 

@@ -138,6 +138,12 @@ describe('bad input', () => {
     const q = assertProblem(await user.post(`${P}/clusters`, { name: 'broken', template: unknownHexagon }), 422, 'bad_template');
     assert.equal(typeof q.line, 'number');
     assertProblem(await user.post(`${P}/templates`, { name: 'json', text: '{"version": 1,' }), 422, 'bad_template');
+    // A misspelled block header: named as such, at its own line and column.
+    const misspelled = assertProblem(await user.post(`${P}/templates`, { name: 'typo', text: DEFAULT_TEMPLATE.replace('outputs:', 'ouputs:') }), 422, 'bad_template');
+    const header = DEFAULT_TEMPLATE.split('\n').indexOf('outputs:') + 1;
+    assert.equal(misspelled.line, header);
+    assert.equal(misspelled.column, 1);
+    assert.match(String(misspelled.detail), /unknown block "ouputs" \(blocks are: .*; did you mean "outputs"\?\)/);
   });
 
   it('malformed IDX files: 422 with the byte offset; the part can be uploaded again', async () => {

@@ -41,6 +41,7 @@ describe('service life cycle', () => {
     assert.match(first.stdout(), new RegExp(`Swagger UI: ${first.url.replace(/\./g, '\\.')}/docs\n`));
     const passphrase = /created with the passphrase: (\S+)/.exec(first.stdout())?.[1];
     assert.ok(passphrase, first.stdout());
+    assert.match(first.stdout(), /if it is lost, `hanami admin reset-passphrase admin` on this host sets a new one/, 'the banner says how to recover it');
     await Client.login(first.url, 'admin', passphrase);
     const docs = await request(first.url, 'GET', '/docs/');
     assert.equal(docs.status, 200);

@@ -393,6 +393,44 @@ describe('bad input: exit 2 with a helpful message', () => {
     assertBadInput(await hanami('train', '--train', file, '--label', 'label', '--json'), /seven/, /row 4, column 3/);
   });
 
+  it('CSV data without --label / --targets: nothing to learn or score, so exit 2 naming the columns', async () => {
+    await reference();
+    const csv = join(tmp, 'unmarked.csv');
+    writeFileSync(csv, 'a,b,y\n1,2,0\n3,4,1\n5,6,0\n');
+    assertBadInput(await hanami('train', '--train', csv, '--json'), /nothing to learn/, /--label <column>/, /--targets <columns>/, /the columns are: a, b, y$/);
+    assertBadInput(await hanami('train', '--train', csv, '--inputs', 'a,b'), /nothing to learn/, /the columns are: a, b, y$/);
+    assertBadInput(await hanami('test', '--checkpoint', join(tmp, 'ref.ckpt'), '--test', csv), /nothing to score against/, /--label/);
+    // Class labels in a column not marked as such: the hint names the option to give.
+    const weather = join(tmp, 'weather.csv');
+    writeFileSync(weather, 'day,temp,wind,weather\n1,20,3,calm\n2,18,9,windy\n');
+    assertBadInput(await hanami('train', '--train', weather), /not a number in column "weather": "calm" at row 2, column 4/, /give --label weather/);
+    assertBadInput(await hanami('train', '--train', weather, '--label', 'wind'), /"weather"/, /give --label weather/, /--inputs/);
+    assertBadInput(await hanami('train', '--train', weather, '--targets', 'weather'), /--targets takes numeric columns/, /--label weather instead/);
+  });
+
+  it('IDX images without labels: exit 2 asking for the labels file', async () => {
+    await reference();
+    assert.equal((await exported()).code, 0);
+    const dir = join(tmp, 'unlabelled');
+    mkdirSync(dir, { recursive: true });
+    const images = join(dir, 't10k-images-idx3-ubyte');
+    copyFileSync(join(mnistDir(), 't10k-images-idx3-ubyte'), images);
+    assertBadInput(await hanami('train', '--train', images, '--json'), /nothing to learn/, /no labels file/, /--train-labels <file>/);
+    assertBadInput(await hanami('train', '--train', 'mnist8k', '--test', images), /nothing to score against/, /--test-labels <file>/);
+    assertBadInput(await hanami('test', '--checkpoint', join(tmp, 'ref.ckpt'), '--test', images), /nothing to score against/, /--test-labels <file>/);
+  });
+
+  it('a misspelled built-in dataset name: the built-in names and the likely one', async () => {
+    await reference();
+    assertBadInput(await hanami('train', '--train', 'mnist8K', '--json'), /not found: mnist8K/, /did you mean mnist8k\?/, /mnist8k, fashion60k/);
+    assertBadInput(await hanami('train', '--train', 'mnist8k', '--test', 'fashoin60k'), /did you mean fashion60k\?/);
+    assertBadInput(await hanami('test', '--checkpoint', join(tmp, 'ref.ckpt'), '--test', 'MNIST8k'), /did you mean mnist8k\?/);
+    assertBadInput(await hanami('train', '--train', 'cifar10'), /not found: cifar10/, /nor is it a built-in dataset: mnist8k, fashion60k/);
+    assertBadInput(await hanami('dataset', 'export', 'mnist8K', join(tmp, 'x')), /unknown dataset "mnist8K"/, /did you mean mnist8k\?/);
+    assertBadInput(await hanami('dataset', 'export', 'fashion60k', join(tmp, 'x')), /fashion60k cannot be exported/, /only mnist8k/);
+    assertBadInput(await hanami('bench', '--only', 'mnist8K'), /unknown suite mnist8K/, /did you mean mnist8k\?/);
+  });
+
   it('a bad template names its line and column', async () => {
     const syntax = join(tmp, 'bad-syntax.txt');
     writeFileSync(syntax, 'version: 1\nhexagons:\n    1,1,1\n    2,1,$\ninputs:\n    i: 1,1,1\noutputs:\n    o: 2,1,1\n');
@@ -401,6 +439,9 @@ describe('bad input: exit 2 with a helpful message', () => {
     writeFileSync(semantic, 'version: 1\nsettings:\n    neuron_colldown: 10\nhexagons:\n    1,1,1\n    2,1,1\ninputs:\n    i: 1,1,1\noutputs:\n    o: 2,1,1\n');
     assertBadInput(await hanami('train', '--train', 'mnist8k', '--template', semantic, '--json'), /line 3, column 5/, /neuron_colldown/);
     assertBadInput(await hanami('train', '--train', 'mnist8k', '--template', join(tmp, 'no-template.txt')), /template/, /not found/);
+    const header = join(tmp, 'bad-header.txt');
+    writeFileSync(header, 'version: 1\nhexagons:\n    1,1,1\n    2,1,1\ninputs:\n    i: 1,1,1\nouputs:\n    o: 2,1,1\n');
+    assertBadInput(await hanami('train', '--train', 'mnist8k', '--template', header), /line 7, column 1/, /unknown block "ouputs"/, /did you mean "outputs"\?/);
   });
 
   it('a corrupted or missing checkpoint for hanami test', async () => {
@@ -438,7 +479,9 @@ describe('bad input: exit 2 with a helpful message', () => {
     writeFileSync(csv, 'a,b,y\n1,2,0\n3,4,1\n');
     assertBadInput(await hanami('train', '--train', csv, '--train-labels', join(mnistDir(), 'train-labels-idx1-ubyte')), /--train-labels/, /CSV/);
     assertBadInput(await hanami('train', '--train', csv, '--label', 'y', '--targets', 'b'), /--label/, /--targets/);
-    assertBadInput(await hanami('train', '--train', csv, '--label', 'nope'), /nope/);
+    assertBadInput(await hanami('train', '--train', csv, '--label', 'nope'), /unknown column "nope" in --label/);
+    assertBadInput(await hanami('train', '--train', csv, '--label', 'Y'), /unknown column "Y" in --label/, /did you mean "y"\?/);
+    assertBadInput(await hanami('train', '--train', csv, '--label', 'y', '--inputs', 'a,c'), /unknown column "c" in --inputs/);
   });
 });
 
@@ -449,6 +492,7 @@ describe('hanami --help', () => {
     [['info'], ['--json']],
     [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--shape', '--train-rows']],
     [['dataset', 'export'], ['mnist8k', '<dir>']],
+    [['admin', 'reset-passphrase'], ['<user>', '--passphrase-stdin', '--generate', 'HANAMI_DATA_DIR']],
   ];
   for (const [command, options] of cases) {
     it(`hanami ${command.join(' ')} --help`, async () => {

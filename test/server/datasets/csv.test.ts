@@ -105,6 +105,7 @@ describe('readCsvDataset errors (rows count lines from the header = row 1; colum
     await rejectText('a,b\n1,2\n', { message: /^unknown column "z" in labelColumn \(the header has: a, b\) at row 1$/, row: 1 }, { labelColumn: 'z' });
     await rejectText('a,b\n1,2\n', { message: /unknown column "q" in targetColumns/, row: 1 }, { targetColumns: ['q'] });
     await rejectText('a,b\n1,2\n', { message: /unknown column "c" in inputColumns/, row: 1 }, { inputColumns: ['a', 'c'] });
+    await rejectText('a,b,label\n1,2,x\n', { message: /^unknown column "lable" in labelColumn \(the header has: a, b, label; did you mean "label"\?\) at row 1$/, row: 1 }, { labelColumn: 'lable' });
   });
 
   it('rejects a column used in two roles', async () => {

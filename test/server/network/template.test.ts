@@ -238,8 +238,11 @@ describe('parseTemplate: text errors', () => {
     const unknown = assertTemplateError(line3({ settings: '    neuron_colldown: 3' }), 3, 5);
     assert.equal(
       unknown.message,
-      'line 3, column 5: unknown setting "neuron_colldown" (expected one of neuron_cooldown, refractory_time, max_connection_distance, enable_reduction)',
+      'line 3, column 5: unknown setting "neuron_colldown" (expected one of neuron_cooldown, refractory_time, max_connection_distance, enable_reduction; did you mean "neuron_cooldown"?)',
     );
+    // Far from every known setting: the list, no guess.
+    const far = assertTemplateError(line3({ settings: '    learning_rate: 3' }), 3, 5, 'unknown setting "learning_rate"', 'one of neuron_cooldown');
+    assert.doesNotMatch(far.message, /did you mean/);
     assertTemplateError(line3({ settings: '  refractory_time: 1\n  refractory_time: 2' }), 4, 3, 'duplicate setting "refractory_time" (first set at line 3, column 3)');
     assertTemplateError(line3({ settings: '  neuron_cooldown: 1' }), 3, 20, 'neuron_cooldown must be a number greater than 1, found "1"');
     assertTemplateError(line3({ settings: '  neuron_cooldown: abc' }), 3, 20, 'found "abc"');
@@ -282,6 +285,26 @@ describe('parseTemplate: text errors', () => {
     assertTemplateError(line3({ outputs: '' }), 8, 1, 'no outputs declared');
   });
 
+  it('names a misspelled or unknown block header, at its line and column, with the likely intent', () => {
+    const blocks = 'blocks are: version, settings, hexagons, axons, inputs, outputs';
+    const misspelled = line3().replace('outputs:', 'ouputs:');
+    const e = assertTemplateError(misspelled, 8, 1);
+    assert.equal(e.message, `line 8, column 1: unknown block "ouputs" (${blocks}; did you mean "outputs"?)`);
+    assertTemplateError(line3().replace('hexagons:', 'Hexagons:'), 2, 1, 'unknown block "Hexagons"', 'did you mean "hexagons"?');
+    assertTemplateError(line3({ settings: '  refractory_time: 1' }).replace('settings:', 'setings:'), 2, 1, 'unknown block "setings"', 'did you mean "settings"?');
+    assertTemplateError(line3({ axons: '  1,1,1 -> 3,1,1' }).replace('axons:', 'axon:'), 6, 1, 'unknown block "axon"', 'did you mean "axons"?');
+    // Before any block, and among positions (where `<word>:` cannot be an entry): unknown
+    // even when far from every block name.
+    const before = assertTemplateError('version: 1\nlayers:\n  1,1,1\n', 2, 1, `unknown block "layers" (${blocks})`);
+    assert.doesNotMatch(before.message, /did you mean/);
+    assertTemplateError(line3().replace('inputs:', 'sensors:'), 6, 1, 'unknown block "sensors"');
+    // Inside inputs/outputs/settings a `<word>:` far from any block name is an entry that
+    // lacks its value, as before; an input may still be named like a block.
+    assertTemplateError(line3({ outputs: '  digit:' }), 9, 9, 'unexpected end of line', 'expected a position x,y,z');
+    assertTemplateError(line3({ settings: '  refractory_time:' }), 3, 19, 'expected a value');
+    assert.equal(parseTemplate(line3({ inputs: '  outputs: 1,1,1' })).inputs[0]?.name, 'outputs');
+  });
+
   it('rejects bad axons', () => {
     assertTemplateError(line3({ axons: '  1,1,1 -> 9,1,1' }), 7, 12, 'the axon target is on hexagon 9,1,1 which is not declared');
     assertTemplateError(line3({ axons: '  9,1,1 -> 1,1,1' }), 7, 3, 'the axon source is on hexagon 9,1,1');
@@ -302,6 +325,7 @@ describe('parseTemplate: text errors', () => {
     assertTemplateError(line3({ outputs: '  in: 3,1,1' }), 9, 3, 'duplicate name "in"', 'must be unique');
     assertTemplateError(line3({ inputs: '  x: 1,1,1 (foo)' }), 7, 13, 'unknown input type "foo"', 'one of plain, binary, match');
     assertTemplateError(line3({ outputs: '  y: 3,1,1 (binary)' }), 9, 13, 'unknown output type "binary"', 'one of plain, bool, int, float');
+    assertTemplateError(line3({ outputs: '  y: 3,1,1 (flaot)' }), 9, 13, 'unknown output type "flaot"', 'did you mean "float"?');
     assertTemplateError(line3({ outputs: '  y: 3,1,1 (int' }), 9, 16, 'expected ")"');
     assertTemplateError(line3({ outputs: '  y: 3,1,1 (int) 4' }), 9, 18, 'unexpected "4" after the type');
     assertTemplateError(line3({ outputs: '  y 3,1,1' }), 9, 5, 'expected ":" after the name');
@@ -349,6 +373,7 @@ describe('parseTemplate: JSON errors', () => {
 
   it('reports semantic errors at the offending node', () => {
     assertTemplateError('{"version": 1, "extra": 1}', 1, 16, 'unknown key "extra" in the template', 'one of version, settings, hexagons');
+    assertTemplateError('{"version": 1, "ouputs": []}', 1, 16, 'unknown key "ouputs" in the template', 'did you mean "outputs"?');
     assertTemplateError('{"version": 2, "hexagons": []}', 1, 13, 'unsupported version 2');
     assertTemplateError('{"version": "1"}', 1, 13, 'unsupported version "1"');
     assertTemplateError('{"version": 1}', 1, 1, 'missing key "hexagons" in the template');
