@@ -4,8 +4,19 @@
  * 400; response bodies are closed too, so a record can never leak a field the document does
  * not name (a passphrase hash, say) — response validation would turn that into a 500.
  */
-import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { Type, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { USER_NAME_PATTERN } from '../config.js';
+
+/**
+ * A string that is one of `values`, emitted as `{type: 'string', enum: [...]}`. TypeBox's
+ * `Type.Union` of `Type.Literal`s becomes an `anyOf` of `const`s instead: the document then
+ * hides the choice behind a list of one-value schemas, and the validator reports a typo as
+ * "must be equal to constant" once per value without naming any of them. With `enum` the
+ * document lists the values and the validator names them (errors.ts says them back).
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
 
 export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
 

@@ -16,7 +16,7 @@ import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict, unprocessable } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, NullableTimestamp, PageOf, PageQuery, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, NullableTimestamp, PageOf, PageQuery, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { ClusterParams, Stats } from './clusters.js';
 
 const InterfaceName = Type.String({ minLength: 1, maxLength: 254 });
@@ -28,7 +28,7 @@ const InputMapping = Closed({
 
 const OutputLayoutView = Closed({
   name: Type.String(),
-  mode: Type.Union([Type.Literal('class'), Type.Literal('value')]),
+  mode: StringEnum(['class', 'value']),
   column: Type.Integer({ minimum: 0 }),
   size: Type.Integer({ minimum: 0 }),
   labels: Type.Array(Type.String()),
@@ -50,14 +50,15 @@ const TaskResult = Closed(
   { description: 'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score.' },
 );
 
-const TaskState = Type.Union(['queued', 'running', 'finished', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
+const TaskState = StringEnum(['queued', 'running', 'finished', 'failed', 'cancelled']);
+const TaskKind = StringEnum(['train', 'request']);
 
 export const TaskView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
     clusterId: Uuid,
-    kind: Type.Union([Type.Literal('train'), Type.Literal('request')]),
+    kind: TaskKind,
     name: Type.String(),
     state: TaskState,
     progress: Closed({ done: Type.Integer({ minimum: 0 }), total: Type.Integer({ minimum: 0 }) }),
@@ -127,7 +128,7 @@ export function taskView(t: TaskRecord): Static<typeof TaskView> {
 }
 
 const CreateTask = Closed({
-  kind: Type.Union([Type.Literal('train'), Type.Literal('request')]),
+  kind: TaskKind,
   name: Type.Optional(Name),
   datasetId: Uuid,
   epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Train only (default 1).' })),
@@ -136,7 +137,7 @@ const CreateTask = Closed({
 });
 
 const ResultsQuery = Closed({
-  format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' })),
+  format: Type.Optional(StringEnum(['json', 'csv'], { default: 'json' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'First row.' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Rows (default: all).' })),
 });
