@@ -15,10 +15,11 @@ import swaggerUi from 'swagger-ui-express';
 import { errorMiddleware } from './errors.js';
 import { authorize } from './guard.js';
 import type { OpenApiDocument } from './openapi.js';
-import { ApiError, badRequest } from './problem.js';
+import { ApiError } from './problem.js';
 import { requestState, setRequestState, type RequestState } from './request-state.js';
 import { expressPath, type AnyRoute, type Reply } from './route.js';
 import type { Services } from './services.js';
+import { RequestValidationError } from './validation-errors.js';
 import { memoizeValidatorRouteCompilation } from './validator-route-cache.js';
 
 type ValidatorOptions = Parameters<typeof OpenApiValidator.middleware>[0];
@@ -106,7 +107,7 @@ function send(res: Response, reply: Reply, services: Services): void {
 function rejectNonFiniteQuery(query: unknown): void {
   if (typeof query !== 'object' || query === null) return;
   for (const [name, value] of Object.entries(query)) {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw badRequest('validation', `request/query/${name} must be a finite number`, { field: `/query/${name}` });
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new RequestValidationError([{ path: `/query/${name}`, message: 'must be a finite number', keyword: 'finite' }]);
   }
 }
 

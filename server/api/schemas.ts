@@ -55,6 +55,30 @@ export function PageOf<T extends TSchema>(item: T, title: string) {
   );
 }
 
+const Found = Type.String({ description: 'What the request had in the field, as JSON text, cut after 64 characters (`…`). Absent when the field is missing.' });
+
+/** `Allowed` (problem.ts): what the field accepts, in JSON Schema's words. */
+const AllowedSchema = Closed(
+  {
+    type: Type.Optional(Type.String()),
+    enum: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]), { description: 'The values allowed.' })),
+    minimum: Type.Optional(Type.Number()),
+    maximum: Type.Optional(Type.Number()),
+    exclusiveMinimum: Type.Optional(Type.Number()),
+    exclusiveMaximum: Type.Optional(Type.Number()),
+    minLength: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxLength: Type.Optional(Type.Integer({ minimum: 0 })),
+    pattern: Type.Optional(Type.String()),
+    format: Type.Optional(Type.String()),
+    minItems: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxItems: Type.Optional(Type.Integer({ minimum: 0 })),
+    fields: Type.Optional(Type.Array(Type.String(), { description: 'The fields the object takes (or the query parameters the operation takes).' })),
+    required: Type.Optional(Type.Array(Type.String(), { description: 'The fields the object must have.' })),
+    mediaTypes: Type.Optional(Type.Array(Type.String(), { description: '415: the media types the operation takes.' })),
+  },
+  { description: 'What the field accepts: the constraints of its schema in the OpenAPI document.' },
+);
+
 export const ProblemSchema = Type.Object(
   {
     type: Type.String({ description: 'URN naming the problem code.' }),
@@ -68,7 +92,9 @@ export const ProblemSchema = Type.Object(
     column: Type.Optional(Type.Integer({ minimum: 1 })),
     byteOffset: Type.Optional(Type.Integer({ minimum: 0 })),
     row: Type.Optional(Type.Integer({ minimum: 1 })),
-    errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String() }))),
+    found: Type.Optional(Found),
+    allowed: Type.Optional(AllowedSchema),
+    errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String(), found: Type.Optional(Found), allowed: Type.Optional(AllowedSchema) }))),
     owner: Type.Optional(Type.String({ description: '`cluster_hosted_elsewhere`: the service instance (HANAMI_INSTANCE_ID) hosting the cluster.' })),
     leaseUntil: Type.Optional(Type.String({ format: 'date-time', description: '`cluster_hosted_elsewhere`: when its lease ends unless it renews it (it does while it works on the cluster).' })),
   },

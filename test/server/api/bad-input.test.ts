@@ -77,7 +77,8 @@ describe('bad input', () => {
 
   it('unknown fields and query parameters: 400', async () => {
     const p = assertProblem(await user.post(`${P}/templates`, { name: 'x', text: DEFAULT_TEMPLATE, colour: 'blue' }), 400, 'validation');
-    assert.match(String(p.detail), /additional propert/);
+    assert.match(String(p.detail), /unknown field "colour" in \/body/);
+    assert.deepEqual(p.allowed, { fields: ['name', 'text'] }, 'the fields it does take');
     assertProblem(await user.get(`${P}/templates?sort=name`), 400, 'validation');
   });
 
