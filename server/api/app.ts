@@ -1,6 +1,6 @@
 /**
  * The Express app, built from the route table in a fixed middleware order:
- *   request id + metrics/access/audit hooks → Swagger UI (/docs) → JSON body parser (size
+ *   request id + metrics/access/audit hooks → `/` redirect → Swagger UI (/docs) → JSON body parser (size
  *   cap) → OpenAPI validation of requests and responses → per route: authentication,
  *   authorization, handler → not-found → the problem+json error middleware.
  * Validation runs before authentication, as in the measured stack (research/stack.md §2):
@@ -15,6 +15,8 @@ import swaggerUi from 'swagger-ui-express';
 import { errorMiddleware } from './errors.js';
 import { authorize } from './guard.js';
 import type { OpenApiDocument } from './openapi.js';
+import { homeRedirect } from './home.js';
+import { DOCS_PATH, noRouteDetail } from './not-found.js';
 import { ApiError } from './problem.js';
 import { requestState, setRequestState, type RequestState } from './request-state.js';
 import { expressPath, type AnyRoute, type Reply } from './route.js';
@@ -28,8 +30,8 @@ function deepCopy(document: OpenApiDocument): unknown {
   return JSON.parse(JSON.stringify(document));
 }
 
-/** Paths served outside the route table (static Swagger UI assets). */
-export const UNDOCUMENTED_PREFIXES = ['/docs'] as const;
+/** Paths served outside the route table (static Swagger UI assets); `/` (home.ts) is a redirect. */
+export const UNDOCUMENTED_PREFIXES = [DOCS_PATH] as const;
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -143,6 +145,7 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
   // ETags would hash every JSON body; clients here poll small documents and gain nothing.
   app.set('etag', false);
   app.use(startRequest(services));
+  app.use(homeRedirect);
 
   const swaggerOptions = { customSiteTitle: 'Hanami API', swaggerOptions: { persistAuthorization: false, displayRequestDuration: true } };
   app.use('/docs', swaggerUi.serveFiles(document, swaggerOptions), swaggerUi.setup(document, swaggerOptions));
@@ -164,7 +167,7 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
 
   for (const route of routes) app[route.method](expressPath(route.path), handlerFor(route, services));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'no_route', `no route ${req.method} ${req.path}`)));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'no_route', noRouteDetail(req.method, req.path))));
   app.use(errorMiddleware(services));
   return app;
 }

@@ -4,7 +4,8 @@
  * map to a 4xx that names the problem; anything else is a 500 whose detail is generic (the
  * cause goes to the log and the error log, tagged with the request id). Validation failures
  * and 415s say what the request had and what the operation allows, read from the OpenAPI
- * document (validation-errors.ts).
+ * document (validation-errors.ts); a browser that finds no route gets an HTML page
+ * (not-found.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
@@ -16,6 +17,7 @@ import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
 import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
+import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';
 import { requestState } from './request-state.js';
 import type { Services } from './services.js';
@@ -170,6 +172,7 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
     if (body) mapped.problem = problem(http.status, body.code, body.detail(http));
     else if (http.status === 400 && http.message.startsWith('malformed uri')) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
     else if (http.status === 400) mapped.problem = validationProblem(rawFailures(http.errors ?? []), context, http.message);
+    else if (http.status === 404) mapped.problem = problem(404, 'no_route', noRouteDetail(context.method, context.path));
     else if (http.status === 405) mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
     else if (http.status === 415) mapped.problem = mediaTypeProblem(context);
     if (http.headers) mapped.headers = http.headers;
@@ -234,6 +237,11 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
         .catch((e: unknown) => services.logger.error({ err: e }, 'could not write the error log'));
     }
     for (const [name, value] of Object.entries(mapped.headers ?? {})) res.setHeader(name, value);
+    // Someone typed an address into a browser: a page with a way on beats raw JSON.
+    if (mapped.problem.code === 'no_route' && prefersHtml(req)) {
+      sendNotFoundPage(res, req.method, req.path, state.requestId);
+      return;
+    }
     // res.json keeps a Content-Type set before it, and goes through response validation
     // against the shared `default` problem response.
     res.status(mapped.problem.status).type(PROBLEM_CONTENT_TYPE).json({ ...mapped.problem, requestId: state.requestId });
