@@ -1,9 +1,10 @@
 /**
  * Tasks: train and request runs on a cluster, queued per cluster and run in order.
  * Everything a task needs is checked when it is submitted (cluster mode, dataset ready and
- * labelled, interface names, column ranges), so a bad task is refused with a 4xx instead of
- * failing later; what can only fail while running (e.g. the data's width against a trained
- * network) ends the task as `failed` with the reason.
+ * labelled, interface names, column ranges, and the data's widths against the network the
+ * tasks ahead will leave: task-fit.ts), so a bad task is refused with a 4xx instead of
+ * failing later; what can only fail while running (a damaged dataset file or checkpoint, a
+ * train task ahead that failed) ends the task as `failed` with the reason.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -18,6 +19,7 @@ import { ApiError, badRequest, conflict, unprocessable } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
 import { Closed, Name, NullableTimestamp, PageOf, PageQuery, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { ClusterParams, Stats } from './clusters.js';
+import { checkTaskFits } from './task-fit.js';
 
 const InterfaceName = Type.String({ minLength: 1, maxLength: 254 });
 const InputMapping = Closed({
@@ -212,6 +214,7 @@ export const taskRoutes = [
       if (body.inputs) taskParams.inputs = body.inputs;
       if (body.output !== undefined) taskParams.output = body.output;
       checkMapping(cluster.templateText, taskParams, dataset.inputWidth);
+      await checkTaskFits(services, cluster, dataset, body.kind, taskParams);
       const task = await store.tasks.create({
         id: randomUUID(),
         projectId: params.projectId,

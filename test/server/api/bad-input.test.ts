@@ -204,6 +204,7 @@ describe('bad input', () => {
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, inputs: [{ name: 'input', column: 1, size: 5 }] }), 422, 'bad_mapping');
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, output: 'mouth' }), 422, 'bad_mapping');
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, epochs: 0 }), 400, 'validation');
+    assert.match(String(assertProblem(await user.post(T, { kind: 'request', datasetId: data }), 422, 'width_mismatch').detail), /has not learned yet/);
     const tasks = await user.expect(200, 'GET', T);
     assert.equal(num(tasks, 'total'), 0, 'nothing was queued');
   });
