@@ -1,6 +1,6 @@
 /**
  * The Express app, built from the route table in a fixed middleware order:
- *   request id + metrics/access/audit hooks → Swagger UI (/docs) → JSON body parser (size
+ *   request id + metrics/access/audit hooks → `/` redirect → Swagger UI (/docs) → JSON body parser (size
  *   cap) → OpenAPI validation of requests and responses → per route: authentication,
  *   authorization, handler → not-found → the problem+json error middleware.
  * Validation runs before authentication, as in the measured stack (research/stack.md §2):
@@ -15,10 +15,13 @@ import swaggerUi from 'swagger-ui-express';
 import { errorMiddleware } from './errors.js';
 import { authorize } from './guard.js';
 import type { OpenApiDocument } from './openapi.js';
-import { ApiError, badRequest } from './problem.js';
+import { homeRedirect } from './home.js';
+import { DOCS_PATH, noRouteDetail } from './not-found.js';
+import { ApiError } from './problem.js';
 import { requestState, setRequestState, type RequestState } from './request-state.js';
 import { expressPath, type AnyRoute, type Reply } from './route.js';
 import type { Services } from './services.js';
+import { RequestValidationError } from './validation-errors.js';
 import { memoizeValidatorRouteCompilation } from './validator-route-cache.js';
 
 type ValidatorOptions = Parameters<typeof OpenApiValidator.middleware>[0];
@@ -27,8 +30,8 @@ function deepCopy(document: OpenApiDocument): unknown {
   return JSON.parse(JSON.stringify(document));
 }
 
-/** Paths served outside the route table (static Swagger UI assets). */
-export const UNDOCUMENTED_PREFIXES = ['/docs'] as const;
+/** Paths served outside the route table (static Swagger UI assets); `/` (home.ts) is a redirect. */
+export const UNDOCUMENTED_PREFIXES = [DOCS_PATH] as const;
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -106,7 +109,7 @@ function send(res: Response, reply: Reply, services: Services): void {
 function rejectNonFiniteQuery(query: unknown): void {
   if (typeof query !== 'object' || query === null) return;
   for (const [name, value] of Object.entries(query)) {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw badRequest('validation', `request/query/${name} must be a finite number`, { field: `/query/${name}` });
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new RequestValidationError([{ path: `/query/${name}`, message: 'must be a finite number', keyword: 'finite' }]);
   }
 }
 
@@ -142,6 +145,7 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
   // ETags would hash every JSON body; clients here poll small documents and gain nothing.
   app.set('etag', false);
   app.use(startRequest(services));
+  app.use(homeRedirect);
 
   const swaggerOptions = { customSiteTitle: 'Hanami API', swaggerOptions: { persistAuthorization: false, displayRequestDuration: true } };
   app.use('/docs', swaggerUi.serveFiles(document, swaggerOptions), swaggerUi.setup(document, swaggerOptions));
@@ -163,7 +167,7 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
 
   for (const route of routes) app[route.method](expressPath(route.path), handlerFor(route, services));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'no_route', `no route ${req.method} ${req.path}`)));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'no_route', noRouteDetail(req.method, req.path))));
   app.use(errorMiddleware(services));
   return app;
 }

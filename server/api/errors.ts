@@ -2,7 +2,10 @@
  * The one error middleware: every failure becomes an `application/problem+json` response.
  * Known errors (ours, the validator's, body parsing, the store's, the engine's input errors)
  * map to a 4xx that names the problem; anything else is a 500 whose detail is generic (the
- * cause goes to the log and the error log, tagged with the request id).
+ * cause goes to the log and the error log, tagged with the request id). Validation failures
+ * and 415s say what the request had and what the operation allows, read from the OpenAPI
+ * document (validation-errors.ts); a browser that finds no route gets an HTML page
+ * (not-found.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
@@ -13,15 +16,19 @@ import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
 import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
-import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem, type ProblemDetail } from './problem.js';
+import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
+import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
+import type { HttpMethod } from './route.js';
 import { requestState } from './request-state.js';
 import type { Services } from './services.js';
+import { cut, explainFailures, foundText, rawFailures, RequestValidationError, type RawFailure, type RequestInput } from './validation-errors.js';
 
 interface HttpLikeError {
   status: number;
   message: string;
   type?: string;
-  errors?: ProblemDetail[];
+  /** The validator's `errors[]` as it sent them (path, message, errorCode). */
+  errors?: unknown[];
   headers?: Record<string, string>;
 }
 
@@ -33,13 +40,7 @@ function asHttpLike(error: unknown): HttpLikeError | undefined {
   if (status === undefined || status < 400 || status > 599) return undefined;
   const out: HttpLikeError = { status, message: e.message };
   if (typeof e.type === 'string') out.type = e.type;
-  if (Array.isArray(e.errors)) {
-    out.errors = e.errors.flatMap((item: unknown) => {
-      if (typeof item !== 'object' || item === null) return [];
-      const { path, message } = item as { path?: unknown; message?: unknown };
-      return [{ path: typeof path === 'string' ? path : '', message: typeof message === 'string' ? message : 'invalid' }];
-    });
-  }
+  if (Array.isArray(e.errors)) out.errors = e.errors;
   if (typeof e.headers === 'object' && e.headers !== null) {
     out.headers = Object.fromEntries(Object.entries(e.headers).filter((kv): kv is [string, string] => typeof kv[1] === 'string'));
   }
@@ -73,11 +74,57 @@ function validatorCode(status: number): string {
   }
 }
 
-/** "/body/name" from the validator's "/body/name" or "request/body/name" paths. */
-function fieldOf(errors: ProblemDetail[] | undefined): string | undefined {
-  const path = errors?.[0]?.path;
-  if (!path) return undefined;
-  return path.startsWith('/') ? path : `/${path.replace(/^request\//, '').replace(/\./g, '/')}`;
+/** The request an error happened on: its operation in the document, its input, its address. */
+export interface ErrorContext extends RequestInput {
+  method: string;
+  path: string;
+  contentType?: string | undefined;
+}
+
+const NO_CONTEXT: ErrorContext = { body: undefined, query: undefined, params: undefined, method: 'GET', path: '/' };
+
+/** Validation failures point at a request part; a failure whose path is the URL (a malformed URI) does not. */
+const FIELD_PATH = /^\/?(?:request\/)?(body|query|params|headers)(?:[/.]|$)/;
+
+/** 400: every failure with the field, what it had and what it takes; the first one also on top. */
+function validationProblem(failures: RawFailure[], context: ErrorContext, fallback: string): Omit<Problem, 'requestId'> {
+  const items = explainFailures(
+    failures.filter((f) => FIELD_PATH.test(f.path)),
+    context,
+  );
+  const first = items[0];
+  if (!first) return problem(400, 'validation', fallback);
+  return problem(400, 'validation', items.map((i) => i.message).join('; '), {
+    field: first.path,
+    ...(first.found !== undefined ? { found: first.found } : {}),
+    ...(first.allowed ? { allowed: first.allowed } : {}),
+    errors: items,
+  });
+}
+
+/** The media types the operation's body may have, from the document. */
+function mediaTypesOf(operation: Record<string, unknown> | undefined): string[] {
+  const body = operation?.requestBody;
+  const content = typeof body === 'object' && body !== null ? (body as { content?: unknown }).content : undefined;
+  return typeof content === 'object' && content !== null ? Object.keys(content) : [];
+}
+
+/** 415: what the request said it sent, and what the operation takes. */
+function mediaTypeProblem(context: ErrorContext): Omit<Problem, 'requestId'> {
+  const types = mediaTypesOf(context.operation);
+  const sent = context.contentType?.split(';')[0]?.trim();
+  const takes = types.length > 0 ? `; ${context.method} ${cut(context.path)} takes ${types.join(', ')}` : '';
+  const detail = sent ? `unsupported media type ${foundText(sent)}${takes}` : `the request has no Content-Type header${takes}`;
+  return problem(415, 'unsupported_media_type', detail, {
+    field: '/headers/content-type',
+    ...(sent ? { found: foundText(sent) } : {}),
+    ...(types.length > 0 ? { allowed: { mediaTypes: types } } : {}),
+  });
+}
+
+/** The validator's "malformed uri'": a path segment it could not percent-decode. */
+function malformedUriDetail(path: string): string {
+  return `the path ${cut(path)} is not a valid URI: every "%" must be followed by two hexadecimal digits (a literal "%" is written %25)`;
 }
 
 export interface MappedError {
@@ -91,13 +138,14 @@ function problem(status: number, code: string, detail: string, extra: Partial<Pr
   return { type: problemType(code), title: statusTitle(status), status, detail, code, ...extra };
 }
 
-export function mapError(error: unknown): MappedError {
+export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
   if (error instanceof ApiError) {
     const { errors, retryAfterSeconds, ...location } = error.location;
     const mapped: MappedError = { problem: problem(error.status, error.code, error.message, { ...location, ...(errors ? { errors } : {}) }), internal: false };
     if (retryAfterSeconds !== undefined) mapped.headers = { 'Retry-After': String(retryAfterSeconds) };
     return mapped;
   }
+  if (error instanceof RequestValidationError) return { problem: validationProblem(error.failures, context, error.message), internal: false };
   if (error instanceof NotFoundError) return { problem: problem(404, 'not_found', error.message), internal: false };
   if (error instanceof ConflictError) return { problem: problem(409, 'duplicate', error.message, { field: `/body/${error.field}` }), internal: false };
   if (error instanceof BlobTooLargeError) return { problem: problem(413, 'upload_too_large', `${error.message} (HANAMI_MAX_UPLOAD_BYTES)`), internal: false };
@@ -120,17 +168,40 @@ export function mapError(error: unknown): MappedError {
   const http = asHttpLike(error);
   if (http && http.status < 500) {
     const body = http.type ? BODY_ERRORS[http.type] : undefined;
-    if (body) return { problem: problem(http.status, body.code, body.detail(http)), internal: false };
-    // Only validation failures point at a field; a 404/405's "path" is the URL.
-    const field = http.status === 400 ? fieldOf(http.errors) : undefined;
-    const mapped: MappedError = {
-      problem: problem(http.status, validatorCode(http.status), http.message, { ...(field ? { field } : {}), ...(field && http.errors && http.errors.length > 0 ? { errors: http.errors } : {}) }),
-      internal: false,
-    };
+    const mapped: MappedError = { problem: problem(http.status, validatorCode(http.status), http.message), internal: false };
+    if (body) mapped.problem = problem(http.status, body.code, body.detail(http));
+    else if (http.status === 400 && http.message.startsWith('malformed uri')) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
+    else if (http.status === 400) mapped.problem = validationProblem(rawFailures(http.errors ?? []), context, http.message);
+    else if (http.status === 404) mapped.problem = problem(404, 'no_route', noRouteDetail(context.method, context.path));
+    else if (http.status === 405) mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
+    else if (http.status === 415) mapped.problem = mediaTypeProblem(context);
     if (http.headers) mapped.headers = http.headers;
     return mapped;
   }
   return { problem: problem(500, 'internal', 'an internal error occurred; it was logged with this request id'), internal: true };
+}
+
+/** What the validator matched (set by its metadata middleware on documented paths). */
+interface OpenApiMatch {
+  openApiRoute?: unknown;
+  pathParams?: unknown;
+}
+
+function errorContext(req: Request, services: Services): ErrorContext {
+  const match = (req as Request & { openapi?: OpenApiMatch }).openapi;
+  const route = typeof match?.openApiRoute === 'string' ? match.openApiRoute : undefined;
+  const operation = route ? services.openapi.paths[route]?.[req.method.toLowerCase() as HttpMethod] : undefined;
+  const contentType = req.headers['content-type'];
+  return {
+    operation,
+    body: req.body as unknown,
+    query: req.query as unknown,
+    // The router resets req.params for each layer; the validator's match keeps them.
+    params: match?.pathParams ?? req.params,
+    method: req.method,
+    path: req.path,
+    contentType,
+  };
 }
 
 function describe(error: unknown): { message: string; detail: string } {
@@ -148,7 +219,7 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
       return;
     }
     const state = requestState(req);
-    const mapped = mapError(error);
+    const mapped = mapError(error, errorContext(req, services));
     if (mapped.internal) {
       const { message, detail } = describe(error);
       services.logger.error({ err: error, requestId: state.requestId, method: req.method, url: req.originalUrl }, 'request failed');
@@ -166,6 +237,11 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
         .catch((e: unknown) => services.logger.error({ err: e }, 'could not write the error log'));
     }
     for (const [name, value] of Object.entries(mapped.headers ?? {})) res.setHeader(name, value);
+    // Someone typed an address into a browser: a page with a way on beats raw JSON.
+    if (mapped.problem.code === 'no_route' && prefersHtml(req)) {
+      sendNotFoundPage(res, req.method, req.path, state.requestId);
+      return;
+    }
     // res.json keeps a Content-Type set before it, and goes through response validation
     // against the shared `default` problem response.
     res.status(mapped.problem.status).type(PROBLEM_CONTENT_TYPE).json({ ...mapped.problem, requestId: state.requestId });

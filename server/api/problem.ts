@@ -18,9 +18,37 @@ export interface ProblemLocation {
   row?: number;
 }
 
+/**
+ * What a field accepts, in JSON Schema's words where it has them (taken from the OpenAPI
+ * document), so a client can show or check it without parsing `detail`.
+ */
+export interface Allowed {
+  type?: string;
+  enum?: (string | number | boolean | null)[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  format?: string;
+  minItems?: number;
+  maxItems?: number;
+  /** The fields an object takes (an unknown field), or the query parameters an operation takes. */
+  fields?: string[];
+  /** The fields an object must have (a missing field). */
+  required?: string[];
+  /** The media types an operation's body may have (415). */
+  mediaTypes?: string[];
+}
+
 export interface ProblemDetail {
   path: string;
   message: string;
+  /** What the request had there, as JSON text cut after FOUND_MAX_CHARS characters; absent when it had nothing. */
+  found?: string;
+  allowed?: Allowed;
 }
 
 export interface Problem extends ProblemLocation {
@@ -31,8 +59,11 @@ export interface Problem extends ProblemLocation {
   /** Stable machine-readable code (listed in docs/api.md). */
   code: string;
   requestId?: string;
-  /** Every validation failure, when there were several. */
+  /** Every validation failure (the first is also `field`, `found`, `allowed`). */
   errors?: ProblemDetail[];
+  /** Validation and 415: what the request had, as JSON text (cut), and what is allowed. */
+  found?: string;
+  allowed?: Allowed;
   /** `cluster_hosted_elsewhere`: the instance hosting the cluster and its lease end. */
   owner?: string;
   leaseUntil?: string;
@@ -69,7 +100,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly location: ProblemLocation & { errors?: ProblemDetail[]; retryAfterSeconds?: number } = {},
+    readonly location: ProblemLocation & { errors?: ProblemDetail[]; found?: string; allowed?: Allowed; retryAfterSeconds?: number } = {},
   ) {
     super(message);
     this.name = 'ApiError';

@@ -4,8 +4,19 @@
  * 400; response bodies are closed too, so a record can never leak a field the document does
  * not name (a passphrase hash, say) — response validation would turn that into a 500.
  */
-import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { Type, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { USER_NAME_PATTERN } from '../config.js';
+
+/**
+ * A string that is one of `values`, emitted as `{type: 'string', enum: [...]}`. TypeBox's
+ * `Type.Union` of `Type.Literal`s becomes an `anyOf` of `const`s instead: the document then
+ * hides the choice behind a list of one-value schemas, and the validator reports a typo as
+ * "must be equal to constant" once per value without naming any of them. With `enum` the
+ * document lists the values and the validator names them (errors.ts says them back).
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
 
 export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
 
@@ -44,6 +55,30 @@ export function PageOf<T extends TSchema>(item: T, title: string) {
   );
 }
 
+const Found = Type.String({ description: 'What the request had in the field, as JSON text, cut after 64 characters (`…`). Absent when the field is missing.' });
+
+/** `Allowed` (problem.ts): what the field accepts, in JSON Schema's words. */
+const AllowedSchema = Closed(
+  {
+    type: Type.Optional(Type.String()),
+    enum: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]), { description: 'The values allowed.' })),
+    minimum: Type.Optional(Type.Number()),
+    maximum: Type.Optional(Type.Number()),
+    exclusiveMinimum: Type.Optional(Type.Number()),
+    exclusiveMaximum: Type.Optional(Type.Number()),
+    minLength: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxLength: Type.Optional(Type.Integer({ minimum: 0 })),
+    pattern: Type.Optional(Type.String()),
+    format: Type.Optional(Type.String()),
+    minItems: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxItems: Type.Optional(Type.Integer({ minimum: 0 })),
+    fields: Type.Optional(Type.Array(Type.String(), { description: 'The fields the object takes (or the query parameters the operation takes).' })),
+    required: Type.Optional(Type.Array(Type.String(), { description: 'The fields the object must have.' })),
+    mediaTypes: Type.Optional(Type.Array(Type.String(), { description: '415: the media types the operation takes.' })),
+  },
+  { description: 'What the field accepts: the constraints of its schema in the OpenAPI document.' },
+);
+
 export const ProblemSchema = Type.Object(
   {
     type: Type.String({ description: 'URN naming the problem code.' }),
@@ -57,7 +92,9 @@ export const ProblemSchema = Type.Object(
     column: Type.Optional(Type.Integer({ minimum: 1 })),
     byteOffset: Type.Optional(Type.Integer({ minimum: 0 })),
     row: Type.Optional(Type.Integer({ minimum: 1 })),
-    errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String() }))),
+    found: Type.Optional(Found),
+    allowed: Type.Optional(AllowedSchema),
+    errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String(), found: Type.Optional(Found), allowed: Type.Optional(AllowedSchema) }))),
     owner: Type.Optional(Type.String({ description: '`cluster_hosted_elsewhere`: the service instance (HANAMI_INSTANCE_ID) hosting the cluster.' })),
     leaseUntil: Type.Optional(Type.String({ format: 'date-time', description: '`cluster_hosted_elsewhere`: when its lease ends unless it renews it (it does while it works on the cluster).' })),
   },

@@ -198,6 +198,49 @@ function padding(offset: number): number {
 // Decoding
 // ---------------------------------------------------------------------------------------
 
+/** The interfaces a checkpoint's network has, with their sizes (what data must fit). */
+export interface CheckpointInterfaces {
+  inputs: { name: string; hexagon: number; size: number }[];
+  /** Output groups (one per output hexagon): rows of links learned so far, and their interfaces. */
+  outputs: { rows: number; interfaces: { name: string; mode: OutputMode; size: number }[] }[];
+}
+
+/** Bytes before the header (magic, version, header length). */
+export const CHECKPOINT_PREFIX_BYTES = PREFIX_BYTES;
+
+/** How many bytes from the start of a checkpoint hold its header, read from its first CHECKPOINT_PREFIX_BYTES. */
+export function checkpointHeadBytes(prefix: Uint8Array): number {
+  if (prefix.byteLength < PREFIX_BYTES || Buffer.from(prefix.buffer, prefix.byteOffset, 8).toString('latin1') !== CHECKPOINT_MAGIC) {
+    throw new CheckpointError('not a Hanami checkpoint: wrong magic bytes at offset 0');
+  }
+  const view = new DataView(prefix.buffer, prefix.byteOffset, PREFIX_BYTES);
+  const version = view.getUint32(8, true);
+  if (version !== CHECKPOINT_VERSION) throw new CheckpointError(`unsupported checkpoint version ${version} (this build reads version ${CHECKPOINT_VERSION})`);
+  const headerLength = view.getUint32(12, true);
+  if (headerLength > MAX_HEADER_BYTES) throw new CheckpointError(`checkpoint header of ${headerLength} bytes is larger than the limit`);
+  return PREFIX_BYTES + headerLength;
+}
+
+/**
+ * The interfaces of a checkpoint's network from its head alone (the first
+ * `checkpointHeadBytes` bytes), without reading the buffers. The checksum is not checked (it
+ * covers the whole file): this is for checks before work is queued; loading the network
+ * later verifies everything.
+ */
+export function readCheckpointInterfaces(head: Uint8Array): CheckpointInterfaces {
+  const length = checkpointHeadBytes(head);
+  if (head.byteLength < length) throw new CheckpointError(`checkpoint is truncated: header of ${length - PREFIX_BYTES} bytes does not fit in ${head.byteLength} bytes`);
+  const h = parseHeader({ header: Buffer.from(head.buffer, head.byteOffset + PREFIX_BYTES, length - PREFIX_BYTES).toString('utf8') });
+  check(Array.isArray(h.inputs) && Array.isArray(h.outputs), 'header lists');
+  return {
+    inputs: h.inputs.map((i) => ({ name: String(i.name), hexagon: Number(i.hexagon), size: Number(i.size) })),
+    outputs: h.outputs.map((g) => ({
+      rows: Number(g.rows),
+      interfaces: (Array.isArray(g.interfaces) ? g.interfaces : []).map((o) => ({ name: String(o.name), mode: o.mode === 'class' ? 'class' : 'value', size: Number(o.size) })),
+    })),
+  };
+}
+
 /** Reads the metadata of a checkpoint without building the network (after verifying it). */
 export function readCheckpointMeta(file: Uint8Array): CheckpointMeta {
   return parseHeader(verify(file)).meta;

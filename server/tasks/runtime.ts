@@ -38,13 +38,16 @@ import type { Backend } from '../network/backend.js';
 import { BindError, type BindOptions } from '../network/cluster.js';
 import { CheckpointError } from '../network/checkpoint.js';
 import { score } from '../network/evaluate.js';
+import { parseTemplate } from '../network/template.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError, type Dataset } from '../datasets/types.js';
 import { defaultInstanceId } from '../config.js';
 import { NotFoundError, type ClusterRecord, type Store, type TaskKind, type TaskRecord, type TaskState } from '../store/types.js';
 import type { BackendSet } from './backends.js';
 import type { DatasetCache } from './dataset-loader.js';
+import { readSavedInterfaces } from './checkpoint-head.js';
 import { HostedCluster, type OutputLayout } from './hosted-cluster.js';
+import { sizesOfState, sizesOfTemplate, type InterfaceSizes } from './interface-fit.js';
 import { asTaskParams, bindOptions, type TaskParams } from './params.js';
 import { encodeOutputs, type ResultLayout } from './results.js';
 import { ProgressWriter } from './progress-writer.js';
@@ -393,6 +396,22 @@ export class TaskRuntime {
   /** Statistics of a cluster's state in memory, if it is loaded. */
   liveStats(clusterId: string): Record<string, number> | undefined {
     return this.slots.get(clusterId)?.stats;
+  }
+
+  /**
+   * The sizes of a cluster's interfaces as its state is now (before its queued tasks run),
+   * for checks before a task is queued: from the network in memory when this process hosts
+   * it, else from the header of its saved state (never loading the network for this), else
+   * (never trained or saved) from its template.
+   */
+  async interfaceSizes(record: ClusterRecord): Promise<InterfaceSizes> {
+    const slot = this.slots.get(record.id);
+    if (slot?.hosted && this.holds(slot)) {
+      const hosted = await slot.hosted.catch(() => undefined);
+      if (hosted) return sizesOfState(hosted.cluster.state, hosted.cluster.stats().samplesTrained > 0);
+    }
+    if (record.stateBlobId) return { ...(await readSavedInterfaces(this.store, record.stateBlobId)), learned: (record.stats.samplesTrained ?? 0) > 0 };
+    return sizesOfTemplate(parseTemplate(record.templateText));
   }
 
   // ---------------------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import { dropBlob } from '../cleanup.js';
 import { readAll, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 import { TemplateSummary, TemplateText, templateSummary } from './templates.js';
 
-export const BackendSetting = Type.Union([Type.Literal('auto'), Type.Literal('cpu'), Type.Literal('webgpu')], {
+export const BackendSetting = StringEnum(['auto', 'cpu', 'webgpu'], {
   description: '`auto` runs on the host\'s primary backend; `cpu` or `webgpu` pin the cluster to one.',
 });
-const Mode = Type.Union([Type.Literal('tasks'), Type.Literal('direct')], { description: '`tasks`: driven by tasks; `direct`: attached to direct I/O (tasks refused).' });
+const Mode = StringEnum(['tasks', 'direct'], { description: '`tasks`: driven by tasks; `direct`: attached to direct I/O (tasks refused).' });
 export const Stats = Type.Record(Type.String(), Type.Number(), { description: 'Network statistics: neurons, synapses, sections, bytes, samplesTrained, ...' });
 
 export const ClusterView = Closed(

@@ -14,12 +14,12 @@ import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { checkAccuracy, CheckResult } from './dataset-check.js';
 import { refuseUpload, upload } from './dataset-upload.js';
 
 const ColumnName = Type.String({ minLength: 1, maxLength: 256 });
-const Part = Type.Union([Type.Literal('images'), Type.Literal('labels'), Type.Literal('csv')], {
+const Part = StringEnum(['images', 'labels', 'csv'], {
   description: 'IDX datasets have `images` and (optionally) `labels`; CSV datasets have `csv`.',
 });
 
@@ -35,8 +35,8 @@ export const DatasetView = Closed(
     id: Uuid,
     projectId: Uuid,
     name: Name,
-    format: Type.Union([Type.Literal('idx'), Type.Literal('csv')]),
-    status: Type.Union([Type.Literal('uploading'), Type.Literal('ready'), Type.Literal('failed')], {
+    format: StringEnum(['idx', 'csv']),
+    status: StringEnum(['uploading', 'ready', 'failed'], {
       description: '`uploading`: waiting for (or receiving) content; `ready`: parsed and usable; `failed`: the last upload failed (see `error`; upload again).',
     }),
     receivedBytes: Type.Integer({ minimum: 0, description: 'Bytes received so far (all parts).' }),
@@ -84,7 +84,7 @@ export function datasetView(r: DatasetRecord): Static<typeof DatasetView> {
 const CreateDataset = Closed(
   {
     name: Name,
-    format: Type.Union([Type.Literal('idx'), Type.Literal('csv')]),
+    format: StringEnum(['idx', 'csv']),
     labelColumn: Type.Optional(ColumnName),
     targetColumns: Type.Optional(Type.Array(ColumnName, { minItems: 1, maxItems: 65536 })),
     inputColumns: Type.Optional(Type.Array(ColumnName, { minItems: 1, maxItems: 1_000_000 })),

@@ -11,7 +11,7 @@ import { IoError, type IoErrorCode } from '../../io/protocol.js';
 import type { OutputLayout } from '../../tasks/hosted-cluster.js';
 import { ApiError } from '../problem.js';
 import { json, requirePrincipal, route } from '../route.js';
-import { Closed } from '../schemas.js';
+import { Closed, StringEnum } from '../schemas.js';
 import { ClusterParams } from './clusters.js';
 
 /** Most samples one call may carry (one channel batch). */
@@ -28,7 +28,7 @@ const PredictBody = Closed({
 
 const OutputInfo = Closed({
   name: Type.String(),
-  mode: Type.Union([Type.Literal('class'), Type.Literal('value')]),
+  mode: StringEnum(['class', 'value']),
   size: Type.Integer({ minimum: 0 }),
   labels: Type.Array(Type.String(), { description: 'Class names (class outputs) or target column names (value outputs).' }),
 });

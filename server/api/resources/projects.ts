@@ -10,7 +10,7 @@ import type { Membership, Project, Role } from '../../store/types.js';
 import { mapPage, pageOf, readAll } from '../paging.js';
 import { conflict, notFound } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, UserName, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, UserName, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 
 const Description = Type.String({ maxLength: 2000 });
@@ -21,7 +21,7 @@ function projectView(p: Project): Static<typeof ProjectView> {
   return { id: p.id, name: p.name, description: p.description, createdAt: p.createdAt, createdBy: p.createdBy };
 }
 
-export const RoleSchema = Type.Union([Type.Literal('project-admin'), Type.Literal('member')], { description: 'project-admin manages the project and its members; member uses its resources.' });
+export const RoleSchema = StringEnum(['project-admin', 'member'], { description: 'project-admin manages the project and its members; member uses its resources.' });
 
 const MemberView = Closed({ projectId: Uuid, userId: Uuid, userName: UserName, role: RoleSchema, createdAt: Timestamp }, { title: 'Member' });
 const MemberPage = PageOf(MemberView, 'MemberPage');

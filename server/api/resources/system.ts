@@ -6,10 +6,10 @@
 import { hostname } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { json, requirePrincipal, route } from '../route.js';
-import { Closed, Timestamp } from '../schemas.js';
+import { Closed, StringEnum, Timestamp } from '../schemas.js';
 import type { Services } from '../services.js';
 
-const BackendName = Type.Union([Type.Literal('cpu'), Type.Literal('webgpu')]);
+const BackendName = StringEnum(['cpu', 'webgpu']);
 const Adapter = Closed({ vendor: Type.String(), architecture: Type.String(), device: Type.String(), description: Type.String(), software: Type.Boolean(), summary: Type.String() }, { title: 'Adapter' });
 
 const HostView = Closed(
@@ -35,7 +35,7 @@ const SystemView = Closed(
     startedAt: Timestamp,
     uptimeSeconds: Type.Number({ minimum: 0 }),
     backend: Closed({
-      configured: Type.Union([Type.Literal('auto'), BackendName]),
+      configured: StringEnum(['auto', 'cpu', 'webgpu']),
       name: BackendName,
       description: Type.String(),
       reason: Type.String({ description: 'Why this backend was chosen.' }),

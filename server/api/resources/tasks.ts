@@ -1,9 +1,10 @@
 /**
  * Tasks: train and request runs on a cluster, queued per cluster and run in order.
  * Everything a task needs is checked when it is submitted (cluster mode, dataset ready and
- * labelled, interface names, column ranges), so a bad task is refused with a 4xx instead of
- * failing later; what can only fail while running (e.g. the data's width against a trained
- * network) ends the task as `failed` with the reason.
+ * labelled, interface names, column ranges, and the data's widths against the network the
+ * tasks ahead will leave: task-fit.ts), so a bad task is refused with a 4xx instead of
+ * failing later; what can only fail while running (a damaged dataset file or checkpoint, a
+ * train task ahead that failed) ends the task as `failed` with the reason.
  */
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -16,8 +17,9 @@ import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict, unprocessable } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, NullableTimestamp, PageOf, PageQuery, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, NullableTimestamp, PageOf, PageQuery, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { ClusterParams, Stats } from './clusters.js';
+import { checkTaskFits } from './task-fit.js';
 
 const InterfaceName = Type.String({ minLength: 1, maxLength: 254 });
 const InputMapping = Closed({
@@ -28,7 +30,7 @@ const InputMapping = Closed({
 
 const OutputLayoutView = Closed({
   name: Type.String(),
-  mode: Type.Union([Type.Literal('class'), Type.Literal('value')]),
+  mode: StringEnum(['class', 'value']),
   column: Type.Integer({ minimum: 0 }),
   size: Type.Integer({ minimum: 0 }),
   labels: Type.Array(Type.String()),
@@ -50,14 +52,15 @@ const TaskResult = Closed(
   { description: 'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score.' },
 );
 
-const TaskState = Type.Union(['queued', 'running', 'finished', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
+const TaskState = StringEnum(['queued', 'running', 'finished', 'failed', 'cancelled']);
+const TaskKind = StringEnum(['train', 'request']);
 
 export const TaskView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
     clusterId: Uuid,
-    kind: Type.Union([Type.Literal('train'), Type.Literal('request')]),
+    kind: TaskKind,
     name: Type.String(),
     state: TaskState,
     progress: Closed({ done: Type.Integer({ minimum: 0 }), total: Type.Integer({ minimum: 0 }) }),
@@ -127,7 +130,7 @@ export function taskView(t: TaskRecord): Static<typeof TaskView> {
 }
 
 const CreateTask = Closed({
-  kind: Type.Union([Type.Literal('train'), Type.Literal('request')]),
+  kind: TaskKind,
   name: Type.Optional(Name),
   datasetId: Uuid,
   epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Train only (default 1).' })),
@@ -136,7 +139,7 @@ const CreateTask = Closed({
 });
 
 const ResultsQuery = Closed({
-  format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' })),
+  format: Type.Optional(StringEnum(['json', 'csv'], { default: 'json' })),
   offset: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: 'First row.' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Rows (default: all).' })),
 });
@@ -211,6 +214,7 @@ export const taskRoutes = [
       if (body.inputs) taskParams.inputs = body.inputs;
       if (body.output !== undefined) taskParams.output = body.output;
       checkMapping(cluster.templateText, taskParams, dataset.inputWidth);
+      await checkTaskFits(services, cluster, dataset, body.kind, taskParams);
       const task = await store.tasks.create({
         id: randomUUID(),
         projectId: params.projectId,

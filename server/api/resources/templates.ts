@@ -9,11 +9,27 @@ import { parseTemplate, templateToText } from '../../network/template.js';
 import type { ClusterTemplate } from '../../network/template-types.js';
 import type { TemplateRecord } from '../../store/types.js';
 import { mapPage, pageOf } from '../paging.js';
+import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
 
 /** 1 MiB of template text is far beyond any real template and bounds parsing work. */
-export const TemplateText = Type.String({ minLength: 1, maxLength: 1024 * 1024, description: 'Template in the OpenHanami text syntax or JSON (docs/templates.md).' });
+const TEMPLATE_TEXT_LIMITS = { minLength: 1, maxLength: 1024 * 1024 };
+export const TemplateText = Type.String({ ...TEMPLATE_TEXT_LIMITS, description: 'Template in the OpenHanami text syntax or JSON (docs/templates.md).' });
+
+/**
+ * Stored templates took their text as `text` while clusters take it as `template`; one name
+ * for one thing is `template`. `text` stays accepted so that clients written against the
+ * old name keep working, and is marked deprecated in the document.
+ */
+const CreateTemplate = Closed(
+  {
+    name: Name,
+    template: Type.Optional(TemplateText),
+    text: Type.Optional(Type.String({ ...TEMPLATE_TEXT_LIMITS, deprecated: true, description: 'Deprecated: the old name of `template`.' })),
+  },
+  { description: 'The template text goes in `template` (`text` is its deprecated alias: give exactly one of them).' },
+);
 
 export const TemplateSummary = Closed({
   hexagons: Type.Integer({ minimum: 0 }),
@@ -40,14 +56,14 @@ export function templateSummary(text: string): Static<typeof TemplateSummary> {
 }
 
 const TemplateView = Closed(
-  { id: Uuid, projectId: Uuid, name: Name, text: Type.String(), summary: TemplateSummary, createdAt: Timestamp, createdBy: Type.String() },
+  { id: Uuid, projectId: Uuid, name: Name, template: Type.String({ description: 'The template (canonical text form).' }), summary: TemplateSummary, createdAt: Timestamp, createdBy: Type.String() },
   { title: 'Template' },
 );
 const TemplatePage = PageOf(TemplateView, 'TemplatePage');
 const TemplateParams = Closed({ projectId: Uuid, templateId: Uuid });
 
 function templateView(r: TemplateRecord): Static<typeof TemplateView> {
-  return { id: r.id, projectId: r.projectId, name: r.name, text: r.text, summary: templateSummary(r.text), createdAt: r.createdAt, createdBy: r.createdBy };
+  return { id: r.id, projectId: r.projectId, name: r.name, template: r.text, summary: templateSummary(r.text), createdAt: r.createdAt, createdBy: r.createdBy };
 }
 
 export const templateRoutes = [
@@ -70,14 +86,18 @@ export const templateRoutes = [
     path: '/v1/projects/{projectId}/templates',
     operationId: 'createTemplate',
     summary: 'Validate and store a template',
-    description: 'A template that does not parse gives 422 `bad_template` with `line` and `column`.',
+    description: 'The text goes in `template` (`text` is a deprecated alias). A template that does not parse gives 422 `bad_template` with `line` and `column`.',
     tag: 'templates',
     access: 'project',
     params: ProjectParams,
-    body: Closed({ name: Name, text: TemplateText }),
+    body: CreateTemplate,
     responses: { 201: { description: 'Stored.', schema: TemplateView } },
     async handler({ params, body, principal, services }) {
-      const text = templateToText(parseTemplate(body.text));
+      const given = body.template ?? body.text;
+      if (given === undefined || (body.template !== undefined && body.text !== undefined)) {
+        throw badRequest('template_choice', 'give the template text in "template" (or in its deprecated alias "text"), not in both', { field: '/body/template' });
+      }
+      const text = templateToText(parseTemplate(given));
       const record = await services.store.templates.create({
         id: randomUUID(),
         projectId: params.projectId,

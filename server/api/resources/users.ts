@@ -11,6 +11,7 @@ import { mapPage, pageOf } from '../paging.js';
 import { ApiError, conflict } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, PageOf, PageQuery, Passphrase, Timestamp, UserName, Uuid } from '../schemas.js';
+import { RoleSchema } from './projects.js';
 import type { Services } from '../services.js';
 
 export const UserView = Closed(
@@ -31,7 +32,7 @@ export function userView(user: User): Static<typeof UserView> {
 const Me = Closed(
   {
     ...UserView.properties,
-    memberships: Type.Array(Closed({ projectId: Uuid, projectName: Type.String(), role: Type.Union([Type.Literal('project-admin'), Type.Literal('member')]) })),
+    memberships: Type.Array(Closed({ projectId: Uuid, projectName: Type.String(), role: RoleSchema })),
   },
   { title: 'Me' },
 );

@@ -88,7 +88,7 @@ for (const variant of storeVariants()) {
       assert.equal(shown.inputWidth, 784);
       assert.deepEqual(obj(shown.targets).classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
 
-      const template = str(await user.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', text: DEFAULT_TEMPLATE } }), 'id');
+      const template = str(await user.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', template: DEFAULT_TEMPLATE } }), 'id');
       const first = await createCluster(user, project, { name: 'first', templateId: template, seed: SEED });
 
       const trained = await runTask(user, project, first, { kind: 'train', datasetId: train });

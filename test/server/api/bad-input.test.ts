@@ -47,7 +47,7 @@ describe('bad input', () => {
   });
 
   it('wrong types: 400 validation naming the field', async () => {
-    const p = assertProblem(await user.post(`${P}/templates`, { name: 12, text: DEFAULT_TEMPLATE }), 400, 'validation');
+    const p = assertProblem(await user.post(`${P}/templates`, { name: 12, template: DEFAULT_TEMPLATE }), 400, 'validation');
     assert.equal(p.field, '/body/name');
     const q = assertProblem(await user.post(`${P}/datasets`, { name: 'd', format: 'xml' }), 400, 'validation');
     assert.equal(q.field, '/body/format');
@@ -76,13 +76,14 @@ describe('bad input', () => {
   });
 
   it('unknown fields and query parameters: 400', async () => {
-    const p = assertProblem(await user.post(`${P}/templates`, { name: 'x', text: DEFAULT_TEMPLATE, colour: 'blue' }), 400, 'validation');
-    assert.match(String(p.detail), /additional propert/);
+    const p = assertProblem(await user.post(`${P}/templates`, { name: 'x', template: DEFAULT_TEMPLATE, colour: 'blue' }), 400, 'validation');
+    assert.match(String(p.detail), /unknown field "colour" in \/body/);
+    assert.deepEqual(p.allowed, { fields: ['name', 'template', 'text'] }, 'the fields it does take');
     assertProblem(await user.get(`${P}/templates?sort=name`), 400, 'validation');
   });
 
   it('oversize JSON bodies: 413', async () => {
-    const r = await user.post(`${P}/templates`, { name: 'big', text: 'x'.repeat(4000) });
+    const r = await user.post(`${P}/templates`, { name: 'big', template: 'x'.repeat(4000) });
     assertProblem(r, 413, 'body_too_large');
   });
 
@@ -117,8 +118,8 @@ describe('bad input', () => {
   });
 
   it('duplicates: 409 duplicate for every named kind', async () => {
-    await user.expect(201, 'POST', `${P}/templates`, { json: { name: 'twice', text: DEFAULT_TEMPLATE } });
-    assertProblem(await user.post(`${P}/templates`, { name: 'twice', text: DEFAULT_TEMPLATE }), 409, 'duplicate');
+    await user.expect(201, 'POST', `${P}/templates`, { json: { name: 'twice', template: DEFAULT_TEMPLATE } });
+    assertProblem(await user.post(`${P}/templates`, { name: 'twice', template: DEFAULT_TEMPLATE }), 409, 'duplicate');
     await createDataset(user, project, { name: 'twice', format: 'idx' });
     assertProblem(await user.post(`${P}/datasets`, { name: 'twice', format: 'idx' }), 409, 'duplicate');
     const cluster = await createCluster(user, project, { name: 'twice', template: DEFAULT_TEMPLATE });
@@ -130,16 +131,16 @@ describe('bad input', () => {
 
   it('bad templates: 422 with line and column', async () => {
     const text = ['version: 1', 'settings:', '    neuron_cooldown: 100.0', 'hexagons:', '    1,1,1', '    2,x,1', 'inputs:', '    input: 1,1,1', 'outputs:', '    output: 2,1,1', ''].join('\n');
-    const p = assertProblem(await user.post(`${P}/templates`, { name: 'broken', text }), 422, 'bad_template');
+    const p = assertProblem(await user.post(`${P}/templates`, { name: 'broken', template: text }), 422, 'bad_template');
     assert.equal(p.line, 6);
     assert.equal(p.column, 7);
     assert.match(String(p.detail), /^line 6, column 7/);
     const unknownHexagon = DEFAULT_TEMPLATE.replace('output: 3,1,1', 'output: 9,9,1');
     const q = assertProblem(await user.post(`${P}/clusters`, { name: 'broken', template: unknownHexagon }), 422, 'bad_template');
     assert.equal(typeof q.line, 'number');
-    assertProblem(await user.post(`${P}/templates`, { name: 'json', text: '{"version": 1,' }), 422, 'bad_template');
+    assertProblem(await user.post(`${P}/templates`, { name: 'json', template: '{"version": 1,' }), 422, 'bad_template');
     // A misspelled block header: named as such, at its own line and column.
-    const misspelled = assertProblem(await user.post(`${P}/templates`, { name: 'typo', text: DEFAULT_TEMPLATE.replace('outputs:', 'ouputs:') }), 422, 'bad_template');
+    const misspelled = assertProblem(await user.post(`${P}/templates`, { name: 'typo', template: DEFAULT_TEMPLATE.replace('outputs:', 'ouputs:') }), 422, 'bad_template');
     const header = DEFAULT_TEMPLATE.split('\n').indexOf('outputs:') + 1;
     assert.equal(misspelled.line, header);
     assert.equal(misspelled.column, 1);
@@ -209,6 +210,7 @@ describe('bad input', () => {
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, inputs: [{ name: 'input', column: 1, size: 5 }] }), 422, 'bad_mapping');
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, output: 'mouth' }), 422, 'bad_mapping');
     assertProblem(await user.post(T, { kind: 'train', datasetId: data, epochs: 0 }), 400, 'validation');
+    assert.match(String(assertProblem(await user.post(T, { kind: 'request', datasetId: data }), 422, 'width_mismatch').detail), /has not learned yet/);
     const tasks = await user.expect(200, 'GET', T);
     assert.equal(num(tasks, 'total'), 0, 'nothing was queued');
   });

@@ -36,7 +36,7 @@ export async function uploadCsv(client: Client, projectId: string, datasetId: st
 export async function populateProject(admin: Client, owner: Client, tag: string, projectId?: string): Promise<PopulatedProject> {
   const project = projectId ?? (await createProject(admin, `project-${tag}`));
   const secret = (kind: string): string => `${kind}-${tag}-secret`;
-  const templateId = str(await owner.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: secret('template'), text: DEFAULT_TEMPLATE } }), 'id');
+  const templateId = str(await owner.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: secret('template'), template: DEFAULT_TEMPLATE } }), 'id');
   const datasetId = await createDataset(owner, project, { name: secret('dataset'), format: 'csv', labelColumn: 'label' });
   assert.equal((await uploadCsv(owner, project, datasetId, tinyCsv())).status, 'ready');
   const clusterId = await createCluster(owner, project, { name: secret('cluster'), templateId });
@@ -71,7 +71,7 @@ export function samples(ids: { datasetId: string; clusterId: string; templateId:
     createProject: { json: { name: `p-${unique}` } },
     updateProject: { json: { description: `changed by ${unique}` } },
     setMember: { json: { role: 'member' } },
-    createTemplate: { json: { name: `t-${unique}`, text: DEFAULT_TEMPLATE } },
+    createTemplate: { json: { name: `t-${unique}`, template: DEFAULT_TEMPLATE } },
     createDataset: { json: { name: `d-${unique}`, format: 'csv', labelColumn: 'label' } },
     uploadDatasetPart: { raw: { body: tinyCsv(4), contentType: 'text/csv' } },
     createCluster: { json: { name: `c-${unique}`, templateId: ids.templateId } },

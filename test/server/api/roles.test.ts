@@ -27,7 +27,7 @@ describe('role matrix under the shipped policy', () => {
     project = await createProject(t.admin, 'matrix');
     other = await createProject(t.admin, 'elsewhere');
     // A resource, so that deleting the project is refused (409) rather than done.
-    await t.admin.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'keep', text: DEFAULT_TEMPLATE } });
+    await t.admin.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'keep', template: DEFAULT_TEMPLATE } });
     actors = {
       member: await memberOf(t.admin, project, 'm-member'),
       projectAdmin: await memberOf(t.admin, project, 'm-lead', 'project-admin'),
@@ -105,11 +105,11 @@ describe('policy file', () => {
       const project = await createProject(t.admin, 'ro');
       const member = await memberOf(t.admin, project, 'reader');
       await member.expect(200, 'GET', `/v1/projects/${project}/templates`);
-      assertProblem(await member.post(`/v1/projects/${project}/templates`, { name: 'line', text: DEFAULT_TEMPLATE }), 403, 'forbidden');
+      assertProblem(await member.post(`/v1/projects/${project}/templates`, { name: 'line', template: DEFAULT_TEMPLATE }), 403, 'forbidden');
       assertProblem(await member.get('/v1/system'), 403, 'forbidden');
       writeFileSync(file, readFileSync(DEFAULT_POLICY_FILE, 'utf8'));
       await t.service.services.policy.reload();
-      await member.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', text: DEFAULT_TEMPLATE } });
+      await member.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', template: DEFAULT_TEMPLATE } });
       await member.expect(200, 'GET', '/v1/system');
       writeFileSync(file, 'p, member, *, /v1/projects/:projectId\n');
       await assert.rejects(t.service.services.policy.reload(), PolicyError);

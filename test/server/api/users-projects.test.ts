@@ -110,7 +110,7 @@ describe('projects and members', () => {
 
   it('refuses to delete a project that still holds resources', async () => {
     const project = await createProject(t.admin, 'gamma');
-    const template = await t.admin.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', text: DEFAULT_TEMPLATE } });
+    const template = await t.admin.expect(201, 'POST', `/v1/projects/${project}/templates`, { json: { name: 'line', template: DEFAULT_TEMPLATE } });
     const p = assertProblem(await t.admin.delete(`/v1/projects/${project}`), 409, 'project_not_empty');
     assert.match(String(p.detail), /1 templates/);
     await t.admin.expect(204, 'DELETE', `/v1/projects/${project}/templates/${str(template, 'id')}`);
