@@ -89,15 +89,18 @@ const VOLATILE_KEYS = [
   'memoryBytes',
   'cpu',
   'node',
+  'threads',
 ];
 
 const UUID = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g;
 const JWT = /\beyJ[\w-]+\.[\w-]+\.[\w-]+/g;
 const ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b/g;
 
-/** Replaces what differs between runs by `…`. */
-export function mask(text: string): string {
+/** Replaces what differs between runs by `…`; with `numbers` (an output block's
+ *  `mask=numbers`, for tables of timings) every number too. */
+export function mask(text: string, numbers = false): string {
   let out = text.replace(JWT, '…').replace(UUID, '…').replace(ISO_TIME, '…');
+  if (numbers) out = out.replace(/\b\d+(\.\d+)?\b/g, '…');
   for (const key of VOLATILE_KEYS) {
     // "key": 12.5 | "key": "text" | "key": null — the value becomes …
     out = out.replace(new RegExp(`("${key}"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|-?\\d[\\d.eE+-]*|null)`, 'g'), '$1…');

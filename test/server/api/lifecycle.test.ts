@@ -43,6 +43,13 @@ describe('service life cycle', () => {
     assert.ok(passphrase, first.stdout());
     assert.match(first.stdout(), /if it is lost, `hanami admin reset-passphrase admin` on this host sets a new one/, 'the banner says how to recover it');
     await Client.login(first.url, 'admin', passphrase);
+    // README shows this banner: the same lines, in the same order, with the same wording up to
+    // the values that differ per host (what follows the first ':' or a number).
+    const readme = readFileSync(fileURLToPath(new URL('../../../../README.md', import.meta.url)), 'utf8');
+    const shown = /```\n(Hanami [\s\S]*?)```/.exec(readme)?.[1]?.trimEnd().split('\n');
+    assert.ok(shown, 'README shows the banner');
+    const shape = (line: string): string => line.replace(/:.*$/, ':').replace(/\d+(\.\d+)*/g, 'N');
+    assert.deepEqual(shown.map(shape), first.stdout().trimEnd().split('\n').map(shape), 'the banner in README.md is the one npm start prints');
     const docs = await request(first.url, 'GET', '/docs/');
     assert.equal(docs.status, 200);
     first.child.kill('SIGTERM');
