@@ -58,6 +58,20 @@ after(() => {
 });
 
 describe('the package: no install scripts, a launcher as bin', () => {
+  it('npm ci shows the native build instead of a silent spinner, and README names what it needs', () => {
+    const npmrc = readFileSync(join(ROOT, '.npmrc'), 'utf8');
+    assert.match(npmrc, /^foreground-scripts=true$/m, 'install scripts (better-sqlite3\'s compile) print their output');
+    assert.match(npmrc, /^strict-allow-scripts=true$/m);
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const prerequisites = /## Prerequisites\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+    for (const needed of ['Node.js ≥ 20.19', 'python3', 'make', 'g++', 'npm_config_nodedir', 'HANAMI_TEST_MONGO_URL', 'chromium', 'kubernetes-validate', 'hadolint', 'ansible-lint', 'python-socketio']) {
+      assert.ok(prerequisites.includes(needed), `README's prerequisites name ${needed}`);
+    }
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const minor = /^>=(\d+\.\d+)/.exec(engines)?.[1];
+    assert.ok(minor && prerequisites.includes(`≥ ${minor}`), `the Node version is the engines one (${engines})`);
+  });
+
   it('has no lifecycle install scripts (npx refuses them under strict-allow-scripts)', () => {
     for (const name of ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare', 'prepublish']) {
       assert.equal(PKG.scripts[name], undefined, `package.json must not have a "${name}" script`);
