@@ -172,7 +172,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       store,
       runtime,
       channels,
-      tokens,
+      authenticator: services.authenticator,
       policy,
       logger,
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),

@@ -14,7 +14,7 @@ import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
 import { errorMiddleware } from './errors.js';
 import { authorize } from './guard.js';
-import type { OpenApiDocument } from './openapi.js';
+import type { OpenApiDocument } from './document.js';
 import { homeRedirect } from './home.js';
 import { DOCS_PATH, noRouteDetail } from './not-found.js';
 import { ApiError } from './problem.js';
@@ -167,7 +167,7 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
 
   for (const route of routes) app[route.method](expressPath(route.path), handlerFor(route, services));
 
-  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError(404, 'no_route', noRouteDetail(req.method, req.path))));
+  app.use((req: Request, _res: Response, next: NextFunction) => next(new ApiError('no_route', noRouteDetail(req.method, req.path))));
   app.use(errorMiddleware(services));
   return app;
 }

@@ -16,6 +16,7 @@ import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
 import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
+import { DomainError } from '../errors.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';
@@ -139,8 +140,10 @@ function problem(status: number, code: string, detail: string, extra: Partial<Pr
 }
 
 export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
-  if (error instanceof ApiError) {
-    const { errors, retryAfterSeconds, ...location } = error.location;
+  // Every error of the vocabulary (server/errors.ts) translates the same way: its code, its
+  // status, its message and where it points.
+  if (error instanceof DomainError) {
+    const { errors, retryAfterSeconds, ...location }: ApiError['location'] = error instanceof ApiError ? error.location : error.details;
     const mapped: MappedError = { problem: problem(error.status, error.code, error.message, { ...location, ...(errors ? { errors } : {}) }), internal: false };
     if (retryAfterSeconds !== undefined) mapped.headers = { 'Retry-After': String(retryAfterSeconds) };
     return mapped;

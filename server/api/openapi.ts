@@ -3,20 +3,12 @@
  * The same object feeds express-openapi-validator, Swagger UI and GET /openapi.json.
  */
 import type { TObject, TSchema } from '@sinclair/typebox';
-import type { AnyRoute, HttpMethod } from './route.js';
+import type { OpenApiDocument } from './document.js';
+import type { AnyRoute } from './route.js';
 import { PROBLEM_CONTENT_TYPE } from './problem.js';
 import { ProblemSchema } from './schemas.js';
 
-export interface OpenApiDocument {
-  openapi: '3.1.0';
-  info: { title: string; version: string; description: string };
-  servers: { url: string }[];
-  tags: { name: string; description: string }[];
-  paths: Record<string, Partial<Record<HttpMethod, Record<string, unknown>>>>;
-  /** Required by the validator's 3.1 typing; this API has none. */
-  webhooks: Record<string, never>;
-  components: Record<string, Record<string, unknown>>;
-}
+export type { OpenApiDocument } from './document.js';
 
 /** TypeBox schemas carry symbol keys; the document is plain JSON. */
 function plain(schema: TSchema): Record<string, unknown> {

@@ -1,8 +1,11 @@
 /**
- * API errors as RFC 9457 problem details. Handlers throw `ApiError`s (or the library errors
- * that `toProblem` knows); one error middleware (errors.ts) turns every failure into an
- * `application/problem+json` response of this shape, so clients parse one error format.
+ * API errors as RFC 9457 problem details. Handlers throw `ApiError`s, the layers below
+ * `DomainError`s (server/errors.ts: the one vocabulary of codes and statuses); one error
+ * middleware (errors.ts) turns every failure into an `application/problem+json` response of
+ * this shape, so clients parse one error format.
  */
+
+import { DomainError, type ErrorCode } from '../errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -94,22 +97,23 @@ export function problemType(code: string): string {
   return `urn:hanami:problem:${code}`;
 }
 
-/** An error a handler raises on purpose: status, stable code, message for humans. */
-export class ApiError extends Error {
+/** An error a handler raises on purpose: a code of the vocabulary (server/errors.ts, which
+ *  gives its status), a message for humans, and where the problem is. Validation failures
+ *  also say what was found and what is allowed. */
+export class ApiError extends DomainError {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    code: ErrorCode,
     message: string,
     readonly location: ProblemLocation & { errors?: ProblemDetail[]; found?: string; allowed?: Allowed; retryAfterSeconds?: number } = {},
+    status?: 403,
   ) {
-    super(message);
+    super(code, message, location, status);
     this.name = 'ApiError';
   }
 }
 
-export const badRequest = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(400, code, message, location);
-export const unauthorized = (message: string): ApiError => new ApiError(401, 'unauthorized', message);
-export const forbidden = (message: string): ApiError => new ApiError(403, 'forbidden', message);
-export const notFound = (kind: string, id: string): ApiError => new ApiError(404, 'not_found', `${kind} ${id} not found`);
-export const conflict = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(409, code, message, location);
-export const unprocessable = (code: string, message: string, location?: ProblemLocation): ApiError => new ApiError(422, code, message, location);
+export const badRequest = (code: ErrorCode, message: string, location?: ProblemLocation): ApiError => new ApiError(code, message, location);
+export const forbidden = (message: string): ApiError => new ApiError('forbidden', message);
+export const notFound = (kind: string, id: string): ApiError => new ApiError('not_found', `${kind} ${id} not found`);
+export const conflict = (code: ErrorCode, message: string, location?: ProblemLocation): ApiError => new ApiError(code, message, location);
+export const unprocessable = (code: ErrorCode, message: string, location?: ProblemLocation): ApiError => new ApiError(code, message, location);

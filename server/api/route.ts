@@ -6,10 +6,11 @@
 import type { Static, TObject, TSchema } from '@sinclair/typebox';
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
+import type { HttpMethod } from './document.js';
 import type { Services } from './services.js';
 import type { RoleName } from '../auth/policy.js';
 
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type { HttpMethod } from './document.js';
 
 /**
  * Who may call a route:

@@ -15,7 +15,7 @@ import type { DatasetCache } from '../tasks/dataset-loader.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
 import type { ChannelRegistry } from '../io/channels.js';
 import type { ServiceMetrics } from './metrics.js';
-import type { OpenApiDocument } from './openapi.js';
+import type { OpenApiDocument } from './document.js';
 
 export interface Services {
   config: HanamiConfig;

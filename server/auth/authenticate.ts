@@ -1,12 +1,13 @@
 /**
- * Bearer-token authentication with passport-jwt. One Passport instance per app (not the
- * global singleton), so several services can live in one process (tests do).
+ * Bearer-token authentication with passport-jwt, for HTTP and Socket.IO: the one place tokens
+ * are verified. One Passport instance per service (not the global singleton), so several
+ * services can live in one process (tests do).
  */
 import type { Request, Response } from 'express';
 import passport from 'passport';
 import { ExtractJwt, Strategy as JwtStrategy } from 'passport-jwt';
 import { NotFoundError, type Store, type User } from '../store/types.js';
-import { ApiError, unauthorized } from '../api/problem.js';
+import { DomainError } from '../errors.js';
 import { asTokenClaims, TOKEN_ISSUER, type TokenClaims, type TokenService } from './tokens.js';
 
 /** What a valid token proves: who the caller is now (re-read from the store). */
@@ -25,7 +26,7 @@ interface Verified {
  * The user a verified token's claims stand for now, or why they no longer do (user deleted,
  * token version bumped by a passphrase or admin-flag change). HTTP and Socket.IO both ask this.
  */
-export async function tokenUser(store: Store, claims: TokenClaims): Promise<User | string> {
+async function tokenUser(store: Store, claims: TokenClaims): Promise<User | string> {
   try {
     const user = await store.users.get(claims.sub);
     return user.tokenVersion === claims.tv ? user : 'the token was revoked (passphrase changed or user disabled); log in again';
@@ -107,6 +108,16 @@ export class Authenticator {
     return user;
   }
 
+  /**
+   * The caller behind a token that did not come in an HTTP request (the Socket.IO handshake's
+   * `auth: { token }`): the same checks as HTTP, through the same passport strategy and the
+   * same cache of verified tokens, and the same `unauthorized` errors.
+   */
+  verifyToken(token: string): Promise<AuthenticatedUser> {
+    const req = { headers: { authorization: `Bearer ${token}` } } as unknown as Request;
+    return this.authenticate(req, {} as Response);
+  }
+
   private remember(token: string, verified: Verified): void {
     if (this.verified.size >= VERIFIED_TOKENS) {
       // Expired ones first; then the oldest remembered (Map keeps insertion order).
@@ -118,7 +129,11 @@ export class Authenticator {
   }
 }
 
-function unauthorizedFor(req: Request, info: unknown): ApiError {
+function unauthorized(message: string): DomainError {
+  return new DomainError('unauthorized', message);
+}
+
+function unauthorizedFor(req: Request, info: unknown): DomainError {
   if (!req.headers.authorization) return unauthorized('this endpoint needs a token: send "Authorization: Bearer <token>" (POST /v1/auth/login gives one)');
   const message = info instanceof Error ? info.message : typeof info === 'object' && info !== null && 'message' in info ? String((info as { message: unknown }).message) : 'invalid token';
   return unauthorized(`invalid token: ${message}`);

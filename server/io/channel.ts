@@ -20,6 +20,7 @@ import { resetSpikingState } from '../../kernels/state.js';
 import { NotFoundError } from '../store/types.js';
 import type { HostedCluster, OutputLayout } from '../tasks/hosted-cluster.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
+import { DomainError, socketCode } from '../errors.js';
 import { IoError, type IoErrorCode } from './protocol.js';
 
 export type CallKind = 'request' | 'train' | 'reset';
@@ -264,12 +265,14 @@ function settle(call: Call, work: () => DirectAnswer | undefined): void {
 /** Errors of the layers below, as acknowledgement errors. */
 export function asIoError(error: unknown, logger?: Logger): IoError {
   if (error instanceof IoError) return error;
+  // The vocabulary's errors (server/errors.ts), in Socket.IO's spelling of the same code.
+  if (error instanceof DomainError) return new IoError(socketCode(error.code) as IoErrorCode, error.message);
   if (error instanceof DirectInputError) return new IoError(error.code as IoErrorCode, error.message);
   if (error instanceof NotFoundError) return new IoError('not-found', 'the cluster no longer exists');
   const name = error instanceof Error ? error.name : '';
   if (name === 'ClusterBusyError') return new IoError('cluster-busy', (error as Error).message);
   if (name === 'RuntimeStoppingError') return new IoError('shutting-down', (error as Error).message);
-  if (name === 'ClusterHostedElsewhereError') return new IoError('hosted-elsewhere', (error as Error).message);
+  if (name === 'ClusterHostedElsewhereError') return new IoError('cluster-hosted-elsewhere', (error as Error).message);
   logger?.error({ err: error }, 'direct I/O failed');
   return new IoError('internal', 'the call failed inside the service; see the error log');
 }

@@ -27,7 +27,7 @@ export type IoErrorCode =
   | 'wrong-namespace'
   | 'not-direct-mode'
   | 'cluster-busy'
-  | 'hosted-elsewhere'
+  | 'cluster-hosted-elsewhere'
   | 'rate-limited'
   | 'shutting-down'
   | 'wrong-length'

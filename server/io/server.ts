@@ -13,13 +13,13 @@
  * - Idle sockets are closed; a socket that disconnects mid-call loses only its answers.
  */
 import type { Server as HttpServer } from 'node:http';
-import jwt from 'jsonwebtoken';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import type { HanamiConfig } from '../config.js';
-import type { Policy, RoleName } from '../auth/policy.js';
-import { asTokenClaims, TOKEN_ISSUER, type TokenService } from '../auth/tokens.js';
-import { tokenUser } from '../auth/authenticate.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Policy } from '../auth/policy.js';
+import { roleInProject } from '../auth/roles.js';
+import { DomainError, socketCode } from '../errors.js';
 import type { DirectAnswer } from '../network/direct.js';
 import { NotFoundError, type Store, type User } from '../store/types.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
@@ -36,7 +36,8 @@ export interface DirectIoDeps {
   runtime: TaskRuntime;
   /** The clusters' call queues, shared with `POST …/predict`. */
   channels: ChannelRegistry;
-  tokens: TokenService;
+  /** The HTTP API's token verifier (one for both transports). */
+  authenticator: Authenticator;
   policy: Policy;
   logger: Logger;
   observe?: (event: string, outcome: 'ok' | 'error', seconds: number) => void;
@@ -113,17 +114,11 @@ export class DirectIoServer {
   private async authenticate(socket: Socket): Promise<void> {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null && typeof (auth as { token?: unknown }).token === 'string' ? (auth as { token: string }).token : undefined;
-    if (!token) throw new IoError('forbidden', 'unauthorized: send the token from POST /v1/auth/login as auth: { token }');
-    let payload: unknown;
-    try {
-      payload = jwt.verify(token, this.deps.tokens.key, { algorithms: ['HS256'], issuer: TOKEN_ISSUER });
-    } catch (e) {
-      throw new IoError('forbidden', `unauthorized: ${e instanceof jwt.TokenExpiredError ? 'the token has expired; log in again' : 'invalid token'}`);
-    }
-    const claims = asTokenClaims(payload);
-    if (!claims) throw new IoError('forbidden', 'unauthorized: the token does not carry Hanami claims');
-    const user = await tokenUser(this.deps.store, claims);
-    if (typeof user === 'string') throw new IoError('forbidden', `unauthorized: ${user}`);
+    if (!token) throw new DomainError('unauthorized', 'unauthorized: send the token from POST /v1/auth/login as auth: { token }');
+    // The HTTP API's verifier: the same checks, messages and cache of verified tokens.
+    const user = await this.deps.authenticator.verifyToken(token).catch((e: unknown) => {
+      throw e instanceof DomainError && e.code === 'unauthorized' ? new DomainError('unauthorized', `unauthorized: ${e.message}`) : e;
+    });
     const open = this.socketsPerUser.get(user.id) ?? 0;
     if (open >= this.deps.config.io.maxSocketsPerUser) {
       throw new IoError('rate-limited', `too many sockets: at most ${this.deps.config.io.maxSocketsPerUser} per user`);
@@ -227,7 +222,7 @@ export class DirectIoServer {
   private async attach(state: SocketState, payload: unknown): Promise<unknown> {
     const { projectId, clusterId } = parseAttach(payload);
     if (state.attachment) throw new IoError('already-attached', `this socket is attached to cluster ${state.attachment.channel.clusterId}; detach first`);
-    const role = await this.roleIn(state.user, projectId);
+    const role = await roleInProject(this.deps.store, state.user, projectId);
     const route = IO_POLICY_ROUTE;
     if (!(await this.deps.policy.allows(role, projectId, route, 'GET'))) throw new IoError('forbidden', `the policy does not allow role "${role}" to use direct I/O in project ${projectId}`);
     const canTrain = await this.deps.policy.allows(role, projectId, route, 'POST');
@@ -253,19 +248,6 @@ export class DirectIoServer {
       throw e;
     });
     return { ok: true, cluster: description, canTrain };
-  }
-
-  private async roleIn(user: User, projectId: string): Promise<RoleName> {
-    if (user.isAdmin) {
-      await this.deps.store.projects.get(projectId).catch((e: unknown) => {
-        throw e instanceof NotFoundError ? new IoError('not-found', `project ${projectId} not found`) : e;
-      });
-      return 'admin';
-    }
-    const membership = await this.deps.store.memberships.get(projectId, user.id);
-    // Outsiders learn nothing about the project (not even that it exists).
-    if (!membership) throw new IoError('not-found', `project ${projectId} not found`);
-    return membership.role;
   }
 
   private async detach(state: SocketState): Promise<unknown> {
@@ -329,9 +311,9 @@ function encodeAnswer(answer: DirectAnswer, withLayout: boolean): unknown {
 
 /** A connect refusal with a message and a code the client can read (`err.data.code`). */
 function toConnectError(e: unknown): Error & { data?: unknown } {
-  const io = e instanceof IoError ? e : new IoError('internal', 'the connection could not be checked');
-  const error = new Error(io.message) as Error & { data?: unknown };
-  error.data = { code: io.code };
+  const known = e instanceof IoError ? { code: e.code as string, message: e.message } : e instanceof DomainError ? { code: socketCode(e.code), message: e.message } : undefined;
+  const error = new Error(known?.message ?? 'the connection could not be checked') as Error & { data?: unknown };
+  error.data = { code: known?.code ?? 'internal' };
   return error;
 }
 

@@ -27,11 +27,11 @@ export const authRoutes = [
     async handler({ body, req, services }) {
       const limit = services.loginLimiter.hit(req.socket.remoteAddress ?? 'unknown');
       if (!limit.allowed) {
-        throw new ApiError(429, 'too_many_logins', `too many login attempts from this address; retry in ${limit.retryAfterSeconds} s`, { retryAfterSeconds: limit.retryAfterSeconds });
+        throw new ApiError('too_many_logins', `too many login attempts from this address; retry in ${limit.retryAfterSeconds} s`, { retryAfterSeconds: limit.retryAfterSeconds });
       }
       const user = await services.store.users.findByName(body.name);
       const ok = user ? await verifyPassphrase(body.passphrase, user.passphraseHash) : await verifyAgainstDummy(body.passphrase);
-      if (!user || !ok) throw new ApiError(401, 'bad_credentials', 'unknown user name or wrong passphrase');
+      if (!user || !ok) throw new ApiError('bad_credentials', 'unknown user name or wrong passphrase');
       requestState(req).actingUserId = user.id;
       return json(200, LoginResult, loginResult(services, user));
     },

@@ -229,7 +229,7 @@ export const datasetRoutes = [
       const record = await services.store.datasets.get(params.projectId, params.datasetId);
       checkPart(record, params.part);
       const part = record.blobs.find((b) => b.role === params.part);
-      if (!part) throw new ApiError(404, 'not_found', `the ${params.part} part of dataset ${record.id} has not been uploaded`);
+      if (!part) throw new ApiError('not_found', `the ${params.part} part of dataset ${record.id} has not been uploaded`);
       const fileName = `${record.name.replace(/[^A-Za-z0-9._-]+/g, '_')}-${params.part}${params.part === 'csv' ? '.csv' : ''}`;
       return raw(200, params.part === 'csv' ? 'text/csv' : 'application/octet-stream', await services.store.blobs.open(part.blobId), {
         'Content-Length': String(part.bytes),

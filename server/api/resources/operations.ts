@@ -33,11 +33,11 @@ export const operationRoutes = [
     access: 'public',
     responses: { 200: { description: 'Ready to serve.', schema: Ready } },
     async handler({ services }) {
-      if (!services.accepting) throw new ApiError(503, 'not_ready', 'the service is shutting down');
+      if (!services.accepting) throw new ApiError('not_ready', 'the service is shutting down');
       try {
         await services.store.ping();
       } catch (error) {
-        throw new ApiError(503, 'not_ready', `the store does not answer: ${(error as Error).message}`);
+        throw new ApiError('not_ready', `the store does not answer: ${(error as Error).message}`);
       }
       return json(200, Ready, { status: 'ready', store: 'ok', backend: services.backends.primary.name });
     },

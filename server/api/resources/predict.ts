@@ -7,7 +7,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { DirectAnswer, SampleInputs } from '../../network/direct.js';
 import type { ChannelAnswer } from '../../io/channel.js';
-import { IoError, type IoErrorCode } from '../../io/protocol.js';
+import { IoError } from '../../io/protocol.js';
+import { codeOfSocketCode, type ErrorCode } from '../../errors.js';
 import type { OutputLayout } from '../../tasks/hosted-cluster.js';
 import { ApiError } from '../problem.js';
 import { json, requirePrincipal, route } from '../route.js';
@@ -47,33 +48,15 @@ const PredictView = Closed(
   { title: 'Prediction' },
 );
 
-/** How an input error of one sample reads over HTTP (the Socket.IO code, in snake case). */
-const SAMPLE_ERRORS: Partial<Record<IoErrorCode, number>> = {
-  'wrong-length': 422,
-  'not-finite': 422,
-  negative: 422,
-  'unknown-input': 422,
-  'missing-input': 422,
-  'named-inputs-required': 422,
-  'payload-too-large': 413,
-  'bad-payload': 400,
-  'not-trained': 409,
-};
+/** Codes that are about one sample: the problem points at it. */
+const SAMPLE_CODES = new Set<ErrorCode>(['wrong_length', 'not_finite', 'negative', 'unknown_input', 'missing_input', 'named_inputs_required', 'payload_too_large', 'bad_payload']);
 
-const CHANNEL_ERRORS: Partial<Record<IoErrorCode, { status: number; code: string }>> = {
-  'not-found': { status: 404, code: 'not_found' },
-  'cluster-busy': { status: 409, code: 'cluster_busy' },
-  'hosted-elsewhere': { status: 409, code: 'cluster_hosted_elsewhere' },
-  'shutting-down': { status: 503, code: 'shutting_down' },
-};
-
+/** A channel's error, as an HTTP problem: the same code (server/errors.ts), naming the sample. */
 function asProblem(error: unknown, sample: number): unknown {
   if (!(error instanceof IoError)) return error;
-  const status = SAMPLE_ERRORS[error.code];
-  if (status !== undefined) return new ApiError(status, error.code.replace(/-/g, '_'), `inputs[${sample}]: ${error.message}`, { field: `/body/inputs/${sample}` });
-  const known = CHANNEL_ERRORS[error.code];
-  if (known) return new ApiError(known.status, known.code, error.message);
-  return error;
+  const code = codeOfSocketCode(error.code) ?? 'internal';
+  if (SAMPLE_CODES.has(code)) return new ApiError(code, `inputs[${sample}]: ${error.message}`, { field: `/body/inputs/${sample}` });
+  return new ApiError(code, error.message);
 }
 
 function toSample(sample: Static<typeof Sample>): SampleInputs {
@@ -116,7 +99,7 @@ export const predictRoutes = [
       await services.store.clusters.get(params.projectId, params.clusterId);
       const admitted = services.channels.admitHttp(caller.userId, body.inputs.length);
       if (!admitted.allowed) {
-        throw new ApiError(429, 'rate_limited', `more than ${services.config.io.ratePerSecond} predicted samples per second for this user`, { retryAfterSeconds: admitted.retryAfterSeconds });
+        throw new ApiError('rate_limited', `more than ${services.config.io.ratePerSecond} predicted samples per second for this user`, { retryAfterSeconds: admitted.retryAfterSeconds });
       }
       const channel = services.channels.channelFor(params.projectId, params.clusterId);
       // Every sample takes its place in the channel at once: they run as one batch.

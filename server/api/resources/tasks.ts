@@ -201,7 +201,7 @@ export const taskRoutes = [
     responses: { 202: { description: 'Queued.', schema: TaskView } },
     async handler({ params, body, principal, services }) {
       const { store } = services;
-      if (!services.accepting) throw new ApiError(503, 'shutting_down', 'the service is shutting down; submit the task after it restarts');
+      if (!services.accepting) throw new ApiError('shutting_down', 'the service is shutting down; submit the task after it restarts');
       const cluster = await store.clusters.get(params.projectId, params.clusterId);
       if (cluster.mode !== 'tasks') throw conflict('cluster_direct', `cluster ${cluster.id} is in direct mode; switch it to tasks mode first`);
       const dataset = await store.datasets.get(params.projectId, body.datasetId);
@@ -248,7 +248,7 @@ export const taskRoutes = [
     responses: { 200: { description: 'The task.', schema: TaskView } },
     async handler({ params, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
-      if (task.clusterId !== params.clusterId) throw new ApiError(404, 'not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
+      if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
       return json(200, TaskView, taskView(task));
     },
   }),
@@ -265,7 +265,7 @@ export const taskRoutes = [
     responses: { 200: { description: 'The task, now ended.', schema: TaskView } },
     async handler({ params, principal, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
-      if (task.clusterId !== params.clusterId) throw new ApiError(404, 'not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
+      if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
       if (task.state !== 'queued' && task.state !== 'running') throw conflict('task_ended', `task ${task.id} already ended (${task.state})`);
       return json(200, TaskView, taskView(await services.runtime.cancel(task, requirePrincipal(principal).name)));
     },
@@ -281,7 +281,7 @@ export const taskRoutes = [
     responses: { 204: { description: 'Deleted.' } },
     async handler({ params, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
-      if (task.clusterId !== params.clusterId) throw new ApiError(404, 'not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
+      if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
       if (task.state === 'queued' || task.state === 'running') throw conflict('task_active', `task ${task.id} is ${task.state}; cancel it first`);
       await services.store.tasks.delete(task.projectId, task.id);
       if (task.resultBlobId) await dropBlob(services, task.resultBlobId);
@@ -300,7 +300,7 @@ export const taskRoutes = [
     responses: { 200: { description: 'The outputs of every row (and the predicted classes).', schema: TaskResults, content: { 'text/csv': Type.String() } } },
     async handler({ params, query, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
-      if (task.clusterId !== params.clusterId) throw new ApiError(404, 'not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
+      if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
       const layout = asResultLayout(task.result);
       if (task.kind !== 'request' || task.state !== 'finished' || !task.resultBlobId || !layout) {
         throw conflict('no_results', `task ${task.id} is a ${task.state} ${task.kind} task; only a finished request task has results`);

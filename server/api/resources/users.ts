@@ -125,7 +125,7 @@ export const userRoutes = [
     responses: { 200: { description: 'Changed; a fresh token.', schema: LoginResult } },
     async handler({ body, principal, services }) {
       const me = await services.store.users.get(requirePrincipal(principal).userId);
-      if (!(await verifyPassphrase(body.currentPassphrase, me.passphraseHash))) throw new ApiError(403, 'bad_credentials', 'the current passphrase is wrong', { field: '/body/currentPassphrase' });
+      if (!(await verifyPassphrase(body.currentPassphrase, me.passphraseHash))) throw new ApiError('bad_credentials', 'the current passphrase is wrong', { field: '/body/currentPassphrase' }, 403);
       const updated = await services.store.users.update(me.id, { passphraseHash: await hashPassphrase(body.passphrase), tokenVersion: me.tokenVersion + 1 });
       return json(200, LoginResult, loginResult(services, updated));
     },
