@@ -57,10 +57,12 @@ function newestSourceTime() {
   return newest;
 }
 
-/** The project's tsc (a devDependency), or undefined when it is not installed. */
+/** The project's tsc (a devDependency), or undefined when it is not installed. TypeScript 7,
+ *  the native compiler, is installed as `@typescript/native`; the name `typescript` is
+ *  TypeScript 6, whose JavaScript API the linter needs (package.json). */
 function projectTsc() {
   try {
-    const manifest = createRequire(join(ROOT, 'package.json')).resolve('typescript/package.json');
+    const manifest = createRequire(join(ROOT, 'package.json')).resolve('@typescript/native/package.json');
     return join(dirname(manifest), 'bin', 'tsc');
   } catch {
     return undefined;
