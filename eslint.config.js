@@ -1,5 +1,5 @@
 // ESLint (flat config): typescript-eslint with type information, on every TypeScript source.
-// Formatting is Biome's job (biome.json); the room import rules are dependency-cruiser's
+// Formatting is Prettier's job (.prettierrc.json); the room import rules are dependency-cruiser's
 // (.dependency-cruiser.cjs). `npm run lint` runs all three checks.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
