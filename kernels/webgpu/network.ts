@@ -12,9 +12,9 @@ import { NEURON_STRIDE, PAGE_BYTES, SECTION_STRIDE, SYNAPSES_PER_PAGE, COUNTER }
 import type { NetworkState, SynapsePage } from '../state.js';
 import { BufferUsage, type GpuContext, MapMode } from './gpu.js';
 import { Binding, type BindingName, type GpuPipelines } from './pipelines.js';
-import { type InputColumns, type NetworkLayout, buildPlan, networkLayout, sameLayout } from './plan.js';
+import { type NetworkLayout, buildPlan, networkLayout, sameLayout } from './plan.js';
 import { BATCH_PARAMS, GROWTH_HEADER, GROWTH_REQUEST, NEURON_CELL, SECTION_WALK } from './records.js';
-import type { TransferCounters } from './counters.js';
+import type { InputBinding, TransferCounters } from '../contract.js';
 
 /** Changed words closer than this are uploaded in one write (1 KiB: a write costs more than
  *  copying that much). */
@@ -240,7 +240,7 @@ export class GpuNetwork {
   // -------------------------------------------------------------------------------------
 
   /** Makes the GPU copy equal to `state` (every buffer written in full). */
-  load(state: NetworkState, inputs: readonly InputColumns[]): void {
+  load(state: NetworkState, inputs: readonly InputBinding[]): void {
     this.layout = networkLayout(state);
     const sectionWords = state.counters[COUNTER.sectionCount]! * SECTION_STRIDE;
     if (this.buffers.sections.ensure(state.sectionCapacity * SECTION_STRIDE * 4)) this.replaced();
@@ -272,7 +272,7 @@ export class GpuNetwork {
 
   /** Neurons, links and the plan: rebuilt from the host copy and written where they changed
    *  (in full when their layout changed). */
-  private syncTables(state: NetworkState, inputs: readonly InputColumns[], force = false): void {
+  private syncTables(state: NetworkState, inputs: readonly InputBinding[], force = false): void {
     const layout = networkLayout(state);
     const relaid = force || !sameLayout(layout, this.layout);
     this.layout = layout;
@@ -290,7 +290,7 @@ export class GpuNetwork {
   }
 
   /** Rebuilds the plan (after growth, or for another data binding). */
-  setInputs(state: NetworkState, inputs: readonly InputColumns[]): void {
+  setInputs(state: NetworkState, inputs: readonly InputBinding[]): void {
     const plan = buildPlan(state, this.layout, inputs);
     if (this.buffers.plan.ensure(plan.byteLength)) {
       this.replaced();
@@ -409,7 +409,7 @@ export class GpuNetwork {
 
   /** After the host applied growth to `state`: uploads what changed relative to `snapshot`
    *  (and in full whatever had to move or grow). */
-  commit(state: NetworkState, inputs: readonly InputColumns[], snapshot: Snapshot): void {
+  commit(state: NetworkState, inputs: readonly InputBinding[], snapshot: Snapshot): void {
     const sectionWords = state.counters[COUNTER.sectionCount]! * SECTION_STRIDE;
     if (this.buffers.sections.ensure(state.sectionCapacity * SECTION_STRIDE * 4)) {
       this.replaced();
@@ -441,6 +441,20 @@ export class GpuNetwork {
   adoptNeurons(state: NetworkState, words: Uint32Array): void {
     scatterNeurons(state, this.layout, words);
     this.neuronShadow = words.slice();
+  }
+
+  /** Writes the neuron records where the host's differ from what the GPU holds. What spiking
+   *  neurons carry changes without changing the network's shape (a reset of the carried
+   *  state, a prediction the host ran), so a resident spiking network is synced before use. */
+  syncNeurons(state: NetworkState): void {
+    const neurons = flattenNeurons(state, this.layout);
+    if (this.buffers.neurons.ensure(neurons.byteLength)) {
+      this.replaced();
+      this.write(this.buffers.neurons.buffer, 0, neurons);
+    } else {
+      this.uploadChanges(this.buffers.neurons.buffer, 0, neurons, this.neuronShadow);
+    }
+    this.neuronShadow = neurons;
   }
 
   /** Copies the whole GPU copy of the network into `state` (which must have the shape the

@@ -13,7 +13,7 @@
  * interludes (between the slices of a running task).
  */
 import type { Logger } from 'pino';
-import type { Backend } from '../network/backend.js';
+import type { Backend } from '../../kernels/contract.js';
 import type { Cluster } from '../network/cluster.js';
 import { type DirectAnswer, DirectInputError, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
 import { resetSpikingState } from '../../kernels/state.js';

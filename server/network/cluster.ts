@@ -14,7 +14,7 @@ import {
   sizeInput,
   sizeOutput,
 } from '../../kernels/state.js';
-import type { BoundData, InputBinding, OutputBinding } from '../../cpu-fallback/engine.js';
+import type { BoundData, InputBinding, OutputBinding } from '../../kernels/contract.js';
 import type { Dataset } from '../datasets/types.js';
 import { type CheckpointMeta, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import type { ClusterTemplate } from './template-types.js';

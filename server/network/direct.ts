@@ -5,7 +5,8 @@
  * the backend instead (see server/io/).
  */
 import { ExecutionContext } from '../../cpu-fallback/context.js';
-import { type BoundData, outputWidth, predictRows, trainRows } from '../../cpu-fallback/engine.js';
+import { predictRows, trainRows } from '../../cpu-fallback/engine.js';
+import { type BoundData, outputWidth } from '../../kernels/contract.js';
 import { findOutput, sizeInput, sizeOutput } from '../../kernels/state.js';
 import type { Cluster } from './cluster.js';
 import { argmax } from './evaluate.js';

@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ExecutionContext } from '../../../cpu-fallback/context.js';
-import { type BoundData, loadRow } from '../../../cpu-fallback/engine.js';
+import { loadRow } from '../../../cpu-fallback/engine.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from '../../../cpu-fallback/steps.js';
+import type { BoundData } from '../../../kernels/contract.js';
 import { GrowthKind, appendSynapse, reduceNetwork } from '../../../kernels/growth.js';
 import { COUNTER, META_COUNTER_SHIFT, NEURONS_PER_BLOCK, SECTION_STRIDE, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, FREE_SECTION, SEC_KIND, packMeta } from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ExecutionContext } from '../../../cpu-fallback/context.js';
-import { outputWidth, predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { outputWidth } from '../../../kernels/contract.js';
 import { COUNTER, FREE_SECTION, SECTION_STRIDE, SEC_KIND, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, SEC_TOLERANCE, REDUCTION_INTERVAL, packMeta } from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';
 import { GpuNetwork } from '../../../kernels/webgpu/network.js';
