@@ -118,6 +118,8 @@ export interface ReadbackLayout {
   pages: { offset: number; used: number }[];
   links: { offset: number; bytes: number };
   neurons: { offset: number; bytes: number } | undefined;
+  /** Output values of the batch's samples, when asked for. */
+  values: { offset: number; bytes: number } | undefined;
   total: number;
 }
 
@@ -353,7 +355,13 @@ export class GpuNetwork {
   /** Copies what the host needs after a batch into the staging buffer: the growth log header
    *  and its first `growthWindow` records, the live section records, the used part of every
    *  synapse page, the output links, and (spiking networks) the neuron records. */
-  encodeReadback(encoder: GPUCommandEncoder, state: NetworkState, growthWindow: number, withNeurons = state.spiking): { staging: GPUBuffer; layout: ReadbackLayout } {
+  encodeReadback(
+    encoder: GPUCommandEncoder,
+    state: NetworkState,
+    growthWindow: number,
+    withNeurons = state.spiking,
+    values?: { byteOffset: number; bytes: number },
+  ): { staging: GPUBuffer; layout: ReadbackLayout } {
     let offset = 0;
     const take = (bytes: number): { offset: number; bytes: number } => {
       const r = { offset, bytes };
@@ -365,7 +373,8 @@ export class GpuNetwork {
     const pages = state.pages.map((page) => ({ offset: take(page.used * 12).offset, used: page.used }));
     const links = take(this.layout.linksLength * 4);
     const neurons = withNeurons ? take(this.layout.cellsPerSlot * NEURON_STRIDE * 4) : undefined;
-    const layout: ReadbackLayout = { growth, sections, pages, links, neurons, total: offset };
+    const outputValues = values ? take(values.bytes) : undefined;
+    const layout: ReadbackLayout = { growth, sections, pages, links, neurons, values: outputValues, total: offset };
     const staging = this.stagingBuffer(offset);
     const copy = (buffer: GPUBuffer, from: number, to: number, bytes: number): void => {
       if (bytes > 0) encoder.copyBufferToBuffer(buffer, from, staging, to, bytes);
@@ -377,6 +386,7 @@ export class GpuNetwork {
     });
     copy(this.buffers.links.buffer, 0, links.offset, links.bytes);
     if (neurons) copy(this.buffers.neurons.buffer, 0, neurons.offset, neurons.bytes);
+    if (values && outputValues) copy(this.buffers.outcells.buffer, values.byteOffset, outputValues.offset, outputValues.bytes);
     this.counters.bytesReadBack += offset;
     return { staging, layout };
   }

@@ -50,7 +50,7 @@ export interface GpuTrainOptions {
   between?: () => Promise<void> | undefined;
   /** Receives each trained row's output values from its forward pass (before it learned):
    *  dataset row r at (r − firstRow) × totalWidth; a row trained again overwrites its values.
-   *  Costs one more readback per batch. */
+   *  They come back with the batch's readback. */
   outputs?: { values: Float32Array; firstRow: number };
 }
 
@@ -93,7 +93,6 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
   const k = rows.length;
   const firstKey = state.counters[COUNTER.samplesTrained]!;
   const bounds = requestBounds(state, k);
-  let visits = 0;
   // This job's columns: a prediction may have run in the `between` hook with its own.
   network.setInputs(state, data.inputMap);
   network.ensureScratch({ slots: 1, valueRows: k, sampleWords: packedWords(data, network.layout, k, true), growthRecords: bounds.capacity }, state);
@@ -129,7 +128,10 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
   pass.dispatchWorkgroups(1);
   pass.end();
   const window = Math.min(bounds.expected, network.growthRecords);
-  const { staging, layout } = network.encodeReadback(encoder, state, window);
+  // The output values train_batch keeps per sample (output.wgsl writes them at valueBase +
+  // sample × totalWidth) ride along in the same readback when the caller wants them.
+  const values = outputs && width > 0 ? { byteOffset: 2 * width * 4, bytes: k * width * 4 } : undefined;
+  const { staging, layout } = network.encodeReadback(encoder, state, window, state.spiking, values);
   device.queue.submit([encoder.finish()]);
   counters.dispatches++;
   counters.submits++;
@@ -163,24 +165,15 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
     counters.trainSamples += k;
     counters.growthRequests += requests.length;
     counters.droppedRequests += dropped;
+    if (outputs && layout.values) {
+      const trained = new Float32Array(mapped, layout.values.offset, k * width);
+      rows.forEach((row, j) => outputs.values.set(trained.subarray(j * width, (j + 1) * width), (row - outputs.firstRow) * width));
+    }
     network.commit(state, data.inputMap, snapshot);
-    visits = header[HEADER.visits]!;
+    return header[HEADER.visits]!;
   } finally {
     staging.unmap();
   }
-  if (outputs) await readTrainedOutputs(network, rows, outputs);
-  return visits;
-}
-
-/** The output values train_batch kept per sample of the batch (output.wgsl writes them at
- *  valueBase + sample × totalWidth), into the caller's rows. Before the next batch
- *  overwrites them: the caller holds the device lock. */
-async function readTrainedOutputs(network: GpuNetwork, rows: number[], outputs: NonNullable<GpuTrainOptions['outputs']>): Promise<void> {
-  const width = network.layout.totalWidth;
-  if (width === 0) return;
-  const words = await network.read('outcells', 2 * width * 4, rows.length * width * 4);
-  const values = new Float32Array(words.buffer, words.byteOffset, rows.length * width);
-  rows.forEach((row, j) => outputs.values.set(values.subarray(j * width, (j + 1) * width), (row - outputs.firstRow) * width));
 }
 
 /** The reduction pass (kernels/reduction.wgsl) as its own submission, after the host applied
