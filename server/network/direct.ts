@@ -59,20 +59,21 @@ export class DirectRunner {
    * rows run in order.
    */
   async requestMany(list: SampleInputs[], options: RequestManyOptions): Promise<(DirectAnswer | BindError)[]> {
-    const results: (DirectAnswer | BindError)[] = [];
+    // Answered below; no placeholder Error (capturing its stack costs microseconds a call).
+    const results: (DirectAnswer | BindError | undefined)[] = [];
     const rows: BoundData[] = [];
     const at: number[] = [];
     for (const inputs of list) {
       try {
         rows.push(bindSample(this.cluster.state, inputs, undefined, false));
         at.push(results.length);
-        results.push(new BindError('not answered'));
+        results.push(undefined);
       } catch (e) {
         if (!(e instanceof BindError)) throw e;
         results.push(e);
       }
     }
-    if (rows.length === 0) return results;
+    if (rows.length === 0) return results as BindError[];
     const { outputs } = await this.backend.predict(this.cluster, this.joinRows(rows, options.inline), {
       inline: options.inline,
       ...(options.slices !== undefined ? { sliceRows: Math.ceil(rows.length / options.slices) } : {}),
@@ -81,7 +82,7 @@ export class DirectRunner {
     at.forEach((slot, i) => {
       results[slot] = this.answer(rows.length === 1 ? outputs : outputs.slice(i * w, (i + 1) * w));
     });
-    return results;
+    return results as (DirectAnswer | BindError)[];
   }
 
   /** One BoundData of several bound samples (their inputs sit in the same columns: a request
