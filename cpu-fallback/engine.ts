@@ -1,51 +1,15 @@
 /**
  * One sample through the network: forward in processing order, backward in reverse, then
- * the serial growth phase. Also the data binding that says which dataset columns feed which
- * input interface and which targets teach which output interface.
+ * the serial growth phase. The rows come bound to the network (kernels/contract.ts
+ * BoundData: which columns feed which input interface, which targets teach which output).
  */
+import { type BoundData, type InputBinding, outputWidth } from '../kernels/contract.js';
 import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
 import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
 import { TeamCommand, type TeamLeader } from './team.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
-
-export type RowArray = Uint8Array | Float32Array;
-
-/** Which columns of a row feed an input interface. */
-export interface InputBinding {
-  /** Index into state.inputs. */
-  input: number;
-  /** First column of the row that feeds the interface. */
-  column: number;
-  size: number;
-}
-
-/** Which targets teach an output interface. */
-export interface OutputBinding {
-  group: number;
-  /** Index of the interface inside its group. */
-  iface: number;
-  /** `class`: a class index per row; `values`: value columns. */
-  source: 'class' | 'values';
-  /** For values: first target column. */
-  column: number;
-  size: number;
-}
-
-/** Rows of a dataset bound to a network. */
-export interface BoundData {
-  rows: number;
-  inputs: RowArray;
-  inputWidth: number;
-  inputMap: InputBinding[];
-  /** Class index per row (for class outputs). */
-  labels?: Uint16Array | undefined;
-  /** rows × valueWidth targets (for value outputs). */
-  values?: Float32Array | undefined;
-  valueWidth: number;
-  outputMap: OutputBinding[];
-}
 
 const sortedBindings = new WeakMap<BoundData, InputBinding[]>();
 
@@ -204,9 +168,12 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
 
 /**
  * Trains on rows [from, to) in order, one sample at a time. With a team, a second thread
- * runs lane 1 of every section walk; the result is identical either way.
+ * runs lane 1 of every section walk; the result is identical either way. With `out`, each
+ * row's output values as its forward pass left them (before it learned) are written there
+ * (outputWidth(state) per row, starting at out[0] for row `from`): direct training answers
+ * with them.
  */
-export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader): void {
+export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader, out?: Float32Array): void {
   // The data binding may have sized interfaces since the context was made.
   ctx.fit(state);
   ctx.lane = team ? 0 : -1;
@@ -216,6 +183,7 @@ export function trainRows(ctx: ExecutionContext, state: NetworkState, data: Boun
     for (let row = from; row < to; row++) {
       loadRow(ctx, state, data, row);
       forwardTrain(ctx, state, team, walked);
+      if (out) copyOutputs(ctx, state, out, row - from);
       backward(ctx, state, data, row, team, walked);
       growAfterSample(ctx, state);
       team?.publish(state, ctx);
@@ -225,26 +193,23 @@ export function trainRows(ctx: ExecutionContext, state: NetworkState, data: Boun
   }
 }
 
-/** Width of one prediction row: all output values of all groups, in group order. */
-export function outputWidth(state: NetworkState): number {
-  let w = 0;
-  for (const g of state.outputs) w += g.width;
-  return w;
+/** Every output value of the last forward pass into row `at` of `out`. */
+function copyOutputs(ctx: ExecutionContext, state: NetworkState, out: Float32Array, at: number): void {
+  let o = at * outputWidth(state);
+  for (let g = 0; g < state.outputs.length; g++) {
+    const value = ctx.out[g]!.value;
+    const n = state.outputs[g]!.width;
+    for (let k = 0; k < n; k++) out[o++] = value[k]!;
+  }
 }
 
 /** Runs rows [from, to) forward only and writes every output value to `out` (row-major,
  *  outputWidth(state) per row, starting at out[0] for row `from`). */
 export function predictRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, out: Float32Array): void {
-  const width = outputWidth(state);
   ctx.fit(state);
   for (let row = from; row < to; row++) {
     loadRow(ctx, state, data, row);
     forward(ctx, state, false);
-    let o = (row - from) * width;
-    for (let g = 0; g < state.outputs.length; g++) {
-      const value = ctx.out[g]!.value;
-      const n = state.outputs[g]!.width;
-      for (let k = 0; k < n; k++) out[o++] = value[k]!;
-    }
+    copyOutputs(ctx, state, out, row - from);
   }
 }

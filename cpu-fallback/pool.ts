@@ -9,8 +9,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { type BoundData, JobCancelled, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
-import { type BoundData, outputWidth } from './engine.js';
 import { failTeam, newTeamSync } from './team.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
@@ -36,6 +36,9 @@ export interface TrainOptions {
    *  returns a promise, the job's next slice waits for it (short reads of the network, such as
    *  predictions, that must not wait for the whole job). */
   between?: (state: NetworkState) => Promise<void> | undefined;
+  /** Receives each trained row's output values from its forward pass, before it learned:
+   *  (to − from) × outputWidth (with several epochs, the last epoch's). */
+  outputs?: Float32Array;
 }
 
 export interface PredictOptions {
@@ -52,15 +55,6 @@ export interface JobResult {
   visits: number;
   /** Seconds the workers spent on the job (sum over slices). */
   workerSeconds: number;
-}
-
-/** The job was cancelled between two slices; `state` is the network after the last slice
- *  that completed (consistent: slices are never interrupted). */
-export class JobCancelled extends Error {
-  constructor(readonly state?: NetworkState) {
-    super('cancelled');
-    this.name = 'JobCancelled';
-  }
 }
 
 interface Slice {
@@ -145,7 +139,21 @@ export class CpuPool {
     const from = options.from ?? 0;
     const to = options.to ?? data.rows;
     const pending = slices(from, to, options.sliceRows ?? 512, options.epochs ?? 1);
-    return this.submit({ kind: 'train', key, state, data, pending, maxParallel: 1, first: from, width: 0, team: options.team ?? true, onProgress: options.onProgress, signal: options.signal, between: options.between });
+    return this.submit({
+      kind: 'train',
+      key,
+      state,
+      data,
+      pending,
+      maxParallel: 1,
+      first: from,
+      width: options.outputs ? outputWidth(state) : 0,
+      team: options.team ?? true,
+      onProgress: options.onProgress,
+      signal: options.signal,
+      between: options.between,
+      ...(options.outputs ? { outputs: options.outputs } : {}),
+    });
   }
 
   /** Runs rows forward only; resolves with rows × outputWidth output values. Non-spiking
@@ -220,12 +228,15 @@ export class CpuPool {
         partner.teamSync = sync;
         partner.worker.ref();
         partner.worker.postMessage({ type: 'join', id: nextMessageId++, team: { sync, port: channel.port2 } } satisfies WorkerRequest, [channel.port2]);
-        const msg: WorkerRequest = { type: 'train', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to, team: { sync, port: channel.port1 } };
+        const msg: WorkerRequest = { type: 'train', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to, outputs: job.outputs !== undefined, team: { sync, port: channel.port1 } };
         slot.worker.ref();
         slot.worker.postMessage(msg, [channel.port1]);
         continue;
       }
-      const msg: WorkerRequest = { type: job.kind, id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to };
+      const msg: WorkerRequest =
+        job.kind === 'train'
+          ? { type: 'train', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to, outputs: job.outputs !== undefined }
+          : { type: 'predict', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to };
       slot.worker.ref();
       slot.worker.postMessage(msg);
     }

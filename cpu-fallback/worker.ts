@@ -5,9 +5,10 @@
  * `error`.
  */
 import { type MessagePort, parentPort } from 'node:worker_threads';
+import { type BoundData, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
 import { ExecutionContext } from './context.js';
-import { type BoundData, outputWidth, predictRows, trainRows } from './engine.js';
+import { predictRows, trainRows } from './engine.js';
 import { TeamLeader, runPartner } from './team.js';
 
 /** A second thread helping with a training slice: shared barrier words and a port from the
@@ -18,7 +19,7 @@ export interface TeamLink {
 }
 
 export type WorkerRequest =
-  | { type: 'train'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number; team?: TeamLink }
+  | { type: 'train'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number; outputs: boolean; team?: TeamLink }
   | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
   | { type: 'join'; id: number; team: TeamLink };
 
@@ -53,12 +54,13 @@ function handle(msg: WorkerRequest): WorkerReply {
   const visitsBefore = ctx.visits;
   if (msg.type === 'train') {
     const team = msg.team ? new TeamLeader(msg.team.sync, msg.team.port) : undefined;
+    const outputs = msg.outputs ? new Float32Array((msg.to - msg.from) * outputWidth(msg.state)) : undefined;
     try {
-      trainRows(ctx, msg.state, msg.data, msg.from, msg.to, team);
+      trainRows(ctx, msg.state, msg.data, msg.from, msg.to, team, outputs);
     } finally {
       team?.stop();
     }
-    return { type: 'done', id: msg.id, state: msg.state, visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
+    return { type: 'done', id: msg.id, state: msg.state, ...(outputs ? { outputs } : {}), visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
   }
   const outputs = new Float32Array((msg.to - msg.from) * outputWidth(msg.state));
   predictRows(ctx, msg.state, msg.data, msg.from, msg.to, outputs);

@@ -321,8 +321,16 @@ export function sizeInput(state: NetworkState, name: string, size: number): Inpu
   const input = state.inputs.find((i) => i.name === name);
   if (!input) throw new RangeError(`no input named "${name}"`);
   if (size <= input.size) return input;
+  const before = input.size;
   input.size = size;
-  layoutInterfaces(state, input.hexagon);
+  try {
+    layoutInterfaces(state, input.hexagon);
+  } catch (e) {
+    // Refused before anything moved (the first interface that would move throws): a refused
+    // binding leaves the network as it was.
+    input.size = before;
+    throw e;
+  }
   return input;
 }
 

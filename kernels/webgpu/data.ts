@@ -3,21 +3,9 @@
  * for Uint8 datasets, so mnist uploads 784 bytes a sample; f32 otherwise), followed by each
  * sample's output targets as one float per output value (one-hot for class interfaces).
  */
+import type { BoundData } from '../contract.js';
 import type { NetworkState } from '../state.js';
-import type { InputColumns, NetworkLayout } from './plan.js';
-
-/** Rows bound to a network (structurally cpu-fallback/engine.ts BoundData: kernels/ does not
- *  import the CPU backend). */
-export interface GpuRows {
-  rows: number;
-  inputs: Uint8Array | Float32Array;
-  inputWidth: number;
-  inputMap: InputColumns[];
-  labels?: Uint16Array | undefined;
-  values?: Float32Array | undefined;
-  valueWidth: number;
-  outputMap: { group: number; iface: number; source: 'class' | 'values'; column: number; size: number }[];
-}
+import type { NetworkLayout } from './plan.js';
 
 export interface PackedSamples {
   words: Uint32Array;
@@ -28,13 +16,13 @@ export interface PackedSamples {
 }
 
 /** Words a packed batch of `count` rows takes. */
-export function packedWords(data: GpuRows, layout: NetworkLayout, count: number, withTargets: boolean): number {
+export function packedWords(data: BoundData, layout: NetworkLayout, count: number, withTargets: boolean): number {
   const rowWords = data.inputs instanceof Uint8Array ? Math.ceil(data.inputWidth / 4) : data.inputWidth;
   return Math.max(1, count * rowWords + (withTargets ? count * layout.totalWidth : 0));
 }
 
 /** Packs the rows `rows` (dataset row indices, in sample order). */
-export function packSamples(state: NetworkState, layout: NetworkLayout, data: GpuRows, rows: ArrayLike<number>, withTargets: boolean): PackedSamples {
+export function packSamples(state: NetworkState, layout: NetworkLayout, data: BoundData, rows: ArrayLike<number>, withTargets: boolean): PackedSamples {
   const bytes = data.inputs instanceof Uint8Array;
   const width = data.inputWidth;
   const rowWords = bytes ? Math.ceil(width / 4) : width;
@@ -57,7 +45,7 @@ export function packSamples(state: NetworkState, layout: NetworkLayout, data: Gp
 /** Targets as cpu-fallback/engine.ts targetsOf gives them: a class interface learns its
  *  bound label (class 0 when nothing is bound), a value interface its bound columns (0 when
  *  none are bound). */
-function writeTargets(state: NetworkState, layout: NetworkLayout, data: GpuRows, rows: ArrayLike<number>, out: Float32Array): void {
+function writeTargets(state: NetworkState, layout: NetworkLayout, data: BoundData, rows: ArrayLike<number>, out: Float32Array): void {
   const width = layout.totalWidth;
   state.outputs.forEach((g, gi) => {
     g.interfaces.forEach((iface, i) => {

@@ -12,9 +12,9 @@ import { NEURON_STRIDE, PAGE_BYTES, SECTION_STRIDE, SYNAPSES_PER_PAGE, COUNTER }
 import type { NetworkState, SynapsePage } from '../state.js';
 import { BufferUsage, type GpuContext, MapMode } from './gpu.js';
 import { Binding, type BindingName, type GpuPipelines } from './pipelines.js';
-import { type InputColumns, type NetworkLayout, buildPlan, networkLayout, sameLayout } from './plan.js';
+import { type NetworkLayout, buildPlan, networkLayout, sameLayout } from './plan.js';
 import { BATCH_PARAMS, GROWTH_HEADER, GROWTH_REQUEST, NEURON_CELL, SECTION_WALK } from './records.js';
-import type { TransferCounters } from './counters.js';
+import type { InputBinding, TransferCounters } from '../contract.js';
 
 /** Changed words closer than this are uploaded in one write (1 KiB: a write costs more than
  *  copying that much). */
@@ -118,6 +118,8 @@ export interface ReadbackLayout {
   pages: { offset: number; used: number }[];
   links: { offset: number; bytes: number };
   neurons: { offset: number; bytes: number } | undefined;
+  /** Output values of the batch's samples, when asked for. */
+  values: { offset: number; bytes: number } | undefined;
   total: number;
 }
 
@@ -240,7 +242,7 @@ export class GpuNetwork {
   // -------------------------------------------------------------------------------------
 
   /** Makes the GPU copy equal to `state` (every buffer written in full). */
-  load(state: NetworkState, inputs: readonly InputColumns[]): void {
+  load(state: NetworkState, inputs: readonly InputBinding[]): void {
     this.layout = networkLayout(state);
     const sectionWords = state.counters[COUNTER.sectionCount]! * SECTION_STRIDE;
     if (this.buffers.sections.ensure(state.sectionCapacity * SECTION_STRIDE * 4)) this.replaced();
@@ -272,7 +274,7 @@ export class GpuNetwork {
 
   /** Neurons, links and the plan: rebuilt from the host copy and written where they changed
    *  (in full when their layout changed). */
-  private syncTables(state: NetworkState, inputs: readonly InputColumns[], force = false): void {
+  private syncTables(state: NetworkState, inputs: readonly InputBinding[], force = false): void {
     const layout = networkLayout(state);
     const relaid = force || !sameLayout(layout, this.layout);
     this.layout = layout;
@@ -290,7 +292,7 @@ export class GpuNetwork {
   }
 
   /** Rebuilds the plan (after growth, or for another data binding). */
-  setInputs(state: NetworkState, inputs: readonly InputColumns[]): void {
+  setInputs(state: NetworkState, inputs: readonly InputBinding[]): void {
     const plan = buildPlan(state, this.layout, inputs);
     if (this.buffers.plan.ensure(plan.byteLength)) {
       this.replaced();
@@ -353,7 +355,13 @@ export class GpuNetwork {
   /** Copies what the host needs after a batch into the staging buffer: the growth log header
    *  and its first `growthWindow` records, the live section records, the used part of every
    *  synapse page, the output links, and (spiking networks) the neuron records. */
-  encodeReadback(encoder: GPUCommandEncoder, state: NetworkState, growthWindow: number, withNeurons = state.spiking): { staging: GPUBuffer; layout: ReadbackLayout } {
+  encodeReadback(
+    encoder: GPUCommandEncoder,
+    state: NetworkState,
+    growthWindow: number,
+    withNeurons = state.spiking,
+    values?: { byteOffset: number; bytes: number },
+  ): { staging: GPUBuffer; layout: ReadbackLayout } {
     let offset = 0;
     const take = (bytes: number): { offset: number; bytes: number } => {
       const r = { offset, bytes };
@@ -365,7 +373,8 @@ export class GpuNetwork {
     const pages = state.pages.map((page) => ({ offset: take(page.used * 12).offset, used: page.used }));
     const links = take(this.layout.linksLength * 4);
     const neurons = withNeurons ? take(this.layout.cellsPerSlot * NEURON_STRIDE * 4) : undefined;
-    const layout: ReadbackLayout = { growth, sections, pages, links, neurons, total: offset };
+    const outputValues = values ? take(values.bytes) : undefined;
+    const layout: ReadbackLayout = { growth, sections, pages, links, neurons, values: outputValues, total: offset };
     const staging = this.stagingBuffer(offset);
     const copy = (buffer: GPUBuffer, from: number, to: number, bytes: number): void => {
       if (bytes > 0) encoder.copyBufferToBuffer(buffer, from, staging, to, bytes);
@@ -377,6 +386,7 @@ export class GpuNetwork {
     });
     copy(this.buffers.links.buffer, 0, links.offset, links.bytes);
     if (neurons) copy(this.buffers.neurons.buffer, 0, neurons.offset, neurons.bytes);
+    if (values && outputValues) copy(this.buffers.outcells.buffer, values.byteOffset, outputValues.offset, outputValues.bytes);
     this.counters.bytesReadBack += offset;
     return { staging, layout };
   }
@@ -409,7 +419,7 @@ export class GpuNetwork {
 
   /** After the host applied growth to `state`: uploads what changed relative to `snapshot`
    *  (and in full whatever had to move or grow). */
-  commit(state: NetworkState, inputs: readonly InputColumns[], snapshot: Snapshot): void {
+  commit(state: NetworkState, inputs: readonly InputBinding[], snapshot: Snapshot): void {
     const sectionWords = state.counters[COUNTER.sectionCount]! * SECTION_STRIDE;
     if (this.buffers.sections.ensure(state.sectionCapacity * SECTION_STRIDE * 4)) {
       this.replaced();
@@ -441,6 +451,20 @@ export class GpuNetwork {
   adoptNeurons(state: NetworkState, words: Uint32Array): void {
     scatterNeurons(state, this.layout, words);
     this.neuronShadow = words.slice();
+  }
+
+  /** Writes the neuron records where the host's differ from what the GPU holds. What spiking
+   *  neurons carry changes without changing the network's shape (a reset of the carried
+   *  state, a prediction the host ran), so a resident spiking network is synced before use. */
+  syncNeurons(state: NetworkState): void {
+    const neurons = flattenNeurons(state, this.layout);
+    if (this.buffers.neurons.ensure(neurons.byteLength)) {
+      this.replaced();
+      this.write(this.buffers.neurons.buffer, 0, neurons);
+    } else {
+      this.uploadChanges(this.buffers.neurons.buffer, 0, neurons, this.neuronShadow);
+    }
+    this.neuronShadow = neurons;
   }
 
   /** Copies the whole GPU copy of the network into `state` (which must have the shape the

@@ -8,6 +8,7 @@
  * way their records are stored per hexagon on the host, so a hexagon growing a block inside
  * its capacity changes nothing but its count.
  */
+import type { InputBinding } from '../contract.js';
 import { NEURONS_PER_BLOCK, TARGET_SLOTS } from '../layout.js';
 import type { NetworkState } from '../state.js';
 import {
@@ -23,14 +24,6 @@ import {
   PLAN_HEX,
   PLAN_IFACE,
 } from './records.js';
-
-/** Which columns of a row feed an input interface (structurally cpu-fallback's InputBinding). */
-export interface InputColumns {
-  /** Index into state.inputs. */
-  input: number;
-  column: number;
-  size: number;
-}
 
 /** Offsets of one output group's arrays inside the links buffer (in floats). */
 export interface LinkOffsets {
@@ -101,7 +94,7 @@ function hexKind(kind: string): number {
 
 /** Builds the plan words. `inputs` says which dataset columns feed which input interface;
  *  neurons nothing feeds read 0. */
-export function buildPlan(state: NetworkState, layout: NetworkLayout, inputs: readonly InputColumns[] = []): Uint32Array {
+export function buildPlan(state: NetworkState, layout: NetworkLayout, inputs: readonly InputBinding[] = []): Uint32Array {
   const words: number[] = new Array<number>(PLAN_HEADER.stride).fill(0);
   const put = (offset: number, field: number, value: number): void => {
     words[offset + field] = value >>> 0;

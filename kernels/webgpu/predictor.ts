@@ -5,11 +5,12 @@
  * potentials from sample to sample, so `infer_sequential` runs their rows in order in one
  * workgroup, and the carried state is read back into the host's network afterwards.
  */
+import type { BoundData } from '../contract.js';
 import { NEURON_STRIDE } from '../layout.js';
 import type { NetworkState } from '../state.js';
 import { assertUsable, type GpuSession } from './session.js';
 import type { GpuNetwork } from './network.js';
-import { type GpuRows, packSamples, packedWords } from './data.js';
+import { packSamples, packedWords } from './data.js';
 import { batchParamWords } from './params.js';
 import { MapMode } from './gpu.js';
 import { GROWTH_HEADER, NEURON_CELL } from './records.js';
@@ -35,7 +36,7 @@ export interface GpuPredictOptions {
 }
 
 /** Writes rows [from, to) forward to `out` (row-major, totalWidth values per row). */
-export async function predictOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: GpuRows, out: Float32Array, options: GpuPredictOptions): Promise<{ visits: number }> {
+export async function predictOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: BoundData, out: Float32Array, options: GpuPredictOptions): Promise<{ visits: number }> {
   const total = options.to - options.from;
   const fit = Math.max(1, Math.floor(session.context.maxStorageBindingBytes / Math.max(1, bytesPerSlot(network))));
   const chunk = Math.max(1, Math.min(options.batch ?? DEFAULT_INFER_BATCH, fit, session.context.maxWorkgroupsPerDimension));
@@ -52,13 +53,15 @@ export async function predictOnGpu(session: GpuSession, network: GpuNetwork, sta
 }
 
 /** One dispatch of up to `slots` samples; resolves with the synapse visits it made. */
-async function predictBatch(session: GpuSession, network: GpuNetwork, state: NetworkState, data: GpuRows, first: number, n: number, out: Float32Array): Promise<number> {
+async function predictBatch(session: GpuSession, network: GpuNetwork, state: NetworkState, data: BoundData, first: number, n: number, out: Float32Array): Promise<number> {
   assertUsable(session);
   const { device } = session.context;
   const counters = session.counters;
   const sequential = state.spiking;
   const slots = sequential ? 1 : n;
   const width = network.layout.totalWidth;
+  // This job's columns: another job of the cluster may have run between two of its batches.
+  network.setInputs(state, data.inputMap);
   network.ensureScratch({ slots, valueRows: n, sampleWords: packedWords(data, network.layout, n, false), growthRecords: 0 }, state);
   const rows = Array.from({ length: n }, (_, j) => first + j);
   const packed = packSamples(state, network.layout, data, rows, false);

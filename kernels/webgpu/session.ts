@@ -3,7 +3,7 @@
  * counters, and a FIFO lock so that jobs of several clusters take turns batch by batch (a
  * training job never holds the device for more than one batch while others wait).
  */
-import type { TransferCounters } from './counters.js';
+import type { TransferCounters } from '../contract.js';
 import type { GpuContext } from './gpu.js';
 import type { GpuPipelines } from './pipelines.js';
 

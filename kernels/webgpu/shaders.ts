@@ -1,44 +1,18 @@
 /**
  * The WGSL source of the backend: the generated prelude (./prelude.ts) followed by the kernel
- * files of kernels/ (one per step of the engine). The .wgsl files are read from the source
- * tree at run time (they are not TypeScript, so tsc does not copy them into dist/).
+ * files of kernels/, one per step of the engine, as kernels/steps.ts lists them (WGSL needs no
+ * declaration before use at module scope: their order only keeps the module readable). The
+ * .wgsl files are read from the source tree at run time (they are not TypeScript, so tsc does
+ * not copy them into dist/).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ENTRY_POINTS, type EntryPoint, KERNEL_FILES } from '../steps.js';
 import { wgslPrelude } from './prelude.js';
 
-/** Kernel files in the order they are concatenated (WGSL does not need declaration before
- *  use at module scope; the order only keeps the module readable). */
-export const KERNEL_FILES = [
-  'bindings.wgsl',
-  'plan.wgsl',
-  'rng.wgsl',
-  'accumulate.wgsl',
-  'input.wgsl',
-  'neurons.wgsl',
-  'grow.wgsl',
-  'forward.wgsl',
-  'output.wgsl',
-  'output_backward.wgsl',
-  'backward.wgsl',
-  'reduction.wgsl',
-  'sample.wgsl',
-] as const;
-
-/** Entry points, by the step they run. */
-export const ENTRY_POINTS = [
-  'step_input',
-  'step_update',
-  'step_walk',
-  'step_output',
-  'step_output_backward',
-  'step_backward',
-  'step_reduce',
-  'train_batch',
-  'infer_batch',
-  'infer_sequential',
-] as const;
-export type EntryPoint = (typeof ENTRY_POINTS)[number];
+// The files and entry points come from the step registry: a kernel file or entry point
+// exists for the backend only once it is listed there with its CPU twin and twin test.
+export { ENTRY_POINTS, type EntryPoint, KERNEL_FILES };
 
 /** The folder holding the .wgsl files: kernels/ beside this file's source, whether it runs
  *  from the source tree (kernels/webgpu/) or compiled (dist/kernels/webgpu/). */

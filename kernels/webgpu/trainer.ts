@@ -10,11 +10,12 @@
  * empty almost every sample asks for some, so batches start at one sample and grow with the
  * samples trained (batchSizeAt); docs/architecture.md has the measured effect.
  */
+import { type BoundData, JobCancelled } from '../contract.js';
 import { COUNTER, REDUCTION_INTERVAL } from '../layout.js';
 import type { NetworkState } from '../state.js';
 import { assertUsable, type GpuSession } from './session.js';
 import { type GpuNetwork } from './network.js';
-import { type GpuRows, packSamples, packedWords } from './data.js';
+import { packSamples, packedWords } from './data.js';
 import { batchParamWords } from './params.js';
 import { GROWTH_HEADER, GROWTH_REQUEST } from './records.js';
 import { applyRequests, decodeRequests, releaseEmptied, requestBounds } from './growth-log.js';
@@ -47,13 +48,10 @@ export interface GpuTrainOptions {
   signal?: AbortSignal;
   /** Between two batches, with `state` current (the host copy): short reads of the network. */
   between?: () => Promise<void> | undefined;
-}
-
-export class TrainingCancelled extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'TrainingCancelled';
-  }
+  /** Receives each trained row's output values from its forward pass (before it learned):
+   *  dataset row r at (r − firstRow) × totalWidth; a row trained again overwrites its values.
+   *  They come back with the batch's readback. */
+  outputs?: { values: Float32Array; firstRow: number };
 }
 
 const HEADER = {
@@ -65,18 +63,18 @@ const HEADER = {
 };
 
 /** Trains `state` (whose GPU copy `network` holds) on the given rows. On return — also after
- *  a cancellation between batches — `state` is the current network. */
-export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: GpuRows, options: GpuTrainOptions): Promise<{ visits: number }> {
+ *  a cancellation between batches (JobCancelled) — `state` is the current network. */
+export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: BoundData, options: GpuTrainOptions): Promise<{ visits: number }> {
   const total = options.rows.length;
   let done = 0;
   let visits = 0;
   while (done < total) {
-    if (options.signal?.aborted) throw new TrainingCancelled();
+    if (options.signal?.aborted) throw new JobCancelled(state);
     const key = state.counters[COUNTER.samplesTrained]!;
     const k = Math.min(total - done, batchSizeAt(key, options.maxBatch, state.enableReduction, options.warmupDivisor));
     const rows = Array.from({ length: k }, (_, j) => options.rows[done + j]!);
     visits += await session.lock.run(async () => {
-      const batchVisits = await trainBatch(session, network, state, data, rows);
+      const batchVisits = await trainBatch(session, network, state, data, rows, options.outputs);
       if (state.enableReduction && state.counters[COUNTER.samplesTrained]! % REDUCTION_INTERVAL === 0) await reduceOnGpu(session, network, state, data);
       return batchVisits;
     });
@@ -88,13 +86,15 @@ export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state
 }
 
 /** One batch; resolves with the synapse visits it made. */
-async function trainBatch(session: GpuSession, network: GpuNetwork, state: NetworkState, data: GpuRows, rows: number[]): Promise<number> {
+async function trainBatch(session: GpuSession, network: GpuNetwork, state: NetworkState, data: BoundData, rows: number[], outputs: GpuTrainOptions['outputs']): Promise<number> {
   assertUsable(session);
   const { device } = session.context;
   const counters = session.counters;
   const k = rows.length;
   const firstKey = state.counters[COUNTER.samplesTrained]!;
   const bounds = requestBounds(state, k);
+  // This job's columns: a prediction may have run in the `between` hook with its own.
+  network.setInputs(state, data.inputMap);
   network.ensureScratch({ slots: 1, valueRows: k, sampleWords: packedWords(data, network.layout, k, true), growthRecords: bounds.capacity }, state);
   const packed = packSamples(state, network.layout, data, rows, true);
   network.writeSamples(packed.words);
@@ -128,7 +128,10 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
   pass.dispatchWorkgroups(1);
   pass.end();
   const window = Math.min(bounds.expected, network.growthRecords);
-  const { staging, layout } = network.encodeReadback(encoder, state, window);
+  // The output values train_batch keeps per sample (output.wgsl writes them at valueBase +
+  // sample × totalWidth) ride along in the same readback when the caller wants them.
+  const values = outputs && width > 0 ? { byteOffset: 2 * width * 4, bytes: k * width * 4 } : undefined;
+  const { staging, layout } = network.encodeReadback(encoder, state, window, state.spiking, values);
   device.queue.submit([encoder.finish()]);
   counters.dispatches++;
   counters.submits++;
@@ -162,6 +165,10 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
     counters.trainSamples += k;
     counters.growthRequests += requests.length;
     counters.droppedRequests += dropped;
+    if (outputs && layout.values) {
+      const trained = new Float32Array(mapped, layout.values.offset, k * width);
+      rows.forEach((row, j) => outputs.values.set(trained.subarray(j * width, (j + 1) * width), (row - outputs.firstRow) * width));
+    }
     network.commit(state, data.inputMap, snapshot);
     return header[HEADER.visits]!;
   } finally {
@@ -172,7 +179,7 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
 /** The reduction pass (kernels/reduction.wgsl) as its own submission, after the host applied
  *  the growth of the sample that ends a reduction interval: the same order as the CPU's
  *  growAfterSample. Emptied sections are freed here with kernels/growth.ts. */
-async function reduceOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: GpuRows): Promise<void> {
+async function reduceOnGpu(session: GpuSession, network: GpuNetwork, state: NetworkState, data: BoundData): Promise<void> {
   const { device } = session.context;
   const counters = session.counters;
   network.writeParams(batchParamWords({ sectionCount: state.counters[COUNTER.sectionCount]!, cellsPerSlot: network.layout.cellsPerSlot, totalWidth: network.layout.totalWidth }));

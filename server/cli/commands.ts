@@ -4,8 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { outputWidth } from '../../cpu-fallback/engine.js';
-import type { Backend } from '../network/backend.js';
+import { type Backend, outputWidth } from '../../kernels/contract.js';
 import { BackendUnavailableError, createBackend, type BackendChoice } from '../network/select-backend.js';
 import { BindError, Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
 import { CheckpointError } from '../network/checkpoint.js';

@@ -7,9 +7,8 @@
  * the counts do.
  */
 import { writeFile } from 'node:fs/promises';
-import { outputWidth } from '../../cpu-fallback/engine.js';
-import { type TransferCounters, countersSince } from '../../kernels/webgpu/counters.js';
-import type { Backend } from '../network/backend.js';
+import { type Backend, type TransferCounters, outputWidth } from '../../kernels/contract.js';
+import { countersSince } from '../../kernels/webgpu/counters.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
 import { score } from '../network/evaluate.js';
 import { BackendUnavailableError, selectBackend } from '../network/select-backend.js';

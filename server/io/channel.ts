@@ -13,9 +13,10 @@
  * interludes (between the slices of a running task).
  */
 import type { Logger } from 'pino';
-import type { Backend } from '../network/backend.js';
+import type { Backend } from '../../kernels/contract.js';
+import { BindError } from '../network/binding.js';
 import type { Cluster } from '../network/cluster.js';
-import { type DirectAnswer, DirectInputError, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
+import { type DirectAnswer, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
 import { resetSpikingState } from '../../kernels/state.js';
 import { NotFoundError } from '../store/types.js';
 import type { HostedCluster, OutputLayout } from '../tasks/hosted-cluster.js';
@@ -60,7 +61,7 @@ export class ClusterChannel {
   private readonly queue: Call[] = [];
   private draining = false;
   private runner: DirectRunner | undefined;
-  private runnerFor: Cluster | undefined;
+  private runnerFor: { cluster: Cluster; backend: Backend } | undefined;
   private dirty = false;
   private saveTimer: NodeJS.Timeout | undefined;
   private saving: Promise<unknown> = Promise.resolve();
@@ -166,18 +167,18 @@ export class ClusterChannel {
     return batch;
   }
 
-  private runnerOf(cluster: Cluster): DirectRunner {
-    if (!this.runner || this.runnerFor !== cluster) {
-      this.runner = new DirectRunner(cluster);
-      this.runnerFor = cluster;
+  private runnerOf(cluster: Cluster, backend: Backend): DirectRunner {
+    if (!this.runner || this.runnerFor?.cluster !== cluster || this.runnerFor.backend !== backend) {
+      this.runner = new DirectRunner(cluster, backend);
+      this.runnerFor = { cluster, backend };
     }
     return this.runner;
   }
 
-  /** Runs one batch; `inTask`: a task's job holds the backend, so everything runs here. */
+  /** Runs one batch; `inTask`: a task's job holds the backend, so everything runs inline. */
   private async run(calls: Call[], hosted: HostedCluster, backend: Backend, inTask: boolean): Promise<void> {
     const cluster = hosted.cluster;
-    const runner = this.runnerOf(cluster);
+    const runner = this.runnerOf(cluster, backend);
     if (calls.some((c) => c.source === 'http')) {
       const layout = hosted.outputLayout();
       for (const c of calls) {
@@ -196,26 +197,23 @@ export class ClusterChannel {
       return;
     }
     if (first.kind === 'train') {
-      // Training runs here for every backend: a WebGPU backend sees the host copy changed
-      // (its fingerprint) and uploads it before its next job.
-      settle(first, () => runner.train(first.inputs!, first.target!));
+      // One sample through the backend's training, in the calling thread on the CPU.
+      await settle(first, () => runner.train(first.inputs!, first.target!));
       this.markDirty();
       return;
     }
-    // Requests. Spiking networks answer strictly one after another (each call changes the
-    // state the next one sees); a lone request is cheapest right here.
-    const inParallel = !inTask && !cluster.spiking && (backend.name !== 'cpu' || calls.length >= this.options.parallelMin);
-    if (!inParallel) {
-      for (const c of calls) settle(c, () => runner.request(c.inputs!));
-      return;
-    }
+    // Requests. A few (and, inside a task, all) run inline: on the CPU backend right here,
+    // where a lone request is cheapest; spiking networks too, strictly one after another
+    // (each call changes the state the next one sees). Larger batches go to the CPU worker
+    // pool; the WebGPU backend runs every batch as one dispatch.
+    const inline = inTask || cluster.spiking || calls.length < this.options.parallelMin;
     const answers = await runner.requestMany(
       calls.map((c) => c.inputs!),
-      async (data) => (await backend.predict(cluster, data, backend.name === 'cpu' ? { sliceRows: Math.ceil(data.rows / this.options.threads) } : {})).outputs,
+      { inline, slices: this.options.threads },
     );
     answers.forEach((a, i) => {
       const c = calls[i]!;
-      if (a instanceof DirectInputError) c.reject(new IoError(a.code as IoErrorCode, a.message));
+      if (a instanceof BindError) c.reject(asIoError(a));
       else c.resolve(a);
     });
   }
@@ -253,9 +251,9 @@ function notDirect(clusterId: string): IoError {
   return new IoError('not-direct-mode', `cluster ${clusterId} is not in direct mode (PATCH it to mode "direct" to use direct I/O)`);
 }
 
-function settle(call: Call, work: () => DirectAnswer | undefined): void {
+async function settle(call: Call, work: () => Promise<DirectAnswer | undefined>): Promise<void> {
   try {
-    const answer = work();
+    const answer = await work();
     if (answer) call.resolve(answer);
   } catch (error) {
     call.reject(asIoError(error));
@@ -267,7 +265,7 @@ export function asIoError(error: unknown, logger?: Logger): IoError {
   if (error instanceof IoError) return error;
   // The vocabulary's errors (server/errors.ts), in Socket.IO's spelling of the same code.
   if (error instanceof DomainError) return new IoError(socketCode(error.code) as IoErrorCode, error.message);
-  if (error instanceof DirectInputError) return new IoError(error.code as IoErrorCode, error.message);
+  if (error instanceof BindError) return new IoError(error.code as IoErrorCode, error.message);
   if (error instanceof NotFoundError) return new IoError('not-found', 'the cluster no longer exists');
   const name = error instanceof Error ? error.name : '';
   if (name === 'ClusterBusyError') return new IoError('cluster-busy', (error as Error).message);

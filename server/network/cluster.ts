@@ -1,25 +1,21 @@
 /**
  * A cluster: one network created from a template. Holds the template, the network's buffers
- * (kernels/state.ts) and knows how to bind a dataset to the network's inputs and outputs.
+ * (kernels/state.ts) and binds datasets to the network's inputs and outputs (./binding.ts).
+ * It is what the backends know as a ClusterHandle (kernels/contract.ts): a key and a state.
  */
 import { randomUUID } from 'node:crypto';
 import { COUNTER, NEURONS_PER_BLOCK, NEURON_STRIDE, SECTION_STRIDE, BYTES_PER_SYNAPSE_SLOT } from '../../kernels/layout.js';
-import {
-  type NetworkShape,
-  type NetworkState,
-  type OutputMode,
-  createNetworkState,
-  findInput,
-  findOutput,
-  sizeInput,
-  sizeOutput,
-} from '../../kernels/state.js';
-import type { BoundData, InputBinding, OutputBinding } from '../../cpu-fallback/engine.js';
+import type { BoundData, ClusterHandle } from '../../kernels/contract.js';
+import { type NetworkShape, type NetworkState, createNetworkState } from '../../kernels/state.js';
 import type { Dataset } from '../datasets/types.js';
+import { type BindOptions, bindDataset } from './binding.js';
 import { type CheckpointMeta, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import type { ClusterTemplate } from './template-types.js';
 import { parseTemplate, templateToText } from './template.js';
 import { buildTopology } from './topology.js';
+
+// Callers bind datasets through Cluster.bind and catch its BindError here.
+export { BindError, type BindOptions } from './binding.js';
 
 /** The template used when none is given: input, one hidden hexagon, output, in a line. */
 export const DEFAULT_TEMPLATE = `version: 1
@@ -53,24 +49,7 @@ export interface ClusterStats {
   synapsesRemoved: number;
 }
 
-/** Mapping of dataset columns onto interfaces; defaults cover single-input/single-output. */
-export interface BindOptions {
-  /** Input interface name → first column and width (default: the only input takes all columns). */
-  inputs?: { name: string; column?: number; size?: number }[];
-  /** Output interface name taught by the dataset's targets (default: the only output). */
-  output?: string;
-  /** Do not size interfaces (the data must fit the network as it is). */
-  readOnly?: boolean;
-}
-
-export class BindError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BindError';
-  }
-}
-
-export class Cluster {
+export class Cluster implements ClusterHandle {
   /** Identifies the cluster to backends (scratch reuse); not part of the network. */
   readonly key: string = randomUUID();
 
@@ -111,67 +90,11 @@ export class Cluster {
   /**
    * Binds a dataset: sizes the input interface(s) to its columns and the output interface to
    * its targets (class labels → one value per class, learned with softmax; value columns →
-   * one value per column, learned in the targets' own units). Sizes only grow.
+   * one value per column, learned in the targets' own units). Sizes only grow. The rules are
+   * ./binding.ts's, shared with direct I/O.
    */
   bind(dataset: Dataset, options: BindOptions = {}): BoundData {
-    const inputMap = this.bindInputs(dataset, options);
-    const { outputMap, labels, values, valueWidth } = this.bindOutputs(dataset, options);
-    return { rows: dataset.rows, inputs: dataset.inputs, inputWidth: dataset.inputWidth, inputMap, labels, values, valueWidth, outputMap };
-  }
-
-  private bindInputs(dataset: Dataset, options: BindOptions): InputBinding[] {
-    const specs = options.inputs ?? (this.state.inputs.length === 1 ? [{ name: this.state.inputs[0]!.name }] : undefined);
-    if (!specs) {
-      throw new BindError(`the template has ${this.state.inputs.length} inputs (${this.state.inputs.map((i) => i.name).join(', ')}); say which columns feed which`);
-    }
-    return specs.map((spec) => {
-      const column = spec.column ?? 0;
-      const size = spec.size ?? dataset.inputWidth - column;
-      if (column < 0 || size <= 0 || column + size > dataset.inputWidth) {
-        throw new BindError(`input "${spec.name}": columns ${column}..${column + size - 1} are outside the dataset's ${dataset.inputWidth} columns`);
-      }
-      const iface = findInput(this.state, spec.name);
-      if (!iface) throw new BindError(`the template has no input named "${spec.name}"`);
-      if (options.readOnly) {
-        if (size !== iface.size) throw new BindError(`input "${spec.name}" takes ${iface.size} values, the data has ${size} columns`);
-      } else {
-        sizeInput(this.state, spec.name, size);
-      }
-      return { input: this.state.inputs.indexOf(iface), column, size };
-    });
-  }
-
-  private bindOutputs(
-    dataset: Dataset,
-    options: BindOptions,
-  ): { outputMap: OutputBinding[]; labels: Uint16Array | undefined; values: Float32Array | undefined; valueWidth: number } {
-    const none = { outputMap: [], labels: undefined, values: undefined, valueWidth: 0 };
-    const targets = dataset.targets;
-    const allOutputs = this.state.outputs.flatMap((g) => g.interfaces);
-    const name = options.output ?? (allOutputs.length === 1 ? allOutputs[0]!.name : undefined);
-    if (!targets) return none;
-    if (!name) throw new BindError(`the template has ${allOutputs.length} outputs (${allOutputs.map((o) => o.name).join(', ')}); say which one the targets teach`);
-    const found = findOutput(this.state, name);
-    if (!found) throw new BindError(`the template has no output named "${name}"`);
-    const mode: OutputMode = targets.kind === 'class' ? 'class' : 'value';
-    const size = targets.kind === 'class' ? targets.classes.length : targets.columns.length;
-    if (options.readOnly) {
-      if (found.output.size !== size || found.output.mode !== mode) {
-        throw new BindError(`output "${name}" has ${found.output.size} ${found.output.mode === 'class' ? 'classes' : 'values'}, the data has ${size} ${mode === 'class' ? 'classes' : 'values'}`);
-      }
-    } else {
-      try {
-        sizeOutput(this.state, name, size, mode);
-      } catch (e) {
-        throw new BindError((e as Error).message);
-      }
-    }
-    const group = this.state.outputs.indexOf(found.group);
-    const iface = found.group.interfaces.indexOf(found.output);
-    const outputMap: OutputBinding[] = [{ group, iface, source: targets.kind === 'class' ? 'class' : 'values', column: 0, size }];
-    return targets.kind === 'class'
-      ? { outputMap, labels: targets.labels, values: undefined, valueWidth: 0 }
-      : { outputMap, labels: undefined, values: targets.values, valueWidth: targets.columns.length };
+    return bindDataset(this.state, dataset, options);
   }
 
   /** Whether samples must be processed in order (potentials carry over between cycles). */

@@ -2,7 +2,7 @@
  * Turning output values into answers and scores: argmax per class output (ties go to the
  * lowest index), accuracy against class labels, error against value targets.
  */
-import type { BoundData } from '../../cpu-fallback/engine.js';
+import type { BoundData } from '../../kernels/contract.js';
 import type { NetworkState, OutputInterfaceState } from '../../kernels/state.js';
 
 /** Where an interface's values sit inside one row of predictRows output. */

@@ -12,8 +12,9 @@
 import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type AdapterDescription, describeAdapter, findAdapter } from '../../kernels/webgpu/gpu.js';
-import { type Backend, type BackendName, CpuBackend } from './backend.js';
-import { WebGpuBackend } from './webgpu-backend.js';
+import { CpuBackend } from '../../cpu-fallback/backend.js';
+import type { Backend, BackendName } from '../../kernels/contract.js';
+import { WebGpuBackend } from '../../kernels/webgpu/backend.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
 

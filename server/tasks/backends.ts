@@ -5,7 +5,7 @@
  * Each backend is one host in `/v1/hosts`.
  */
 import type { Logger } from 'pino';
-import type { Backend, BackendName } from '../network/backend.js';
+import type { Backend, BackendName } from '../../kernels/contract.js';
 import { availableBackends, probeWebGpuIsolated, selectBackend, type BackendAvailability, type BackendChoice, type BackendSelection } from '../network/select-backend.js';
 
 /** Probes the adapter in a child process, so what the driver prints lands in the JSON log. */

@@ -4,7 +4,7 @@
  * not keep. Both travel together in the checkpoint bytes (the class names as a checkpoint
  * label), so a restored cluster answers with the same class names.
  */
-import { outputWidth } from '../../cpu-fallback/engine.js';
+import { outputWidth } from '../../kernels/contract.js';
 import { Cluster } from '../network/cluster.js';
 import { interfaceColumn } from '../network/evaluate.js';
 import type { Targets } from '../datasets/types.js';

@@ -33,8 +33,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { JobCancelled } from '../../cpu-fallback/pool.js';
-import type { Backend } from '../network/backend.js';
+import { type Backend, JobCancelled } from '../../kernels/contract.js';
 import { BindError, type BindOptions } from '../network/cluster.js';
 import { CheckpointError } from '../network/checkpoint.js';
 import { score } from '../network/evaluate.js';

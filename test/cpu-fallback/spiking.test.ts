@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExecutionContext } from '../../cpu-fallback/context.js';
-import { outputWidth, predictRows, trainRows } from '../../cpu-fallback/engine.js';
+import { predictRows, trainRows } from '../../cpu-fallback/engine.js';
+import { outputWidth } from '../../kernels/contract.js';
 import { NEURON_STRIDE, NEU_CARRY } from '../../kernels/layout.js';
 import { resetSpikingState } from '../../kernels/state.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../server/network/cluster.js';

@@ -5,16 +5,17 @@
  * structure and values within TOLERANCE (1e-5 relative, test/fixtures/gpu-twin.ts).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import { ExecutionContext } from '../../../cpu-fallback/context.js';
-import { type BoundData, loadRow } from '../../../cpu-fallback/engine.js';
+import { loadRow } from '../../../cpu-fallback/engine.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from '../../../cpu-fallback/steps.js';
+import type { BoundData } from '../../../kernels/contract.js';
 import { GrowthKind, appendSynapse, reduceNetwork } from '../../../kernels/growth.js';
 import { COUNTER, META_COUNTER_SHIFT, NEURONS_PER_BLOCK, SECTION_STRIDE, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, FREE_SECTION, SEC_KIND, packMeta } from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';
 import { releaseEmptied } from '../../../kernels/webgpu/growth-log.js';
 import { type GpuHarness, openHarness } from '../../fixtures/gpu.js';
-import { TOLERANCE, TwinGpu, assertSameNetwork, close, cloneState, copyScratch } from '../../fixtures/gpu-twin.js';
+import { TOLERANCE, TwinGpu, TwinSteps, assertSameNetwork, close, cloneState, copyScratch } from '../../fixtures/gpu-twin.js';
 import { CLASSES, VALUES, randomNetwork, randomRows, seededRandom } from '../../fixtures/random-network.js';
 
 const harness = await openHarness();
@@ -58,8 +59,9 @@ function gatheredInput(ctx: ExecutionContext, h: number, i: number): number {
 
 describe('WGSL kernels against their CPU twins', { skip }, () => {
   const H = harness as GpuHarness;
+  const twins = new TwinSteps('test/kernels/webgpu/kernels.test.ts');
 
-  it('input.wgsl: raw values into the input neurons (loadRow), exactly', async () => {
+  twins.it(['input'], 'input.wgsl: raw values into the input neurons (loadRow), exactly', async () => {
     for (const seed of SEEDS) {
       const state = randomNetwork({ seed });
       const data = randomRows(state, ROWS, seed);
@@ -81,7 +83,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
   });
 
   for (const train of [false, true]) {
-    it(`forward.wgsl${train ? ' + grow.wgsl (training)' : ''}: section walks gather the same input${train ? ', adapt the same borders, record the same walks and growth' : ''}`, async () => {
+    twins.it(train ? ['walk', 'grow'] : ['walk'], `forward.wgsl${train ? ' + grow.wgsl (training)' : ''}: section walks gather the same input${train ? ', adapt the same borders, record the same walks and growth' : ''}`, async () => {
       let inSection = 0;
       let deferred = 0;
       let walkedSections = 0;
@@ -167,7 +169,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
   }
 
   for (const spiking of [false, true]) {
-    it(`neurons.wgsl: hidden neurons turn gathered input into activation${spiking ? ' (spiking: carry and refractory time)' : ''}`, async () => {
+    twins.it(['update'], `neurons.wgsl: hidden neurons turn gathered input into activation${spiking ? ' (spiking: carry and refractory time)' : ''}`, async () => {
       for (const seed of SEEDS) {
         const original = spiking ? randomNetwork({ seed, cooldown: 1.7, refractory: 2 }) : randomNetwork({ seed });
         const data = randomRows(original, ROWS, seed + 2);
@@ -205,7 +207,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
     });
   }
 
-  it('output.wgsl + output_backward.wgsl: logits, softmax and values, gradients, bias, scale, link steps and deltas', async () => {
+  twins.it(['output', 'output-backward'], 'output.wgsl + output_backward.wgsl: logits, softmax and values, gradients, bias, scale, link steps and deltas', async () => {
     for (const seed of SEEDS) {
       const original = randomNetwork({ seed });
       const data = randomRows(original, ROWS, seed + 3);
@@ -271,7 +273,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
   });
 
   for (const reduction of [false, true]) {
-    it(`backward.wgsl: walked synapses learn, hidden sources collect their deltas${reduction ? ', reached synapses are reinforced' : ''}`, async () => {
+    twins.it(['backward'], `backward.wgsl: walked synapses learn, hidden sources collect their deltas${reduction ? ', reached synapses are reinforced' : ''}`, async () => {
       let compared = 0;
       for (const seed of SEEDS) {
         const original = randomNetwork({ seed, reduction });
@@ -314,7 +316,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
     });
   }
 
-  it('reduction.wgsl: counts decay, trailing synapses at zero go, emptied sections are freed by the host', async () => {
+  twins.it(['reduce'], 'reduction.wgsl: counts decay, trailing synapses at zero go, emptied sections are freed by the host', async () => {
     for (const seed of SEEDS) {
       const cpu = randomNetwork({ seed, reduction: true });
       // Random activity counts, many at 0 and 1 so that trimming and emptying happen.
@@ -355,4 +357,6 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
       }
     }
   });
+
+  twins.checkAll();
 });

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ExecutionContext } from '../../../cpu-fallback/context.js';
-import { outputWidth, predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { outputWidth } from '../../../kernels/contract.js';
 import { COUNTER, FREE_SECTION, SECTION_STRIDE, SEC_KIND, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, SEC_TOLERANCE, REDUCTION_INTERVAL, packMeta } from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';
 import { GpuNetwork } from '../../../kernels/webgpu/network.js';
@@ -16,7 +17,7 @@ import { predictOnGpu } from '../../../kernels/webgpu/predictor.js';
 import { batchSizeAt, trainOnGpu } from '../../../kernels/webgpu/trainer.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../../server/network/checkpoint.js';
 import { type GpuHarness, openHarness } from '../../fixtures/gpu.js';
-import { TOLERANCE, assertSameNetwork, close, cloneState } from '../../fixtures/gpu-twin.js';
+import { TOLERANCE, TwinSteps, assertSameNetwork, close, cloneState } from '../../fixtures/gpu-twin.js';
 import { handSection, lineState, rowsOf } from '../../fixtures/network.js';
 import { randomNetwork, randomRows, seededRandom } from '../../fixtures/random-network.js';
 
@@ -42,6 +43,7 @@ function countedSynapses(state: NetworkState): number {
 
 describe('whole samples on the GPU against the CPU engine', { skip }, () => {
   const H = harness as GpuHarness;
+  const twins = new TwinSteps('test/kernels/webgpu/samples.test.ts');
 
   async function trainGpu(state: NetworkState, data: ReturnType<typeof randomRows>, rows: number[], maxBatch: number): Promise<void> {
     const network = new GpuNetwork(H.context, H.pipelines, state, H.counters);
@@ -55,7 +57,7 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
 
   for (const variant of ['plain', 'reduction', 'spiking'] as const) {
     const reduction = variant === 'reduction';
-    it(`one sample per batch grows exactly the CPU's network${variant === 'plain' ? '' : variant === 'reduction' ? ' (reduction every 100 samples)' : ' (spiking)'}`, async () => {
+    twins.it(['train-batch'], `one sample per batch grows exactly the CPU's network${variant === 'plain' ? '' : variant === 'reduction' ? ' (reduction every 100 samples)' : ' (spiking)'}`, async () => {
       for (const seed of [5, 23]) {
         const original = variant === 'spiking' ? randomNetwork({ seed, cooldown: 1.7, refractory: 2 }) : randomNetwork({ seed, reduction });
         // The random networks are not meant to learn anything: their weights soon run away,
@@ -135,7 +137,7 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
     assert.equal(gpu.sectionsF32[SEC_TOLERANCE], 0);
   });
 
-  it('inference: many samples in parallel (one workgroup each) give the CPU\'s outputs', async () => {
+  twins.it(['infer-batch'], 'inference: many samples in parallel (one workgroup each) give the CPU\'s outputs', async () => {
     for (const seed of [2, 44]) {
       const state = randomNetwork({ seed });
       const data = randomRows(state, 300, seed);
@@ -158,7 +160,7 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
     }
   });
 
-  it('inference on a spiking network runs in order and carries the potentials back to the host', async () => {
+  twins.it(['infer-sequential'], 'inference on a spiking network runs in order and carries the potentials back to the host', async () => {
     const original = randomNetwork({ seed: 12, cooldown: 1.5, refractory: 3 });
     const data = randomRows(original, 40, 3);
     const width = outputWidth(original);
@@ -179,4 +181,6 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
       network.destroy();
     }
   });
+
+  twins.checkAll();
 });

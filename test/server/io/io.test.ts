@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { io as connectSocket, type Socket } from 'socket.io-client';
+import { CpuBackend } from '../../../cpu-fallback/backend.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
 import { DirectRunner } from '../../../server/network/direct.js';
 import { HanamiIo, HanamiIoError } from '../../../client/io.js';
@@ -20,6 +21,8 @@ let svc: TestService;
 let projectId: string;
 let member: Client;
 let outsider: Client;
+/** The engine run here, for answers to compare the service's with. */
+const localBackend = new CpuBackend(1);
 
 async function directCluster(client: Client, name: string, template = DEFAULT_TEMPLATE, seed = 3): Promise<string> {
   const id = await createCluster(client, projectId, { name, template, seed });
@@ -53,6 +56,7 @@ before(async () => {
 
 after(async () => {
   await svc.close();
+  await localBackend.close();
 });
 
 describe('attach, request, train', () => {
@@ -98,16 +102,16 @@ describe('attach, request, train', () => {
     const io = await connect(member);
     try {
       await io.attach(projectId, clusterId);
-      const local = new DirectRunner(Cluster.create(DEFAULT_TEMPLATE, 3));
+      const local = new DirectRunner(Cluster.create(DEFAULT_TEMPLATE, 3), localBackend);
       for (let row = 0; row < 30; row++) {
         const target = { label: data.train.targets!.kind === 'class' ? data.train.targets!.labels[row]! : 0, classes: 10 };
         const remote = await io.train(image(row), target);
-        const mine = local.train(image(row), target);
+        const mine = await local.train(image(row), target);
         assert.deepEqual(Array.from(remote.outputs), Array.from(mine.outputs));
       }
       const x = image(100);
       const viaArray = await io.request(Array.from(x));
-      assert.deepEqual(Array.from(viaArray.outputs), Array.from(local.request(x).outputs));
+      assert.deepEqual(Array.from(viaArray.outputs), Array.from((await local.request(x)).outputs));
     } finally {
       io.close();
     }
@@ -265,7 +269,7 @@ describe('order, batching, floods, disconnects', () => {
   test('calls of one socket are answered in order, requests and trains interleaved', async () => {
     const clusterId = await directCluster(member, 'ordered');
     const io = await connect(member);
-    const local = new DirectRunner(Cluster.create(DEFAULT_TEMPLATE, 3));
+    const local = new DirectRunner(Cluster.create(DEFAULT_TEMPLATE, 3), localBackend);
     try {
       await io.attach(projectId, clusterId);
       const order: number[] = [];
@@ -274,13 +278,13 @@ describe('order, batching, floods, disconnects', () => {
       for (let i = 0; i < 120; i++) {
         const x = image(i % 40);
         if (i % 3 === 0) {
-          expected.push(Array.from(local.train(x, { label: i % 10, classes: 10 }).outputs));
+          expected.push(Array.from((await local.train(x, { label: i % 10, classes: 10 })).outputs));
           calls.push(io.train(x, { label: i % 10, classes: 10 }).then((a) => (order.push(i), Array.from(a.outputs))));
         } else if (i < 3) {
           expected.push([]);
           calls.push(io.request(x).then(() => order.push(i), () => order.push(i)));
         } else {
-          expected.push(Array.from(local.request(x).outputs));
+          expected.push(Array.from((await local.request(x)).outputs));
           calls.push(io.request(x).then((a) => (order.push(i), Array.from(a.outputs))));
         }
       }

@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { ExecutionContext } from '../../../cpu-fallback/context.js';
-import { type BoundData, outputWidth, predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { predictRows, trainRows } from '../../../cpu-fallback/engine.js';
+import { type BoundData, outputWidth } from '../../../kernels/contract.js';
 import { allocateSection, appendSynapse } from '../../../kernels/growth.js';
 import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, SECTION_STRIDE, SEC_NEXT, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, SectionKind } from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';
-import { CpuBackend } from '../../../server/network/backend.js';
+import { CpuBackend } from '../../../cpu-fallback/backend.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
 import { score } from '../../../server/network/evaluate.js';
 import { loadMnist8k } from '../../../server/datasets/mnist8k.js';

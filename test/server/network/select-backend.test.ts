@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { AdapterDescription } from '../../../kernels/webgpu/gpu.js';
 import { isSoftwareAdapter } from '../../../kernels/webgpu/gpu.js';
-import type { Backend } from '../../../server/network/backend.js';
+import type { Backend } from '../../../kernels/contract.js';
 import { BackendUnavailableError, type WebGpuProbe, availableBackends, describeBackends, probeWebGpu, selectBackend } from '../../../server/network/select-backend.js';
 import { startTestService } from '../api/helpers.js';
 

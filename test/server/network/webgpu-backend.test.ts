@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { outputWidth } from '../../../cpu-fallback/engine.js';
+import { CpuBackend } from '../../../cpu-fallback/backend.js';
+import { outputWidth } from '../../../kernels/contract.js';
 import { COUNTER } from '../../../kernels/layout.js';
-import { CpuBackend } from '../../../server/network/backend.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
 import { score } from '../../../server/network/evaluate.js';
-import { WebGpuBackend } from '../../../server/network/webgpu-backend.js';
+import { WebGpuBackend } from '../../../kernels/webgpu/backend.js';
 import { loadMnist8k } from '../../../server/datasets/mnist8k.js';
 import { webGpuUnavailable } from '../../fixtures/gpu.js';
 

@@ -1,25 +1,30 @@
 /**
- * The WebGPU backend: the network's steps as WGSL compute shaders (kernels/*.wgsl) on one
- * device per host, over the same NetworkState buffers the CPU backend uses.
+ * The WebGPU backend: the engine contract (kernels/contract.ts) with the network's steps as
+ * WGSL compute shaders (kernels/*.wgsl) on one device per host, over the same NetworkState
+ * buffers the CPU backend uses.
  *
  * A cluster's network is resident on the GPU while the backend uses it (a few clusters,
  * least recently used dropped first). After every training batch the host copy
  * (`cluster.state`) is current, so checkpoints, the CPU backend and `stats()` always see the
  * network as trained; a resident copy is reused only while `cluster.state` is the same object
  * in the same shape (fingerprint), and is reloaded from the host otherwise.
+ *
+ * Jobs of one cluster run one after the other, with two exceptions that keep reads of the
+ * network from waiting for a whole job: a prediction made from a training job's `between`
+ * hook (the job waits for it, the GPU copy is current), and an `inline` prediction of a
+ * non-spiking network while another prediction job of it runs (both only read). Every batch
+ * sets its own data columns in the plan, so such a read between two batches changes nothing
+ * for the job around it.
  */
-import type { NetworkState } from '../../kernels/state.js';
-import { type TransferCounters, newTransferCounters } from '../../kernels/webgpu/counters.js';
-import { type AdapterDescription, closeGpu, openGpu } from '../../kernels/webgpu/gpu.js';
-import { GpuNetwork } from '../../kernels/webgpu/network.js';
-import { createPipelines } from '../../kernels/webgpu/pipelines.js';
-import { predictOnGpu } from '../../kernels/webgpu/predictor.js';
-import { DeviceLock, type GpuSession } from '../../kernels/webgpu/session.js';
-import { TrainingCancelled, trainOnGpu } from '../../kernels/webgpu/trainer.js';
-import { type BoundData, outputWidth } from '../../cpu-fallback/engine.js';
-import { JobCancelled } from '../../cpu-fallback/pool.js';
-import type { Backend, PredictRequest, TrainRequest, WorkReport } from './backend.js';
-import type { Cluster } from './cluster.js';
+import { type Backend, type BoundData, type ClusterHandle, type PredictRequest, type TrainRequest, type TransferCounters, type WorkReport, JobCancelled, outputWidth } from '../contract.js';
+import type { NetworkState } from '../state.js';
+import { newTransferCounters } from './counters.js';
+import { type AdapterDescription, closeGpu, openGpu } from './gpu.js';
+import { GpuNetwork } from './network.js';
+import { createPipelines } from './pipelines.js';
+import { predictOnGpu } from './predictor.js';
+import { DeviceLock, type GpuSession } from './session.js';
+import { trainOnGpu } from './trainer.js';
 
 /** Networks kept on the device at once. */
 const MAX_RESIDENT = 8;
@@ -30,6 +35,11 @@ interface Resident {
   fingerprint: string;
   /** Jobs of one cluster run one after the other. */
   jobs: DeviceLock;
+  /** A training job of the cluster waits in its `between` hook: no batch runs, the GPU copy
+   *  is current. */
+  betweenBatches: boolean;
+  /** Prediction jobs of the cluster running. */
+  readers: number;
 }
 
 /** What identifies a network's content cheaply: any training, growth, binding or restore
@@ -85,7 +95,7 @@ export class WebGpuBackend implements Backend {
     return { ...this.session.counters };
   }
 
-  private resident(cluster: Cluster): Resident {
+  private resident(cluster: ClusterHandle): Resident {
     let r = this.residents.get(cluster.key);
     if (r) {
       this.residents.delete(cluster.key);
@@ -96,62 +106,95 @@ export class WebGpuBackend implements Backend {
         // Destroy once the evicted cluster's running job (if any) is done.
         void oldest.jobs.run(async () => oldest.network.destroy());
       }
-      r = { network: new GpuNetwork(this.session.context, this.session.pipelines, cluster.state, this.session.counters), state: undefined, fingerprint: '', jobs: new DeviceLock() };
+      r = {
+        network: new GpuNetwork(this.session.context, this.session.pipelines, cluster.state, this.session.counters),
+        state: undefined,
+        fingerprint: '',
+        jobs: new DeviceLock(),
+        betweenBatches: false,
+        readers: 0,
+      };
     }
     this.residents.set(cluster.key, r);
     return r;
   }
 
   /** Makes the resident copy current (uploading the network unless it already is). */
-  private prepare(r: Resident, cluster: Cluster, data: BoundData): void {
+  private prepare(r: Resident, cluster: ClusterHandle, data: BoundData): void {
     const state = cluster.state;
     if (r.state === state && r.fingerprint === stateFingerprint(state)) {
-      r.network.setInputs(state, data.inputMap);
+      // Spiking neurons carry state that the host may have changed (a reset) in place.
+      if (state.spiking) r.network.syncNeurons(state);
       return;
     }
     r.network.load(state, data.inputMap);
     r.state = state;
+    r.fingerprint = stateFingerprint(state);
   }
 
   private checkOpen(): void {
     if (this.closed) throw new Error('the WebGPU backend is closed');
   }
 
-  async train(cluster: Cluster, data: BoundData, request: TrainRequest = {}): Promise<WorkReport> {
+  async train(cluster: ClusterHandle, data: BoundData, request: TrainRequest = {}): Promise<WorkReport> {
     this.checkOpen();
     const r = this.resident(cluster);
     return r.jobs.run(async () => {
       this.prepare(r, cluster, data);
       const from = request.from ?? 0;
       const to = request.to ?? data.rows;
+      const between = request.between;
       try {
         const { visits } = await trainOnGpu(this.session, r.network, cluster.state, data, {
           rows: rowOrder(from, to, request.epochs ?? 1),
           ...(request.maxBatch !== undefined ? { maxBatch: request.maxBatch } : {}),
           ...(request.onProgress ? { onProgress: request.onProgress } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
-          ...(request.between ? { between: request.between } : {}),
+          ...(between ? { between: () => this.pauseBetween(r, cluster, between) } : {}),
+          ...(request.outputs ? { outputs: { values: request.outputs, firstRow: from } } : {}),
         });
         return { visits };
       } catch (e) {
         // Between batches the host copy is current: a cancelled job keeps what it learned.
-        if (e instanceof TrainingCancelled) throw new JobCancelled(cluster.state);
-        r.state = undefined;
+        if (!(e instanceof JobCancelled)) r.state = undefined;
         throw e;
       } finally {
+        r.betweenBatches = false;
         r.fingerprint = stateFingerprint(cluster.state);
       }
     });
   }
 
-  async predict(cluster: Cluster, data: BoundData, request: PredictRequest = {}): Promise<{ outputs: Float32Array } & WorkReport> {
+  /** Runs a training job's `between` hook; predictions of the cluster made meanwhile run at
+   *  once on the current GPU copy (see the file comment). */
+  private pauseBetween(r: Resident, cluster: ClusterHandle, between: () => Promise<void> | undefined): Promise<void> | undefined {
+    r.state = cluster.state;
+    r.betweenBatches = true;
+    let waiting: Promise<void> | undefined;
+    try {
+      waiting = between();
+    } catch (e) {
+      r.betweenBatches = false;
+      throw e;
+    }
+    if (!waiting) {
+      r.betweenBatches = false;
+      return undefined;
+    }
+    return waiting.finally(() => {
+      r.betweenBatches = false;
+    });
+  }
+
+  async predict(cluster: ClusterHandle, data: BoundData, request: PredictRequest = {}): Promise<{ outputs: Float32Array } & WorkReport> {
     this.checkOpen();
     const r = this.resident(cluster);
-    return r.jobs.run(async () => {
-      this.prepare(r, cluster, data);
+    const run = async (current: boolean): Promise<{ outputs: Float32Array } & WorkReport> => {
+      if (!current) this.prepare(r, cluster, data);
       const from = request.from ?? 0;
       const to = request.to ?? data.rows;
       const outputs = new Float32Array((to - from) * outputWidth(cluster.state));
+      r.readers++;
       try {
         const { visits } = await predictOnGpu(this.session, r.network, cluster.state, data, outputs, {
           from,
@@ -165,13 +208,18 @@ export class WebGpuBackend implements Backend {
         r.state = undefined;
         throw e;
       } finally {
-        r.fingerprint = stateFingerprint(cluster.state);
+        r.readers--;
+        if (r.state) r.fingerprint = stateFingerprint(cluster.state);
       }
-    });
+    };
+    // Reads that must not queue behind the job that is using the cluster (file comment).
+    if (r.betweenBatches) return run(true);
+    if (request.inline && r.readers > 0 && !cluster.state.spiking && r.state === cluster.state) return run(true);
+    return r.jobs.run(() => run(false));
   }
 
   /** Forgets the resident copy of a cluster (after its network was edited in place). */
-  invalidate(cluster: Cluster): void {
+  invalidate(cluster: ClusterHandle): void {
     const r = this.residents.get(cluster.key);
     if (r) r.state = undefined;
   }
