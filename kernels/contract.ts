@@ -103,6 +103,13 @@ export interface TrainRequest {
    */
   between?: () => Promise<void> | undefined;
   /**
+   * The `between` hook reads the network only through this backend (`predict`) and its shape
+   * (interface sizes, counters), not the weights of `cluster.state`: a device backend then need
+   * not bring the host copy's values current before each call (the WebGPU backend keeps them
+   * on the device during a job). Default false: `cluster.state` is current in the hook.
+   */
+  betweenUsesBackend?: boolean;
+  /**
    * Receives the output values each trained row's forward pass produced, before the row
    * learned: (to − from) × outputWidth values (with several epochs, the last epoch's). Direct
    * training answers with them.
@@ -143,6 +150,9 @@ export interface TransferCounters {
   submits: number;
   readbacks: number;
   bytesReadBack: number;
+  /** ...of which copies of the whole network: the host copy brought current (the last batch
+   *  of a training job, a cancellation, a `between` hook that reads the host copy). */
+  networkBytesReadBack: number;
   /** Bytes written to the GPU, everything included... */
   bytesUploaded: number;
   /** ...of which the samples themselves (input rows and targets). */

@@ -24,6 +24,20 @@ fn push_request(kind: u32, a: u32, b: u32, value: f32, row: u32, lane: u32, orde
   atomicStore(&growth[r + REQUEST_CHAIN], chain);
 }
 
+/** The event list follows the request records. The host replays it to keep its copy of the
+ *  network's structure current without reading the network back (trainer.ts). */
+fn event_base() -> u32 {
+  return GROWTH_STRIDE + batch.growthCapacity * REQUEST_STRIDE;
+}
+
+/** Pushes `n` words (1 or 2) to the event list; words beyond its capacity are counted only. */
+fn push_event(n: u32, first: u32, second: u32) {
+  let index = atomicAdd(&growth[GROWTH_EVENTS], n);
+  if (index + n > batch.eventCapacity) { return; }
+  atomicStore(&growth[event_base() + index], first);
+  if (n > 1u) { atomicStore(&growth[event_base() + index + 1u], second); }
+}
+
 /** A neuron fired without any outgoing connection. The host's growNeuron draws a target slot
  *  from (seed, key, hexagon, neuron) and does nothing when the slot is empty or an input
  *  hexagon; the same draw here asks only when it will succeed, and only once per batch. */
@@ -48,6 +62,7 @@ fn append_in_section(s: u32, border: f32, key: u32) {
   pages[page].meta_[i] = (initial_target(key, s, count) & META_TARGET_MASK) | (ACTIVE_COUNTER_INIT << META_COUNTER_SHIFT);
   sections[s].synCount = count + 1u;
   atomicAdd(&growth[GROWTH_APPENDED], 1u);
+  push_event(1u, s, 0u);
 }
 
 /** Potential was left over past the last synapse of plain section `s`. */

@@ -2,7 +2,8 @@
 // loses one activity count and trailing synapses at zero are removed. A section left empty
 // must be freed by the allocator: it is marked RELEASE_PENDING and the host frees it right
 // after this pass (its own submission, after the growth of the sample that ends the
-// reduction interval, as on the CPU), so no walk ever sees the mark.
+// reduction interval, as on the CPU), so no walk ever sees the mark. Every section shortened is
+// an event (its id and new count), so the host's structure follows without a readback.
 
 fn reduce_sections(lid: u32) {
   for (var s = lid; s < batch.sectionCount; s += WG) {
@@ -27,6 +28,7 @@ fn reduce_sections(lid: u32) {
     if (count == before) { continue; }
     atomicAdd(&growth[GROWTH_REMOVED], before - count);
     sections[s].synCount = count;
+    push_event(2u, s, count);
     if (count == 0u) {
       sections[s].kind = kind | RELEASE_PENDING;
       atomicAdd(&growth[GROWTH_RELEASED], 1u);

@@ -4,10 +4,14 @@
  * buffers the CPU backend uses.
  *
  * A cluster's network is resident on the GPU while the backend uses it (a few clusters,
- * least recently used dropped first). After every training batch the host copy
- * (`cluster.state`) is current, so checkpoints, the CPU backend and `stats()` always see the
- * network as trained; a resident copy is reused only while `cluster.state` is the same object
- * in the same shape (fingerprint), and is reloaded from the host otherwise.
+ * least recently used dropped first). During a training job the GPU copy owns the weights and
+ * the host copy (`cluster.state`) the structure, which it grows (network.ts); when a job ends
+ * — finished or cancelled — the host copy is current again, so checkpoints, the CPU backend
+ * and `stats()` see the network as trained (and `stats()` at any time: the counters and the
+ * structure are always the host's). A `between` hook sees the host copy current too, unless
+ * the request says it reads only through this backend (`betweenUsesBackend`). A resident copy
+ * is reused only while `cluster.state` is the same object in the same shape (fingerprint), and
+ * is reloaded from the host otherwise.
  *
  * Jobs of one cluster run one after the other, with two exceptions that keep reads of the
  * network from waiting for a whole job: a prediction made from a training job's `between`
@@ -151,11 +155,13 @@ export class WebGpuBackend implements Backend {
           ...(request.onProgress ? { onProgress: request.onProgress } : {}),
           ...(request.signal ? { signal: request.signal } : {}),
           ...(between ? { between: () => this.pauseBetween(r, cluster, between) } : {}),
+          ...(request.betweenUsesBackend ? { betweenUsesBackend: true } : {}),
           ...(request.outputs ? { outputs: { values: request.outputs, firstRow: from } } : {}),
         });
         return { visits };
       } catch (e) {
-        // Between batches the host copy is current: a cancelled job keeps what it learned.
+        // A cancelled job brought the host copy current: it keeps what it learned. After any
+        // other failure the resident copy is not trusted (it is reloaded from the host).
         if (!(e instanceof JobCancelled)) r.state = undefined;
         throw e;
       } finally {

@@ -7,7 +7,20 @@ import type { TransferCounters } from '../contract.js';
 export type { TransferCounters };
 
 export function newTransferCounters(): TransferCounters {
-  return { dispatches: 0, submits: 0, readbacks: 0, bytesReadBack: 0, bytesUploaded: 0, sampleBytesUploaded: 0, batches: 0, trainSamples: 0, predictSamples: 0, growthRequests: 0, droppedRequests: 0 };
+  return {
+    dispatches: 0,
+    submits: 0,
+    readbacks: 0,
+    bytesReadBack: 0,
+    networkBytesReadBack: 0,
+    bytesUploaded: 0,
+    sampleBytesUploaded: 0,
+    batches: 0,
+    trainSamples: 0,
+    predictSamples: 0,
+    growthRequests: 0,
+    droppedRequests: 0,
+  };
 }
 
 /** Counter differences (after − before). */

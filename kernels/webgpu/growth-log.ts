@@ -94,8 +94,11 @@ export function releaseEmptied(state: NetworkState): number {
 }
 
 /** Requests a batch of `samples` can make at most, counted from the network as it is:
- *  `expected` sizes the first readback, `capacity` the log itself. */
-export function requestBounds(state: NetworkState, samples: number): { expected: number; capacity: number } {
+ *  `expected` sizes the first readback of a network whose batches have not been measured yet
+ *  (RateWindow), `capacity` the log itself. `events` bounds the synapses the batch can append
+ *  inside their sections (the free slots of the plain sections' runs; a run never grows during
+ *  a batch), so the event list never overflows. */
+export function requestBounds(state: NetworkState, samples: number): { expected: number; capacity: number; events: number } {
   let unconnected = 0;
   for (const hex of state.hexagons) {
     if (hex.kind === 'output') continue;
@@ -107,6 +110,7 @@ export function requestBounds(state: NetworkState, samples: number): { expected:
   let full = 0;
   let splittable = 0;
   let match = 0;
+  let free = 0;
   const I = state.sectionsI32;
   const total = state.counters[COUNTER.sectionCount]!;
   for (let s = 0; s < total; s++) {
@@ -118,6 +122,7 @@ export function requestBounds(state: NetworkState, samples: number): { expected:
       const count = I[o + SEC_SYN_COUNT]!;
       if (count >= MAX_SYNAPSES_PER_SECTION) splittable++;
       else if (count >= I[o + SEC_SYN_CAPACITY]!) full++;
+      else free += I[o + SEC_SYN_CAPACITY]! - count;
     }
   }
   // A section that must move asks once per new maximum of its leftover potential in a batch
@@ -125,5 +130,58 @@ export function requestBounds(state: NetworkState, samples: number): { expected:
   // section, the log eight.
   const expected = unconnected + 2 * full + splittable + samples * match + 64;
   const capacity = unconnected + 8 * full + splittable + samples * match + 1024;
-  return { expected, capacity };
+  return { expected, capacity, events: free };
+}
+
+/**
+ * How many records (or words) of a log to read back with a batch, before the batch ran: twice
+ * the most its recent batches made per sample, times the samples, plus a margin. The window
+ * is what crosses the bus every batch whatever the batch made, so it follows what batches
+ * make rather than what they could make; a batch that made more costs a second readback
+ * (counted). Until `memory` batches of the network were measured it reads `first` (an upper
+ * bound, or a generous guess).
+ */
+export class RateWindow {
+  private readonly rates: number[] = [];
+
+  constructor(
+    /** Added to every window (records or words). */
+    private readonly margin: number,
+    /** Batches remembered. */
+    private readonly memory = 4,
+  ) {}
+
+  size(samples: number, first: number, capacity: number): number {
+    // The first batches of a network say little about the next (the first finds it empty).
+    if (this.rates.length < this.memory) return Math.max(0, Math.min(first, capacity));
+    const rate = Math.max(...this.rates);
+    return Math.max(0, Math.min(capacity, Math.ceil(2 * rate * samples) + this.margin));
+  }
+
+  record(made: number, samples: number): void {
+    this.rates.push(made / Math.max(1, samples));
+    if (this.rates.length > this.memory) this.rates.shift();
+  }
+}
+
+/**
+ * The requests of a batch against the host's structure: a section that asks to move must be
+ * full (its in-section appends replayed), one that asks for a split must hold the most
+ * synapses a section holds. Anything else means the host and the device copy of the network
+ * went apart, and growing on would corrupt the network: a clear error instead.
+ */
+export function checkRequests(state: NetworkState, requests: readonly GrowthRequestRecord[]): void {
+  const I = state.sectionsI32;
+  const seen = new Set<number>();
+  for (const r of requests) {
+    if (r.kind !== GrowthKind.appendSynapse && r.kind !== GrowthKind.split) continue;
+    if (seen.has(r.a)) continue;
+    seen.add(r.a);
+    const o = r.a * SECTION_STRIDE;
+    const count = I[o + SEC_SYN_COUNT]!;
+    const want = r.kind === GrowthKind.split ? MAX_SYNAPSES_PER_SECTION : I[o + SEC_SYN_CAPACITY]!;
+    if (r.a >= state.counters[COUNTER.sectionCount]! || I[o + SEC_KIND]! & (FREE_SECTION | RELEASE_PENDING) || count !== want) {
+      throw new Error(`WebGPU: the host copy of the network disagrees with the device: section ${r.a} asks to ${r.kind === GrowthKind.split ? 'split' : 'move'} with ${count} synapses (expected ${want})`);
+    }
+  }
 }

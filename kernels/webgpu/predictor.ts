@@ -82,6 +82,9 @@ async function predictBatch(session: GpuSession, network: GpuNetwork, state: Net
     }),
   );
   const encoder = device.createCommandEncoder();
+  // Growth a training job between two of its batches queued for the network (a prediction
+  // from its `between` hook) comes first.
+  network.flush(encoder);
   network.encodeClearScratch(encoder, state, slots);
   const pass = encoder.beginComputePass();
   pass.setPipeline(sequential ? session.pipelines.pipelines.infer_sequential : session.pipelines.pipelines.infer_batch);
@@ -98,9 +101,8 @@ async function predictBatch(session: GpuSession, network: GpuNetwork, state: Net
   encoder.copyBufferToBuffer(network.buffer('growth'), 0, staging, 0, headerBytes);
   if (valueBytes > 0) encoder.copyBufferToBuffer(network.buffer('outcells'), 2 * slots * width * 4, staging, headerBytes, valueBytes);
   if (neuronBytes > 0) encoder.copyBufferToBuffer(network.buffer('neurons'), 0, staging, headerBytes + valueBytes, neuronBytes);
-  device.queue.submit([encoder.finish()]);
+  network.submit(encoder);
   counters.dispatches++;
-  counters.submits++;
   await staging.mapAsync(MapMode.READ, 0, totalBytes);
   counters.readbacks++;
   counters.bytesReadBack += totalBytes;

@@ -34,7 +34,7 @@ export const BATCH_PARAMS = record('BatchParams', [
   ['stepRow', 'u32', 'single-step dispatches: first sample row (workgroup x adds to it)'],
   ['stepKey', 'u32', 'single-step dispatches: growth key of the sample'],
   ['stepTrain', 'u32', 'single-step dispatches: 1 = the training variant of the step'],
-  ['reserved0', 'u32', 'padding to a multiple of 16 bytes'],
+  ['eventCapacity', 'u32', 'words the event list holds (it follows the growthCapacity request records)'],
   ['reserved1', 'u32', 'padding to a multiple of 16 bytes'],
   ['reserved2', 'u32', 'padding to a multiple of 16 bytes'],
 ]);
@@ -94,7 +94,11 @@ export const NO_COLUMN = 0xffffffff;
 /** Row source flag: the source is an input neuron (its raw value is compressed first). */
 export const INPUT_SOURCE_BIT = 0x80000000;
 
-/** Header of the growth log (array<atomic<u32>>); request records follow it. */
+/** Header of the growth log (array<atomic<u32>>); request records follow it, then the event
+ *  list: what the host must replay to keep its copy of the network's structure current without
+ *  reading the network back. In a training batch one word per synapse appended inside its
+ *  section (the section id); in a reduction pass two per section it shortened (the section id,
+ *  its new count). */
 export const GROWTH_HEADER = record('GrowthHeader', [
   ['cursor', 'u32', 'requests made (may exceed capacity: the excess was dropped)'],
   ['appended', 'u32', 'synapses appended inside their section by the GPU'],
@@ -102,7 +106,7 @@ export const GROWTH_HEADER = record('GrowthHeader', [
   ['released', 'u32', 'sections the reduction pass emptied (RELEASE_PENDING)'],
   ['dropped', 'u32', 'requests that did not fit'],
   ['visits', 'u32', 'synapses the walks reached (forward + backward), for work measurements'],
-  ['reserved1', 'u32', 'padding'],
+  ['events', 'u32', 'words pushed to the event list (may exceed eventCapacity: the excess was not stored)'],
   ['reserved2', 'u32', 'padding'],
 ]);
 

@@ -515,7 +515,8 @@ export class TaskRuntime {
   }
 
   /**
-   * Runs a short read of the cluster's network (predictions) at the next moment the network is
+   * Runs a short read of the cluster's network (predictions, through the backend: during a
+   * WebGPU training task the host copy's weights may be behind the device's) at the next moment the network is
    * consistent, without waiting for a whole task: at once when nothing runs on the cluster or
    * the running task only reads it; between two slices (CPU) or batches (WebGPU) of a running
    * train task; otherwise after the operation the cluster's queue runs now. Queued tasks do not
@@ -1003,7 +1004,9 @@ export class TaskRuntime {
       const between = this.offerInterludes(slot, running, hosted, backend, record, false);
       // Predictions that arrived while the task started answer from the network as it is.
       await between();
-      await backend.train(hosted.cluster, bound, { epochs: params.epochs, onProgress: progress.report, signal: running.abort.signal, between });
+      // Interludes read the network through the backend (predictions), so a device backend
+      // keeps the weights on the device between batches.
+      await backend.train(hosted.cluster, bound, { epochs: params.epochs, onProgress: progress.report, signal: running.abort.signal, between, betweenUsesBackend: true });
       running.interludes = undefined;
       await between();
     } catch (error) {
