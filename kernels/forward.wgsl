@@ -39,7 +39,7 @@ fn walk_plain(s: u32, potential: f32, slot: u32) -> u32 {
  *  ((0.5 - tol)·border, (0.5 + tol)·border) shrinks that synapse's border and weight by
  *  BORDER_SHRINK and the section's tolerance by TOLERANCE_DECAY. Records the walk for the
  *  backward pass and grows the section when potential is left over. */
-fn walk_plain_train(s: u32, potential: f32, slot: u32, row: u32, key: u32, orderPos: u32, neuron: u32, chain: u32) -> u32 {
+fn walk_plain_train(s: u32, potential: f32, slot: u32, row: u32, key: u32) -> u32 {
   let sec = sections[s];
   var p = potential - sec.lower;
   if (p <= 0.0) {
@@ -88,7 +88,7 @@ fn walk_plain_train(s: u32, potential: f32, slot: u32, row: u32, key: u32, order
   walks[s].walked = i - first;
   walks[s].first = 0u;
   walks[s].share = share;
-  if (p > eps) { grow_section(s, p, eps, row, key, orderPos, neuron, chain); }
+  if (p > eps) { grow_section(s, p, eps, row, key); }
   return i - first;
 }
 
@@ -110,7 +110,7 @@ fn walk_binary(s: u32, slot: u32, train: bool) -> u32 {
 
 /** Match sections (sorted borders = category values): the synapse whose border equals the
  *  value fires fully; an unseen value asks for its own synapse. */
-fn walk_match(s: u32, value: f32, slot: u32, train: bool, row: u32, orderPos: u32, neuron: u32, chain: u32) -> u32 {
+fn walk_match(s: u32, value: f32, slot: u32, train: bool, row: u32) -> u32 {
   let sec = sections[s];
   let page = sec.synPage;
   if (train) { walks[s].walked = 0u; }
@@ -132,7 +132,7 @@ fn walk_match(s: u32, value: f32, slot: u32, train: bool, row: u32, orderPos: u3
     }
     if (b < value) { lo = mid + 1; } else { hi = mid - 1; }
   }
-  if (train) { push_request(GROWTH_KIND_MATCH_INSERT, s, 0u, value, row, s & 1u, orderPos, neuron, chain); }
+  if (train) { push_request(GROWTH_KIND_MATCH_INSERT, s, 0u, value, row); }
   return 0u;
 }
 
@@ -141,7 +141,6 @@ fn walk_match(s: u32, value: f32, slot: u32, train: bool, row: u32, orderPos: u3
 fn walk_hexagon(h: u32, slot: u32, row: u32, key: u32, train: bool, lid: u32) {
   let base = hex_base(h);
   let count = hex_count(h);
-  let orderPos = hex_field(h, PLAN_HEX_ORDER_POS);
   for (var i = lid; i < count; i += WG) {
     let n = base + i;
     let cell = cells[cell_index(slot, n)];
@@ -152,7 +151,6 @@ fn walk_hexagon(h: u32, slot: u32, row: u32, key: u32, train: bool, lid: u32) {
       if (train && neurons[n].outputRow < 0) { request_first_section(h, i, potential, slot, row, key); }
       continue;
     }
-    var chain = 0u;
     var visited = 0u;
     loop {
       if (s < 0) { break; }
@@ -161,14 +159,13 @@ fn walk_hexagon(h: u32, slot: u32, row: u32, key: u32, train: bool, lid: u32) {
       if (kind == SECTION_KIND_BINARY) {
         visited += walk_binary(su, slot, train);
       } else if (kind == SECTION_KIND_MATCH) {
-        visited += walk_match(su, potential, slot, train, row, orderPos, i, chain);
+        visited += walk_match(su, potential, slot, train, row);
       } else if (train) {
-        visited += walk_plain_train(su, potential, slot, row, key, orderPos, i, chain);
+        visited += walk_plain_train(su, potential, slot, row, key);
       } else {
         visited += walk_plain(su, potential, slot);
       }
       s = sections[su].next;
-      chain = chain + 1u;
     }
     if (visited > 0u) { atomicAdd(&growth[GROWTH_VISITS], visited); }
   }

@@ -6,22 +6,17 @@
 // value inserted in order) becomes a request the host applies with kernels/growth.ts after
 // the batch, in the CPU's order.
 
-fn push_request(kind: u32, a: u32, b: u32, value: f32, row: u32, lane: u32, orderPos: u32, neuron: u32, chain: u32) {
+fn push_request(kind: u32, a: u32, b: u32, value: f32, row: u32) {
   let index = atomicAdd(&growth[GROWTH_CURSOR], 1u);
   if (index >= batch.growthCapacity) {
     atomicAdd(&growth[GROWTH_DROPPED], 1u);
     return;
   }
   let r = GROWTH_STRIDE + index * REQUEST_STRIDE;
-  atomicStore(&growth[r + REQUEST_KIND], kind);
+  atomicStore(&growth[r + REQUEST_KIND_ROW], kind | (row << REQUEST_ROW_SHIFT));
   atomicStore(&growth[r + REQUEST_A], a);
   atomicStore(&growth[r + REQUEST_B], b);
   atomicStore(&growth[r + REQUEST_VALUE], bitcast<u32>(value));
-  atomicStore(&growth[r + REQUEST_ROW], row);
-  atomicStore(&growth[r + REQUEST_LANE], lane);
-  atomicStore(&growth[r + REQUEST_ORDER_POS], orderPos);
-  atomicStore(&growth[r + REQUEST_NEURON], neuron);
-  atomicStore(&growth[r + REQUEST_CHAIN], chain);
 }
 
 /** The event list follows the request records. The host replays it to keep its copy of the
@@ -48,7 +43,7 @@ fn request_first_section(h: u32, neuron: u32, potential: f32, slot: u32, row: u3
   let target_hex = hex_target(h, draw);
   if (target_hex < 0 || hex_kind(u32(target_hex)) == HEX_INPUT) { return; }
   cells[c].requested = 1u;
-  push_request(GROWTH_KIND_NEW_SECTION, h, neuron, potential, row, 0u, hex_field(h, PLAN_HEX_ORDER_POS), neuron, 0u);
+  push_request(GROWTH_KIND_NEW_SECTION, h, neuron, potential, row);
 }
 
 /** appendSynapse for a section with a free slot: border, initial weight and target from the
@@ -66,7 +61,7 @@ fn append_in_section(s: u32, border: f32, key: u32) {
 }
 
 /** Potential was left over past the last synapse of plain section `s`. */
-fn grow_section(s: u32, leftover: f32, eps: f32, row: u32, key: u32, orderPos: u32, neuron: u32, chain: u32) {
+fn grow_section(s: u32, leftover: f32, eps: f32, row: u32, key: u32) {
   let count = sections[s].synCount;
   if (count < MAX_SYNAPSES_PER_SECTION) {
     if (count < sections[s].synCapacity) {
@@ -79,13 +74,13 @@ fn grow_section(s: u32, leftover: f32, eps: f32, row: u32, key: u32, orderPos: u
     let beyond = leftover - walks[s].pending;
     if (beyond > eps) {
       walks[s].pending = walks[s].pending + beyond;
-      push_request(GROWTH_KIND_APPEND_SYNAPSE, s, 0u, beyond, row, s & 1u, orderPos, neuron, chain);
+      push_request(GROWTH_KIND_APPEND_SYNAPSE, s, 0u, beyond, row);
     }
     return;
   }
   // A full section is split once; the split section's upper slice grows from the next batch.
   if (walks[s].splitAsked == 0u) {
     walks[s].splitAsked = 1u;
-    push_request(GROWTH_KIND_SPLIT, s, 0u, leftover, row, s & 1u, orderPos, neuron, chain);
+    push_request(GROWTH_KIND_SPLIT, s, 0u, leftover, row);
   }
 }

@@ -7,9 +7,9 @@
  * interval.
  */
 import { GrowthKind, GrowthRequests, applyGrowth, freeSection, maybeCompact } from '../growth.js';
-import { COUNTER, FREE_SECTION, NEURON_STRIDE, NEU_FIRST_SECTION, NEU_OUTPUT_ROW, NEURONS_PER_BLOCK, MAX_SYNAPSES_PER_SECTION, RELEASE_PENDING, SECTION_STRIDE, SEC_KIND, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SectionKind } from '../layout.js';
+import { COUNTER, FREE_SECTION, NEURON_STRIDE, NEU_FIRST_SECTION, NEU_OUTPUT_ROW, NEURONS_PER_BLOCK, MAX_SYNAPSES_PER_SECTION, RELEASE_PENDING, SECTION_STRIDE, SEC_KIND, SEC_NEXT, SEC_SRC_HEX, SEC_SRC_NEURON, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SectionKind } from '../layout.js';
 import type { NetworkState } from '../state.js';
-import { GROWTH_REQUEST } from './records.js';
+import { GROWTH_REQUEST, REQUEST_ROW_SHIFT } from './records.js';
 import { fieldOf } from './plan.js';
 
 export interface GrowthRequestRecord {
@@ -25,34 +25,40 @@ export interface GrowthRequestRecord {
 }
 
 const F = {
-  kind: fieldOf(GROWTH_REQUEST, 'kind'),
+  kindRow: fieldOf(GROWTH_REQUEST, 'kindRow'),
   a: fieldOf(GROWTH_REQUEST, 'a'),
   b: fieldOf(GROWTH_REQUEST, 'b'),
   value: fieldOf(GROWTH_REQUEST, 'value'),
-  row: fieldOf(GROWTH_REQUEST, 'row'),
-  lane: fieldOf(GROWTH_REQUEST, 'lane'),
-  orderPos: fieldOf(GROWTH_REQUEST, 'orderPos'),
-  neuron: fieldOf(GROWTH_REQUEST, 'neuron'),
-  chain: fieldOf(GROWTH_REQUEST, 'chain'),
 };
 
-/** Decodes `count` records and sorts them into the CPU's order. */
-export function decodeRequests(words: Uint32Array, count: number): GrowthRequestRecord[] {
+/** Decodes `count` records and sorts them into the CPU's order. The keys the order needs
+ *  besides the sample (the walk lane, the source hexagon's place in the processing order, the
+ *  source neuron, the section's place in the neuron's chain) are read from `state`, the
+ *  network the batch ran on (the walks change none of them). */
+export function decodeRequests(words: Uint32Array, count: number, state: NetworkState): GrowthRequestRecord[] {
   const floats = new Float32Array(words.buffer, words.byteOffset, words.length);
+  const orderPos = new Array<number>(state.hexagons.length).fill(0);
+  state.order.forEach((h, i) => {
+    orderPos[h] = i;
+  });
+  const I = state.sectionsI32;
   const out: GrowthRequestRecord[] = [];
   for (let i = 0; i < count; i++) {
     const o = i * GROWTH_REQUEST.stride;
-    out.push({
-      kind: words[o + F.kind]!,
-      a: words[o + F.a]!,
-      b: words[o + F.b]!,
-      value: floats[o + F.value]!,
-      row: words[o + F.row]!,
-      lane: words[o + F.lane]!,
-      orderPos: words[o + F.orderPos]!,
-      neuron: words[o + F.neuron]!,
-      chain: words[o + F.chain]!,
-    });
+    const kindRow = words[o + F.kindRow]!;
+    const kind = kindRow & ((1 << REQUEST_ROW_SHIFT) - 1);
+    const a = words[o + F.a]!;
+    const b = words[o + F.b]!;
+    let hexagon = a;
+    let neuron = b;
+    let chain = 0;
+    if (kind !== GrowthKind.newSection) {
+      hexagon = I[a * SECTION_STRIDE + SEC_SRC_HEX]!;
+      neuron = I[a * SECTION_STRIDE + SEC_SRC_NEURON]!;
+      const hex = state.hexagons[hexagon]!;
+      for (let s = hex.neuronsI32[neuron * NEURON_STRIDE + NEU_FIRST_SECTION]!; s >= 0 && s !== a; s = I[s * SECTION_STRIDE + SEC_NEXT]!) chain++;
+    }
+    out.push({ kind, a, b, value: floats[o + F.value]!, row: kindRow >>> REQUEST_ROW_SHIFT, lane: kind === GrowthKind.newSection ? 0 : a & 1, orderPos: orderPos[hexagon]!, neuron, chain });
   }
   out.sort((x, y) => x.row - y.row || x.lane - y.lane || x.orderPos - y.orderPos || x.neuron - y.neuron || x.chain - y.chain || x.kind - y.kind);
   return out;

@@ -57,7 +57,7 @@ export const PLAN_HEX = record('PlanHex', [
   ['count', 'u32', 'neurons in use (blocks × NEURONS_PER_BLOCK); the capacity may be larger'],
   ['group', 'u32', 'output hexagons: their output group'],
   ['targetsOffset', 'u32', 'word offset of the TARGET_SLOTS target hexagons (i32, -1 = empty)'],
-  ['orderPos', 'u32', 'position in the processing order (orders growth requests like the CPU)'],
+  ['orderPos', 'u32', 'position in the processing order'],
   ['reserved0', 'u32', 'padding'],
   ['reserved1', 'u32', 'padding'],
 ]);
@@ -110,18 +110,18 @@ export const GROWTH_HEADER = record('GrowthHeader', [
   ['reserved2', 'u32', 'padding'],
 ]);
 
-/** One growth request, as the host sorts and applies it (kernels/growth.ts GrowthKind). */
+/** One growth request (kernels/growth.ts GrowthKind). The host sorts a batch's requests into
+ *  the CPU's order (sample, walk lane, hexagon in processing order, neuron, section in the
+ *  neuron's chain) with keys it reads from its own copy of the structure, which is current
+ *  (growth-log.ts decodeRequests): the record carries only what the host cannot know. */
 export const GROWTH_REQUEST = record('GrowthRequest', [
-  ['kind', 'u32', 'GrowthKind'],
+  ['kindRow', 'u32', 'GrowthKind in the bits below REQUEST_ROW_SHIFT; above them the sample of the batch that asked (its key is firstKey + row)'],
   ['a', 'u32', 'newSection: hexagon; otherwise the section'],
   ['b', 'u32', 'newSection: neuron inside the hexagon; otherwise 0'],
   ['value', 'f32', 'potential (newSection, matchInsert) or the border to append'],
-  ['row', 'u32', 'sample of the batch that asked (its key is firstKey + row)'],
-  ['lane', 'u32', 'walk lane of the CPU twin (section id & 1; 0 for newSection)'],
-  ['orderPos', 'u32', 'processing-order position of the source hexagon'],
-  ['neuron', 'u32', 'source neuron inside its hexagon'],
-  ['chain', 'u32', 'position of the section in its neuron\'s chain'],
 ]);
+/** GROWTH_REQUEST kindRow: the kind takes the bits below this. */
+export const REQUEST_ROW_SHIFT = 3;
 
 /** Per-section walk scratch (training): what the forward walk reached, for the backward walk. */
 export const SECTION_WALK = record('SectionWalk', [

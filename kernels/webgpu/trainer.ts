@@ -210,7 +210,7 @@ async function trainBatch(session: GpuSession, network: GpuNetwork, state: Netwo
     if (networkAt) network.adoptNetwork(state, mapped, networkAt, true);
     const c = state.counters;
     c[COUNTER.synapseCount] = c[COUNTER.synapseCount]! + appended;
-    const requests = decodeRequests(records, kept);
+    const requests = decodeRequests(records, kept, state);
     checkRequests(state, requests);
     if (network.hostBehind) await fetchSplitBorders(network, state, requests);
     network.track(state);
