@@ -1,10 +1,16 @@
 /**
  * `hanami bench --shape`: the shape of the work on the CPU and the WebGPU backend, side by
- * side in one run, as JSON lines: for training on mnist8k the dispatches per sample, submits
- * and readbacks per 1,000 samples, bytes read back per sample and samples/s (over the whole
- * epoch and over its second half, after the warm-up batches), and for inference samples/s at
- * batch 1, 64 and 1024. On a software adapter (lavapipe) the timings say nothing about a GPU;
- * the counts do.
+ * side in one run, as JSON lines: for training on mnist8k and fashion60k (when Debian's
+ * dataset is installed) the dispatches per sample, submits and readbacks per 1,000 samples,
+ * bytes read back per sample and samples/s (over the whole epoch and over its second half,
+ * after the warm-up batches), and for inference samples/s at batch 1, 64 and 1024. On a
+ * software adapter (lavapipe) the timings say nothing about a GPU; the counts do.
+ *
+ * A WebGPU training job reads the whole network back once, with its last batch, so that the
+ * host copy is current when the job ends. That copy is a cost per job, not per sample: the
+ * whole-epoch line counts it, the after-warm-up line counts what the batches themselves read
+ * back (growth logs, events, second readbacks), and both say how many bytes the copy took
+ * (`networkBytesReadBack`).
  */
 import { writeFile } from 'node:fs/promises';
 import { type Backend, type TransferCounters, outputWidth } from '../../kernels/contract.js';
@@ -13,10 +19,18 @@ import { Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
 import { score } from '../network/evaluate.js';
 import { BackendUnavailableError, selectBackend } from '../network/select-backend.js';
 import { loadMnist8k } from '../datasets/mnist8k.js';
+import { FASHION_MNIST_DIR, fashionAvailable, loadFashion60k } from '../datasets/fashion.js';
+import type { Dataset } from '../datasets/types.js';
+
+/** The datasets measured: mnist8k everywhere, fashion60k where Debian's package is. */
+const DATASETS: { name: string; available: () => boolean; missing: string; load: () => Promise<{ train: Dataset; test: Dataset }> }[] = [
+  { name: 'mnist8k', available: () => true, missing: '', load: loadMnist8k },
+  { name: 'fashion60k', available: fashionAvailable, missing: `fashion60k skipped: Debian's dataset-fashion-mnist is not installed (${FASHION_MNIST_DIR})`, load: loadFashion60k },
+];
 
 export interface ShapeArgs {
   threads: number;
-  /** Training samples (default: all 8,000 of mnist8k). */
+  /** Training samples per dataset (default: all of its training part). */
   trainRows?: number | undefined;
   /** Inference batch sizes (default 1, 64, 1024). */
   batches?: number[] | undefined;
@@ -40,24 +54,24 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-function shapeOf(t: TransferCounters | undefined, samples: number): TransferShape {
+/** `withoutNetwork`: bytes read back exclude copies of the whole network (the job-end copy). */
+function shapeOf(t: TransferCounters | undefined, samples: number, withoutNetwork = false): TransferShape {
   if (!t || samples === 0) return { dispatchesPerSample: null, submitsPer1000: null, readbacksPer1000: null, bytesReadBackPerSample: null, bytesUploadedPerSample: null };
   return {
     dispatchesPerSample: round(t.dispatches / samples, 5),
     submitsPer1000: round((t.submits * 1000) / samples, 3),
     readbacksPer1000: round((t.readbacks * 1000) / samples, 3),
-    bytesReadBackPerSample: Math.round(t.bytesReadBack / samples),
+    bytesReadBackPerSample: Math.round((t.bytesReadBack - (withoutNetwork ? t.networkBytesReadBack : 0)) / samples),
     bytesUploadedPerSample: Math.round(t.bytesUploaded / samples),
   };
 }
 
-async function measure(backend: Backend, args: ShapeArgs, emit: (line: ShapeLine) => void): Promise<void> {
-  const data = await loadMnist8k();
+async function measure(backend: Backend, dataset: string, data: { train: Dataset; test: Dataset }, args: ShapeArgs, emit: (line: ShapeLine) => void): Promise<void> {
   const cluster = Cluster.create(DEFAULT_TEMPLATE, 1);
   const bound = cluster.bind(data.train);
   const rows = Math.min(args.trainRows ?? bound.rows, bound.rows);
   const half = Math.floor(rows / 2);
-  const base = { bench: 'gpu-shape', backend: backend.name, device: backend.description, dataset: 'mnist8k' };
+  const base = { bench: 'gpu-shape', backend: backend.name, device: backend.description, dataset };
   const start = backend.transfers?.();
   let middle: { counters: TransferCounters | undefined; time: number; done: number } | undefined;
   const t0 = performance.now();
@@ -73,25 +87,29 @@ async function measure(backend: Backend, args: ShapeArgs, emit: (line: ShapeLine
   const predicted = await backend.predict(cluster, test);
   const accuracy = score(cluster.state, test, predicted.outputs, outputWidth(cluster.state)).accuracy ?? 0;
   const stats = cluster.stats();
+  const whole = start && end ? countersSince(start, end) : undefined;
   emit({
     ...base,
     phase: 'train',
     samples: rows,
     seconds: round((t1 - t0) / 1000, 3),
     samplesPerSecond: Math.round(rows / ((t1 - t0) / 1000)),
-    ...shapeOf(start && end ? countersSince(start, end) : undefined, rows),
+    ...shapeOf(whole, rows),
+    networkBytesReadBack: whole ? whole.networkBytesReadBack : null,
     testAccuracy: round(accuracy, 4),
     synapses: stats.synapses,
   });
   if (middle && middle.done < rows) {
     const steadySamples = rows - middle.done;
+    const steady = middle.counters && end ? countersSince(middle.counters, end) : undefined;
     emit({
       ...base,
       phase: 'train-after-warmup',
       samples: steadySamples,
       seconds: round((t1 - middle.time) / 1000, 3),
       samplesPerSecond: Math.round(steadySamples / ((t1 - middle.time) / 1000)),
-      ...shapeOf(middle.counters && end ? countersSince(middle.counters, end) : undefined, steadySamples),
+      ...shapeOf(steady, steadySamples, true),
+      networkBytesReadBack: steady ? steady.networkBytesReadBack : null,
     });
   }
   for (const batch of args.batches ?? [1, 64, 1024]) {
@@ -127,6 +145,11 @@ export async function runGpuShape(args: ShapeArgs): Promise<ShapeLine[]> {
     lines.push(line);
     print(JSON.stringify(line));
   };
+  const datasets: { name: string; data: { train: Dataset; test: Dataset } }[] = [];
+  for (const d of DATASETS) {
+    if (d.available()) datasets.push({ name: d.name, data: await d.load() });
+    else emit({ bench: 'gpu-shape', dataset: d.name, available: false, reason: d.missing });
+  }
   for (const choice of ['cpu', 'webgpu'] as const) {
     let backend: Backend;
     try {
@@ -137,7 +160,7 @@ export async function runGpuShape(args: ShapeArgs): Promise<ShapeLine[]> {
       continue;
     }
     try {
-      await measure(backend, args, emit);
+      for (const d of datasets) await measure(backend, d.name, d.data, args, emit);
     } finally {
       await backend.close();
     }

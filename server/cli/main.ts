@@ -179,8 +179,8 @@ async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
     .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
-    .option('--shape', 'instead of the suite: CPU and WebGPU side by side on mnist8k (dispatches, submits and readbacks per sample, samples/s for training and batched inference), as JSON lines')
-    .option('--train-rows <n>', 'with --shape: training samples (default all 8,000)', positiveInt('--train-rows'))
+    .option('--shape', 'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines')
+    .option('--train-rows <n>', 'with --shape: training samples per dataset (default all)', positiveInt('--train-rows'))
     .action(async (o: Record<string, unknown>) => {
       if (o.shape) {
         await runGpuShape({ threads: o.threads as number, out: o.out as string | undefined, trainRows: o.trainRows as number | undefined });
