@@ -17,8 +17,8 @@ import type { Backend } from '../network/backend.js';
 import type { Cluster } from '../network/cluster.js';
 import { type DirectAnswer, DirectInputError, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
 import { resetSpikingState } from '../../kernels/state.js';
-import { NotFoundError } from '../store/types.js';
-import type { HostedCluster, OutputLayout } from '../tasks/hosted-cluster.js';
+import { NotFoundError, type OutputLayout } from '../store/types.js';
+import type { HostedCluster } from '../tasks/hosted-cluster.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
 import { IoError, type IoErrorCode } from './protocol.js';
 

@@ -42,14 +42,28 @@ import { parseTemplate } from '../network/template.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError, type Dataset } from '../datasets/types.js';
 import { defaultInstanceId } from '../config.js';
-import { NotFoundError, type ClusterRecord, type Store, type TaskKind, type TaskRecord, type TaskState } from '../store/types.js';
+import {
+  NotFoundError,
+  type ClusterRecord,
+  type OutputLayout,
+  type RequestResult,
+  type RequestTaskRecord,
+  type Store,
+  type TaskKind,
+  type TaskParams,
+  type TaskRecord,
+  type TaskResult,
+  type TaskState,
+  type TrainResult,
+  type TrainTaskRecord,
+} from '../store/types.js';
 import type { BackendSet } from './backends.js';
 import type { DatasetCache } from './dataset-loader.js';
 import { readSavedInterfaces } from './checkpoint-head.js';
-import { HostedCluster, type OutputLayout } from './hosted-cluster.js';
+import { HostedCluster } from './hosted-cluster.js';
 import { sizesOfState, sizesOfTemplate, type InterfaceSizes } from './interface-fit.js';
-import { asTaskParams, bindOptions, type TaskParams } from './params.js';
-import { encodeOutputs, type ResultLayout } from './results.js';
+import { bindOptions } from './params.js';
+import { encodeOutputs } from './results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { SerialQueue } from './serial-queue.js';
 
@@ -947,8 +961,8 @@ export class TaskRuntime {
     const mine = { states: ['running' as const], runBy: this.instanceId };
     const progress = new ProgressWriter((done, total) => this.store.tasks.updateIf(projectId, id, mine, { progress: { done, total } }), this.progressIntervalMs);
     try {
-      const params = asTaskParams(task.params);
-      const outcome = task.kind === 'train' ? await this.train(slot, task, params, running, progress) : await this.request(slot, task, params, running, progress);
+      const outcome: { samples: number; seconds: number; result: TaskResult; resultBlobId: string | null } =
+        task.kind === 'train' ? await this.train(slot, task, running, progress) : await this.request(slot, task, running, progress);
       await progress.flush();
       const ended = await this.store.tasks.updateIf(projectId, id, mine, {
         state: 'finished',
@@ -986,11 +1000,11 @@ export class TaskRuntime {
 
   private async train(
     slot: ClusterSlot,
-    task: TaskRecord,
-    params: TaskParams,
+    task: TrainTaskRecord,
     running: RunningTask,
     progress: ProgressWriter,
-  ): Promise<{ samples: number; seconds: number; result: Record<string, unknown>; resultBlobId: null }> {
+  ): Promise<{ samples: number; seconds: number; result: TrainResult; resultBlobId: null }> {
+    const params = task.params;
     const record = await this.store.clusters.get(task.projectId, task.clusterId);
     const data = await this.loadData(task, params);
     if (!data.targets) throw new BindError(`dataset ${params.datasetId} has no labels or targets to train on`);
@@ -1031,11 +1045,11 @@ export class TaskRuntime {
 
   private async request(
     slot: ClusterSlot,
-    task: TaskRecord,
-    params: TaskParams,
+    task: RequestTaskRecord,
     running: RunningTask,
     progress: ProgressWriter,
-  ): Promise<{ samples: number; seconds: number; result: Record<string, unknown>; resultBlobId: string }> {
+  ): Promise<{ samples: number; seconds: number; result: RequestResult; resultBlobId: string }> {
+    const params = task.params;
     const record = await this.store.clusters.get(task.projectId, task.clusterId);
     const data = await this.loadData(task, params);
     const hosted = await this.hosted(slot, record);
@@ -1050,7 +1064,7 @@ export class TaskRuntime {
     const seconds = (performance.now() - started) / 1000;
     // A spiking network carries potentials from sample to sample: its state changed.
     if (hosted.cluster.spiking) await this.persist(slot, hosted, record);
-    const layout: ResultLayout = { rows: data.rows, width: hosted.width, outputs: hosted.outputLayout() };
+    const layout = { rows: data.rows, width: hosted.width, outputs: hosted.outputLayout() };
     const scored = score(hosted.cluster.state, bound, outputs, layout.width);
     const blob = await this.store.blobs.put(encodeOutputs(outputs));
     return {

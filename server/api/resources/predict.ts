@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { DirectAnswer, SampleInputs } from '../../network/direct.js';
 import type { ChannelAnswer } from '../../io/channel.js';
 import { IoError, type IoErrorCode } from '../../io/protocol.js';
-import type { OutputLayout } from '../../tasks/hosted-cluster.js';
+import type { OutputLayout } from '../../store/types.js';
 import { ApiError } from '../problem.js';
 import { json, requirePrincipal, route } from '../route.js';
 import { Closed, StringEnum } from '../schemas.js';
