@@ -15,7 +15,7 @@ import { TemplateError } from '../network/template-types.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
-import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
+import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/errors.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';

@@ -66,49 +66,14 @@ import { bindOptions } from './params.js';
 import { encodeOutputs } from './results.js';
 import { ProgressWriter } from './progress-writer.js';
 import { SerialQueue } from './serial-queue.js';
+import { ClusterBusyError, ClusterHostedElsewhereError, INTERRUPTED_BY_RESTART, interruptedElsewhere, LeaseLostError, RuntimeStoppingError } from './errors.js';
+
+export { ClusterBusyError, ClusterHostedElsewhereError, INTERRUPTED_BY_RESTART, interruptedElsewhere, RuntimeStoppingError } from './errors.js';
 
 /** What the runtime reports (prom-client metrics implement it). */
 export interface RuntimeObserver {
   taskEnded(kind: TaskKind, state: TaskState): void;
   samplesProcessed(kind: TaskKind, samples: number, seconds: number): void;
-}
-
-export class ClusterBusyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ClusterBusyError';
-  }
-}
-
-export class RuntimeStoppingError extends Error {
-  constructor() {
-    super('the service is shutting down; try again after it restarts');
-    this.name = 'RuntimeStoppingError';
-  }
-}
-
-/** The cluster is hosted by another live service instance (HTTP 409 `cluster_hosted_elsewhere`). */
-export class ClusterHostedElsewhereError extends Error {
-  constructor(
-    readonly clusterId: string,
-    /** The instance holding it (its HANAMI_INSTANCE_ID). */
-    readonly owner: string,
-    /** When its lease ends unless it renews it (it does while it works on the cluster). */
-    readonly leaseUntil: string,
-  ) {
-    super(
-      `cluster ${clusterId} is hosted by service instance "${owner}" (lease until ${leaseUntil}, renewed while it works on the cluster and given up once it has been idle); send this request to that instance, or retry once it has released the cluster`,
-    );
-    this.name = 'ClusterHostedElsewhereError';
-  }
-}
-
-/** This process lost a cluster's lease while working on it (internal; ends the work). */
-class LeaseLostError extends Error {
-  constructor(clusterId: string, why: string) {
-    super(`interrupted: this service instance lost the lease on cluster ${clusterId} (${why}); the cluster keeps the state its new owner has; submit the task again`);
-    this.name = 'LeaseLostError';
-  }
 }
 
 interface RunningTask {
@@ -194,14 +159,6 @@ export interface RuntimeDeps {
 
 const now = (): string => new Date().toISOString();
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-export const INTERRUPTED_BY_RESTART =
-  'interrupted: the service stopped while this task ran (the cluster keeps its state from its last finished task); submit it again';
-
-/** Why a task another instance was running ended: its instance stopped renewing its lease. */
-export function interruptedElsewhere(instance: string): string {
-  return `interrupted: the service stopped while this task ran (instance "${instance}" stopped renewing its lease on the cluster; the cluster keeps its state from its last finished task); submit it again`;
-}
 
 /**
  * Whether a lease owner is a process of this host that is gone: `<hostname>-<pid>` (the
