@@ -234,7 +234,7 @@ export const clusterRoutes = [
         await store.clusters.delete(current.projectId, current.id);
         if (current.stateBlobId) await dropBlob(services, current.stateBlobId);
       });
-      runtime.forget(record.id);
+      runtime.forget(record.projectId, record.id);
       return noContent();
     },
   }),
