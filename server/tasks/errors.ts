@@ -11,6 +11,20 @@ export class ClusterBusyError extends Error {
   }
 }
 
+/** The operation needs the cluster in the other mode (HTTP 409 `cluster_direct`: it is in
+ *  direct mode; Socket.IO `not-direct-mode`: it is in tasks mode). */
+export class ClusterModeError extends Error {
+  constructor(
+    readonly clusterId: string,
+    /** The mode the cluster is in. */
+    readonly mode: 'tasks' | 'direct',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClusterModeError';
+  }
+}
+
 /** The service is stopping: no new work (HTTP 503 `shutting_down`). */
 export class RuntimeStoppingError extends Error {
   constructor() {

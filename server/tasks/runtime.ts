@@ -10,6 +10,7 @@
  * - scheduler.ts: submit, poll, cancel, recover, stop; runs tasks through runners.ts and
  *   records their ends (task-end.ts).
  * - direct-access.ts: the runtime API for direct I/O.
+ * - cluster-service.ts: the rules for changing a cluster (modes, delete, restore, busy).
  * - queries.ts: what the API and metrics read.
  *
  * docs/architecture.md ("The task runtime") describes how they work together.
@@ -22,10 +23,10 @@ import { defaultInstanceId } from '../config.js';
 import type { ClusterRecord, OutputLayout, Store, TaskRecord } from '../store/types.js';
 import type { BackendSet } from './backends.js';
 import { ClusterHost } from './cluster-host.js';
+import { ClusterService } from './cluster-service.js';
 import type { DatasetCache } from './dataset-loader.js';
 import { DirectAccess } from './direct-access.js';
-import { ClusterBusyError, RuntimeStoppingError } from './errors.js';
-import { HostedCluster } from './hosted-cluster.js';
+import type { HostedCluster } from './hosted-cluster.js';
 import type { InterfaceSizes } from './interface-fit.js';
 import type { InterludeWork } from './interludes.js';
 import { LeaseKeeper, type OwnershipSettings } from './lease-keeper.js';
@@ -34,7 +35,7 @@ import { Scheduler } from './scheduler.js';
 import type { RuntimeObserver } from './task-end.js';
 import { BackgroundRounds } from './timing.js';
 
-export { ClusterBusyError, ClusterHostedElsewhereError, INTERRUPTED_BY_RESTART, interruptedElsewhere, RuntimeStoppingError } from './errors.js';
+export { ClusterBusyError, ClusterHostedElsewhereError, ClusterModeError, INTERRUPTED_BY_RESTART, interruptedElsewhere, RuntimeStoppingError } from './errors.js';
 export { isDeadLocalInstance, type OwnershipSettings } from './lease-keeper.js';
 export type { InterludeContext } from './interludes.js';
 export type { RuntimeObserver } from './task-end.js';
@@ -56,6 +57,8 @@ export class TaskRuntime {
   private readonly direct: DirectAccess;
   private readonly queries: RuntimeQueries;
   private readonly rounds: BackgroundRounds;
+  /** The rules for changing a cluster (PATCH, DELETE, restore, Socket.IO attach). */
+  readonly clusters: ClusterService;
   /** After stop(): the leases are released, nothing renews them any more. */
   private stopped = false;
 
@@ -85,8 +88,10 @@ export class TaskRuntime {
       progressIntervalMs: deps.progressIntervalMs ?? 250,
       pollMs: settings.pollMs,
     });
-    this.direct = new DirectAccess(this.host, () => this.scheduler.isStopping);
+    const stopping = (): boolean => this.scheduler.isStopping;
+    this.direct = new DirectAccess(this.host, stopping);
     this.queries = new RuntimeQueries(store, this.scheduler, this.host);
+    this.clusters = new ClusterService({ store, backends, host: this.host, direct: this.direct, queries: this.queries, forgetTasks: (id) => this.scheduler.forget(id), stopping, logger });
   }
 
   /** This process's name in leases and on the tasks it runs. */
@@ -164,48 +169,6 @@ export class TaskRuntime {
 
   interlude<T>(projectId: string, clusterId: string, work: InterludeWork<T>): Promise<T> {
     return this.direct.interlude(projectId, clusterId, work);
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // Cluster changes through the API
-
-  /**
-   * Changes a cluster record with the cluster held by this process (claimed for the call
-   * when nobody holds it; ClusterHostedElsewhereError when another instance does), never at
-   * the same time as a save of its state. Does not wait for the cluster's tasks. With
-   * `handOff`, a cluster left idle is released at once (e.g. for direct I/O elsewhere).
-   */
-  manage<T>(projectId: string, clusterId: string, work: (record: ClusterRecord) => Promise<T>, options: { handOff?: boolean } = {}): Promise<T> {
-    if (this.scheduler.isStopping) return Promise.reject(new RuntimeStoppingError());
-    return this.host.updateRecord({ projectId, clusterId }, work, options);
-  }
-
-  /** Replaces a cluster's state by checkpoint bytes (restore into an existing cluster). */
-  async replaceState(record: ClusterRecord, bytes: Buffer): Promise<ClusterRecord> {
-    if (await this.queries.isClusterBusyAnywhere(record.projectId, record.id)) throw new ClusterBusyError(`cluster ${record.id} has queued or running tasks; cancel them or wait before restoring into it`);
-    return this.host.withCluster({ projectId: record.projectId, clusterId: record.id }, 'restore', async (turn) => {
-      await turn.claim();
-      const hosted = HostedCluster.fromCheckpoint(bytes);
-      const saved = await turn.persist(hosted, { ...record, templateText: hosted.cluster.templateText });
-      turn.install(hosted);
-      return saved;
-    });
-  }
-
-  /** Drops a deleted cluster from memory (and gives its lease up). */
-  forget(projectId: string, clusterId: string): void {
-    this.host.forget({ projectId, clusterId });
-    this.scheduler.forget(clusterId);
-  }
-
-  /** Whether this process has queued or running tasks on the cluster. */
-  isClusterBusy(clusterId: string): boolean {
-    return this.queries.isClusterBusy(clusterId);
-  }
-
-  /** Whether the cluster has queued or running tasks, here or on another instance. */
-  isClusterBusyAnywhere(projectId: string, clusterId: string): Promise<boolean> {
-    return this.queries.isClusterBusyAnywhere(projectId, clusterId);
   }
 
   // ---------------------------------------------------------------------------------------

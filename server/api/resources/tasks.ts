@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseTemplate } from '../../network/template.js';
 import type { TaskParams, TaskRecord, TaskResult as StoredTaskResult } from '../../store/types.js';
+import { requireMode } from '../../tasks/cluster-service.js';
 import { csvColumns, csvLine, csvRow, decodeOutputs, predictedClasses, rowValues, valueColumns } from '../../tasks/results.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
@@ -194,7 +195,7 @@ export const taskRoutes = [
       const { store } = services;
       if (!services.accepting) throw new ApiError(503, 'shutting_down', 'the service is shutting down; submit the task after it restarts');
       const cluster = await store.clusters.get(params.projectId, params.clusterId);
-      if (cluster.mode !== 'tasks') throw conflict('cluster_direct', `cluster ${cluster.id} is in direct mode; switch it to tasks mode first`);
+      requireMode(cluster, 'tasks');
       const dataset = await store.datasets.get(params.projectId, body.datasetId);
       if (dataset.status !== 'ready' || dataset.rows === null || dataset.inputWidth === null) {
         throw conflict('dataset_not_ready', `dataset ${dataset.id} is not ready (status ${dataset.status}); upload its content first`, { field: '/body/datasetId' });
