@@ -10,11 +10,14 @@
  * changed first), at shutdown, and when a cluster is deleted.
  */
 import type { ClusterRecord } from '../store/types.js';
-import { ClusterSlot, type ClusterTurn, type SlotDeps, type TurnPurpose } from './cluster-slot.js';
+import { ClusterSlot, type ClusterTurn, type Occupant, type SlotDeps, type TurnPurpose } from './cluster-slot.js';
 import type { HostedCluster } from './hosted-cluster.js';
 import type { InterludeWork } from './interludes.js';
 import type { ClusterRef } from './lease-keeper.js';
 import { timedOut } from './timing.js';
+
+const FREE: Occupant = { by: 'none' };
+const OCCUPIED_BY: Record<Exclude<TurnPurpose, 'task'>, Occupant> = { direct: { by: 'direct' }, interlude: { by: 'interlude' }, restore: { by: 'restore' } };
 
 export interface HostDeps extends SlotDeps {
   /** Whether the scheduler has tasks queued or running on the cluster (it is not idle then). */
@@ -44,17 +47,22 @@ export class ClusterHost {
   withCluster<T>(ref: ClusterRef, purpose: TurnPurpose, work: (turn: ClusterTurn) => Promise<T>): Promise<T> {
     const slot = this.slot(ref);
     slot.turns++;
+    // (Promise callbacks rather than an async wrapper: direct I/O takes a turn per call.)
     return slot.line
-      .run(async () => {
-        slot.occupant = { by: purpose };
+      .run(() => {
+        slot.occupant = purpose === 'task' ? { by: 'task' } : OCCUPIED_BY[purpose];
+        let working: Promise<T>;
         try {
-          return await work(slot);
-        } finally {
-          slot.occupant = { by: 'none' };
+          working = work(slot);
+        } catch (e) {
+          working = Promise.reject(e);
+        }
+        return working.finally(() => {
+          slot.occupant = FREE;
           // Interludes that waited for the end of a task (spiking networks, or one that came
           // after the task's last slice) take the next turn.
           if (purpose === 'task' && slot.interludes.size > 0) this.interludeTurn(slot);
-        }
+        });
       })
       .finally(() => {
         slot.turns--;
@@ -71,9 +79,7 @@ export class ClusterHost {
    */
   interlude<T>(ref: ClusterRef, work: InterludeWork<T>): Promise<T> {
     const slot = this.slot(ref);
-    const done = slot.interludes.add(work, (hosted) => {
-      if (hosted.cluster.spiking) slot.markUnsaved(hosted);
-    });
+    const done = slot.interludes.add(work);
     const offer = slot.occupant.by === 'task' ? slot.occupant.interludes : undefined;
     if (offer) {
       if (offer.now) void offer.drain();

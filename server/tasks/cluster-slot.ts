@@ -64,7 +64,10 @@ export class ClusterSlot {
   turns = 0;
   /** When work on it last ended (idle release). */
   lastUsed = Date.now();
-  readonly interludes = new InterludeQueue();
+  /** A prediction changes a spiking network (the potentials it carries): save it later. */
+  readonly interludes = new InterludeQueue((hosted) => {
+    if (hosted.cluster.spiking) this.markUnsaved(hosted);
+  });
   /** The record as last read while holding the lease (direct I/O reads it per call; only this
    *  process changes it meanwhile, and every change through here drops the copy). */
   private recordCopy: ClusterRecord | undefined;
@@ -118,10 +121,12 @@ export class ClusterSlot {
     return ready;
   }
 
-  /** Record, network and backend, for work on the held cluster. */
+  /** Record, network and backend, for work on the held cluster. (Without a wait for what
+   *  is at hand: direct I/O opens the cluster per call.) */
   async open(): Promise<OpenCluster> {
-    const record = await this.record();
-    const hosted = await this.load(record);
+    const record = this.recordCopy && this.deps.keeper.holds(this.clusterId) ? this.recordCopy : await this.record();
+    const network = this.network;
+    const hosted = network.state === 'loaded' ? network.hosted : await this.load(record);
     return { hosted, backend: await this.deps.backends.get(record.backend), record };
   }
 

@@ -37,18 +37,20 @@ interface Waiting {
 export class InterludeQueue {
   private waiting: Waiting[] = [];
 
+  /** `beforeRun` sees the network before each interlude's work. */
+  constructor(private readonly beforeRun: (hosted: HostedCluster) => void) {}
+
   get size(): number {
     return this.waiting.length;
   }
 
-  /** Adds `work`; the promise settles when it has run (or failed to get a turn).
-   *  `beforeRun` sees the network first (a spiking network is changed by predictions). */
-  add<T>(work: InterludeWork<T>, beforeRun: (hosted: HostedCluster) => void): Promise<T> {
+  /** Adds `work`; the promise settles when it has run (or failed to get a turn). */
+  add<T>(work: InterludeWork<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.waiting.push({
         run: async (hosted, backend, record, within) => {
           try {
-            beforeRun(hosted);
+            this.beforeRun(hosted);
             resolve(await work(hosted, backend, record, within));
           } catch (e) {
             reject(e);
