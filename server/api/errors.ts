@@ -15,7 +15,7 @@ import { TemplateError } from '../network/template-types.js';
 import { BackendUnavailableError } from '../network/select-backend.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
-import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
+import { ClusterBusyError, ClusterHostedElsewhereError, ClusterModeError, RuntimeStoppingError } from '../tasks/errors.js';
 import { DomainError } from '../errors.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
@@ -163,6 +163,8 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
   if (error instanceof CheckpointError) return { problem: problem(422, 'bad_checkpoint', error.message), internal: false };
   if (error instanceof BindError) return { problem: problem(422, 'bad_mapping', error.message), internal: false };
   if (error instanceof ClusterBusyError) return { problem: problem(409, 'cluster_busy', error.message), internal: false };
+  // Over HTTP only work that needs tasks mode is refused for the mode.
+  if (error instanceof ClusterModeError) return { problem: problem(409, 'cluster_direct', error.message), internal: false };
   if (error instanceof ClusterHostedElsewhereError) {
     return { problem: problem(409, 'cluster_hosted_elsewhere', error.message, { owner: error.owner, leaseUntil: error.leaseUntil }), internal: false };
   }

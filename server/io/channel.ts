@@ -18,8 +18,9 @@ import { BindError } from '../network/binding.js';
 import type { Cluster } from '../network/cluster.js';
 import { type DirectAnswer, DirectRunner, type SampleInputs, type SampleTarget } from '../network/direct.js';
 import { resetSpikingState } from '../../kernels/state.js';
-import { NotFoundError } from '../store/types.js';
-import type { HostedCluster, OutputLayout } from '../tasks/hosted-cluster.js';
+import { NotFoundError, type OutputLayout } from '../store/types.js';
+import { modeRefusal, requireMode } from '../tasks/cluster-service.js';
+import type { HostedCluster } from '../tasks/hosted-cluster.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
 import { DomainError, socketCode } from '../errors.js';
 import { IoError, type IoErrorCode } from './protocol.js';
@@ -132,16 +133,17 @@ export class ClusterChannel {
             // Reads of the network: between the slices of a running task if there is one.
             await this.runtime.interlude(this.projectId, this.clusterId, (hosted, backend, record, within) => {
               // Sockets speak to clusters in direct mode only; predictions over HTTP to any.
+              const refusal = modeRefusal(record, 'direct');
               const allowed: Call[] = [];
               for (const c of runnable) {
-                if (c.source === 'socket' && record.mode !== 'direct') c.reject(notDirect(this.clusterId));
+                if (c.source === 'socket' && refusal) c.reject(asIoError(refusal));
                 else allowed.push(c);
               }
               return allowed.length > 0 ? this.run(allowed, hosted, backend, within.inTask) : undefined;
             });
           } else {
             await this.runtime.withCluster(this.projectId, this.clusterId, (hosted, backend, record) => {
-              if (record.mode !== 'direct') throw notDirect(this.clusterId);
+              requireMode(record, 'direct');
               return this.run(runnable, hosted, backend, false);
             });
           }
@@ -247,10 +249,6 @@ export class ClusterChannel {
   }
 }
 
-function notDirect(clusterId: string): IoError {
-  return new IoError('not-direct-mode', `cluster ${clusterId} is not in direct mode (PATCH it to mode "direct" to use direct I/O)`);
-}
-
 async function settle(call: Call, work: () => Promise<DirectAnswer | undefined>): Promise<void> {
   try {
     const answer = await work();
@@ -269,6 +267,7 @@ export function asIoError(error: unknown, logger?: Logger): IoError {
   if (error instanceof NotFoundError) return new IoError('not-found', 'the cluster no longer exists');
   const name = error instanceof Error ? error.name : '';
   if (name === 'ClusterBusyError') return new IoError('cluster-busy', (error as Error).message);
+  if (name === 'ClusterModeError') return new IoError('not-direct-mode', (error as Error).message);
   if (name === 'RuntimeStoppingError') return new IoError('shutting-down', (error as Error).message);
   if (name === 'ClusterHostedElsewhereError') return new IoError('cluster-hosted-elsewhere', (error as Error).message);
   logger?.error({ err: error }, 'direct I/O failed');

@@ -229,8 +229,7 @@ export class DirectIoServer {
     const record = await this.deps.store.clusters.get(projectId, clusterId).catch((e: unknown) => {
       throw e instanceof NotFoundError ? new IoError('not-found', `cluster ${clusterId} not found in project ${projectId}`) : e;
     });
-    if (record.mode !== 'direct') throw new IoError('not-direct-mode', `cluster ${clusterId} is in ${record.mode} mode; PATCH it to mode "direct" to use direct I/O`);
-    if (this.deps.runtime.isClusterBusy(clusterId)) throw new IoError('cluster-busy', `cluster ${clusterId} has queued or running tasks`);
+    this.deps.runtime.clusters.checkDirectIo(record);
     const channel = this.deps.channels.channelFor(projectId, clusterId);
     channel.attached++;
     state.attachment = { channel, canTrain };

@@ -8,7 +8,8 @@
  * - unique indexes on top-level fields only (FerretDB on SQLite skips nested-field indexes);
  * - no NaN/±Infinity (FerretDB drops the connection) and no nested arrays: numbers are
  *   sanitised to null like JSON does, and free-form fields (task params and results, stats,
- *   dataset options) are stored as JSON text, so whatever the caller puts there is accepted.
+ *   dataset options) are stored as JSON text, whatever keys and nesting they have (task
+ *   params and results are checked on their way in and out: task-codec.ts).
  * - our ids are the `_id`s; timestamps stay ISO strings, as in the embedded store.
  */
 import { Readable, PassThrough } from 'node:stream';
@@ -28,6 +29,7 @@ import {
 import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
 import { claimable, guardedTransition, LeaseLog, UNOWNED, type LeaseDoc, type TransitionDoc } from './mongo-cas.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
   LEASE_FIELDS,
@@ -247,11 +249,18 @@ async function upsertWithRetry<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Where a kind of record is checked as it crosses the store (tasks: task-codec.ts). */
+interface RecordCodec<T> {
+  read(fields: Fields): T;
+  checkWrite(fields: Fields, id: string): void;
+}
+
 /** One collection of records, with the operations every kind needs. */
 class RecordCollection<T extends { id: string }> {
   constructor(
     private readonly store: MongoStore,
     readonly spec: CollectionSpec,
+    readonly codec?: RecordCodec<T>,
   ) {}
 
   get collection(): Collection<StoredDoc> {
@@ -266,7 +275,8 @@ class RecordCollection<T extends { id: string }> {
 
   fromDocument(doc: StoredDoc): T {
     const { _id, ...rest } = doc;
-    return { id: _id, ...this.spec.defaults, ...decodeFields(rest, this.spec.jsonFields) } as unknown as T;
+    const fields: Fields = { id: _id, ...this.spec.defaults, ...decodeFields(rest, this.spec.jsonFields) };
+    return this.codec ? this.codec.read(fields) : (fields as unknown as T);
   }
 
   /** Which unique index a duplicate key error hit. MongoDB names it in keyPattern; FerretDB
@@ -286,6 +296,7 @@ class RecordCollection<T extends { id: string }> {
   }
 
   async insert(record: T): Promise<T> {
+    this.codec?.checkWrite(record as T & Fields, record.id);
     const doc = this.toDocument(record);
     try {
       await this.collection.insertOne(doc);
@@ -338,6 +349,7 @@ class RecordCollection<T extends { id: string }> {
    * when it does not exist.
    */
   async updateIf(filter: Filter<StoredDoc>, condition: Filter<StoredDoc>, key: string, patch: Fields): Promise<T | null> {
+    this.codec?.checkWrite(patch, key);
     const guarded: Filter<StoredDoc> = { ...filter, ...condition };
     let doc: StoredDoc | null;
     if (Object.keys(patch).length === 0) {
@@ -468,7 +480,7 @@ export class MongoStore implements Store {
     datasets: new RecordCollection<DatasetRecord>(this, COLLECTIONS.datasets),
     clusters: new RecordCollection<ClusterRecord>(this, COLLECTIONS.clusters),
     checkpoints: new RecordCollection<CheckpointRecord>(this, COLLECTIONS.checkpoints),
-    tasks: new RecordCollection<TaskRecord>(this, COLLECTIONS.tasks),
+    tasks: new RecordCollection<TaskRecord>(this, COLLECTIONS.tasks, { read: readTaskRecord, checkWrite: checkTaskWrite }),
     audit: new RecordCollection<AuditEntry>(this, COLLECTIONS.audit),
     errors: new RecordCollection<ErrorEntry>(this, COLLECTIONS.errors),
   };
@@ -773,6 +785,7 @@ export class MongoStore implements Store {
     if (!condition.states.includes(current.state) || (condition.runBy !== undefined && current.runBy !== condition.runBy)) return null;
     const guard = { state: current.state, ...(condition.runBy !== undefined ? { runBy: condition.runBy } : {}) };
     if (patch.state !== undefined && patch.state !== current.state) {
+      this.records.tasks.codec?.checkWrite(patch, id);
       const set = encodeFields(patch, this.records.tasks.spec.jsonFields);
       if (!(await guardedTransition(this.transitions_, this.records.tasks.collection, key, id, current.state, set))) return null;
       return this.records.tasks.getOne(key, id);

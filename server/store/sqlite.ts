@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { FsBlobStore, type BlobPutOptions } from './blobs-fs.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
   LEASE_FIELDS,
@@ -254,6 +255,12 @@ function cleanPatch(patch: object, fixed: readonly string[]): Row {
   return Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && !fixed.includes(key)));
 }
 
+/** Where a kind of record is checked as it crosses the store (tasks: task-codec.ts). */
+interface RecordCodec<T> {
+  read(fields: Row): T;
+  checkWrite(fields: Row, id: string): void;
+}
+
 /** One table of records (columns + JSON), with the statements every collection needs. */
 class RecordTable<T extends object> {
   private readonly columnNames: string;
@@ -262,6 +269,7 @@ class RecordTable<T extends object> {
   constructor(
     private readonly store: SqliteStore,
     readonly spec: TableSpec,
+    private readonly codec?: RecordCodec<T>,
   ) {
     this.columnNames = [...spec.columns.map((c) => c.column), 'data'].join(', ');
     this.columnFields = new Set(spec.columns.map((c) => c.field));
@@ -276,7 +284,7 @@ class RecordTable<T extends object> {
   private fromRow(row: Row): T {
     const record = JSON.parse(String(row.data)) as Row;
     for (const c of this.spec.columns) record[c.field] = fromSqlValue(row[c.column], c);
-    return record as T;
+    return this.codec ? this.codec.read(record) : (record as T);
   }
 
   /** Unique-index violations become ConflictError, told apart by SQLite's extended code. */
@@ -289,6 +297,7 @@ class RecordTable<T extends object> {
   }
 
   insert(record: T): T {
+    this.codec?.checkWrite(record as Row, String((record as Row).id));
     const values = this.rowValues(record);
     const placeholders = values.map(() => '?').join(', ');
     try {
@@ -335,6 +344,7 @@ class RecordTable<T extends object> {
 
   /** Read-merge-write in one IMMEDIATE transaction (atomic across processes too). */
   update(where: string, params: SqlValue[], key: string, patch: Row): T {
+    this.codec?.checkWrite(patch, key);
     return this.store.db.transaction(() => {
       const current = this.getOne(where, params, key);
       const updated = { ...current, ...patch } as T;
@@ -407,7 +417,7 @@ export class SqliteStore implements Store {
     datasets: new RecordTable<DatasetRecord>(this, TABLES.datasets),
     clusters: new RecordTable<ClusterRecord>(this, TABLES.clusters),
     checkpoints: new RecordTable<CheckpointRecord>(this, TABLES.checkpoints),
-    tasks: new RecordTable<TaskRecord>(this, TABLES.tasks),
+    tasks: new RecordTable<TaskRecord>(this, TABLES.tasks, { read: readTaskRecord, checkWrite: checkTaskWrite }),
     audit: new RecordTable<AuditEntry>(this, TABLES.audit),
     errors: new RecordTable<ErrorEntry>(this, TABLES.errors),
   };

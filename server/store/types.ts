@@ -125,18 +125,83 @@ export interface CheckpointRecord {
 export type TaskKind = 'train' | 'request';
 export type TaskState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
-export interface TaskRecord {
+/** Which dataset columns feed one input interface of the template. */
+export interface InputMapping {
+  /** Input interface name from the template. */
+  name: string;
+  /** First dataset column feeding it (default 0). */
+  column?: number;
+  /** Number of columns (default: the rest of the row). */
+  size?: number;
+}
+
+/** What a train task runs: the dataset, how its columns map onto the template's interfaces,
+ *  the output its targets teach, and how many passes over the data. */
+export interface TrainParams {
+  datasetId: string;
+  epochs: number;
+  inputs?: InputMapping[];
+  output?: string;
+}
+
+/** What a request task runs: the dataset and its mapping; `output` is the one scored. */
+export interface RequestParams {
+  datasetId: string;
+  inputs?: InputMapping[];
+  output?: string;
+}
+
+/** Where one output interface sits in a prediction row, and what its values mean. */
+export interface OutputLayout {
+  name: string;
+  mode: 'class' | 'value';
+  /** First value of the interface in a row of `width` values. */
+  column: number;
+  size: number;
+  /** Class names (class outputs) or target column names (value outputs). */
+  labels: string[];
+}
+
+/** How a request task's result blob reads: `rows` rows of `width` float32 values. */
+export interface ResultLayout {
+  rows: number;
+  width: number;
+  outputs: OutputLayout[];
+}
+
+/** How much a task processed, and how fast. */
+export interface Throughput {
+  /** Train: rows × epochs; request: rows. */
+  samples: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+/** A finished train task: throughput and the network's statistics after it. */
+export interface TrainResult extends Throughput {
+  stats: Record<string, number>;
+}
+
+/** A finished request task: the layout of its outputs (in the result blob) and, when the
+ *  dataset is labelled, its score. */
+export interface RequestResult extends ResultLayout, Throughput {
+  accuracy?: number;
+  rmse?: number;
+  mae?: number;
+}
+
+export type TaskParams = TrainParams | RequestParams;
+export type TaskResult = TrainResult | RequestResult;
+
+/** What every task record has, whatever its kind. */
+interface TaskFields {
   id: string;
   projectId: string;
   clusterId: string;
-  kind: TaskKind;
   name: string;
   state: TaskState;
-  /** What to run: datasets, interface mapping, epochs (validated by the API). */
-  params: Record<string, unknown>;
   progress: { done: number; total: number };
-  /** Result summary (accuracy etc.) and the blob holding request outputs. */
-  result: Record<string, unknown> | null;
+  /** The blob holding a finished request task's outputs (float32, `result` says the layout). */
   resultBlobId: string | null;
   error: string | null;
   /** The service instance (HANAMI_INSTANCE_ID) that started the task, or null. */
@@ -146,6 +211,29 @@ export interface TaskRecord {
   finishedAt: string | null;
   createdBy: string;
 }
+
+export interface TrainTaskRecord extends TaskFields {
+  kind: 'train';
+  params: TrainParams;
+  /** Set when it finished. */
+  result: TrainResult | null;
+}
+
+export interface RequestTaskRecord extends TaskFields {
+  kind: 'request';
+  params: RequestParams;
+  /** Set when it finished. */
+  result: RequestResult | null;
+}
+
+/**
+ * A task, by kind. Params and result are checked where they cross the store (both
+ * implementations read them through task-codec.ts), so no caller narrows them again.
+ */
+export type TaskRecord = TrainTaskRecord | RequestTaskRecord;
+
+/** What a change of a task may set: never its identity, kind or params (fixed at creation). */
+export type TaskPatch = Partial<Omit<TaskFields, 'id' | 'projectId'>> & { result?: TaskResult | null };
 
 export interface AuditEntry {
   id: string;
@@ -272,7 +360,9 @@ export interface Store {
     updateIfOwner(projectId: string, id: string, owner: string, patch: Partial<Omit<ClusterRecord, 'id' | 'projectId'>>): Promise<ClusterRecord | null>;
   };
   checkpoints: ProjectCollection<CheckpointRecord>;
-  tasks: ProjectCollection<TaskRecord> & {
+  tasks: Omit<ProjectCollection<TaskRecord>, 'update'> & {
+    /** Replaces the given fields (never the kind or params); returns the updated record. */
+    update(projectId: string, id: string, patch: TaskPatch): Promise<TaskRecord>;
     listByCluster(projectId: string, clusterId: string, page?: Page): Promise<Paged<TaskRecord>>;
     /** Tasks in the given states across all projects, or of one cluster (recovery, queues,
      *  busy checks), in creation order. */
@@ -285,7 +375,7 @@ export interface Store {
       projectId: string,
       id: string,
       condition: { states: TaskState[]; runBy?: string },
-      patch: Partial<Omit<TaskRecord, 'id' | 'projectId'>>,
+      patch: TaskPatch,
     ): Promise<TaskRecord | null>;
     /** Records that `by` asked to stop the task, for the instance running it (which may be
      *  another one); kept apart from the task record, which only its runner writes. True for

@@ -8,20 +8,10 @@ import { outputWidth } from '../../kernels/contract.js';
 import { Cluster } from '../network/cluster.js';
 import { interfaceColumn } from '../network/evaluate.js';
 import type { Targets } from '../datasets/types.js';
+import type { OutputLayout } from '../store/types.js';
 
 /** Per output interface: the names of its values, in order. */
 export type OutputLabels = Record<string, string[]>;
-
-/** Where one output interface sits in a prediction row, and what its values mean. */
-export interface OutputLayout {
-  name: string;
-  mode: 'class' | 'value';
-  /** First value of the interface in a row of `width` values. */
-  column: number;
-  size: number;
-  /** Class names (class outputs) or target column names (value outputs). */
-  labels: string[];
-}
 
 const OUTPUT_LABELS_KEY = 'outputLabels';
 

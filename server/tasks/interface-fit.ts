@@ -14,7 +14,7 @@
 import type { NetworkState, OutputMode } from '../../kernels/state.js';
 import type { CheckpointInterfaces } from '../network/checkpoint.js';
 import type { ClusterTemplate, Position } from '../network/template-types.js';
-import type { InputMapping } from './params.js';
+import type { InputMapping } from '../store/types.js';
 
 export interface InterfaceSizes extends CheckpointInterfaces {
   /**

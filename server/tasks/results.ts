@@ -4,13 +4,7 @@
  * Downloads render them as CSV or JSON; class outputs also give the predicted class.
  */
 import { argmax } from '../network/evaluate.js';
-import type { OutputLayout } from './hosted-cluster.js';
-
-export interface ResultLayout {
-  rows: number;
-  width: number;
-  outputs: OutputLayout[];
-}
+import type { ResultLayout } from '../store/types.js';
 
 export function encodeOutputs(values: Float32Array): Buffer {
   const bytes = Buffer.allocUnsafe(values.length * 4);
@@ -72,20 +66,4 @@ function csvCell(cell: number | string): string {
 
 export function csvLine(cells: (number | string)[]): string {
   return `${cells.map(csvCell).join(',')}\n`;
-}
-
-/** Reads a ResultLayout back from a task's result summary (stored as plain JSON). */
-export function asResultLayout(result: Record<string, unknown> | null): ResultLayout | undefined {
-  if (!result) return undefined;
-  const { rows, width, outputs } = result;
-  if (typeof rows !== 'number' || typeof width !== 'number' || !Array.isArray(outputs)) return undefined;
-  const layouts: OutputLayout[] = [];
-  for (const o of outputs as unknown[]) {
-    if (typeof o !== 'object' || o === null) return undefined;
-    const { name, mode, column, size, labels } = o as Record<string, unknown>;
-    if (typeof name !== 'string' || (mode !== 'class' && mode !== 'value') || typeof column !== 'number' || typeof size !== 'number') return undefined;
-    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return undefined;
-    layouts.push({ name, mode, column, size, labels: labels as string[] });
-  }
-  return { rows, width, outputs: layouts };
 }

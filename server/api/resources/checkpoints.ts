@@ -11,7 +11,7 @@ import type { CheckpointRecord } from '../../store/types.js';
 import { HostedCluster } from '../../tasks/hosted-cluster.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
-import { badRequest, conflict } from '../problem.js';
+import { badRequest } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -177,8 +177,7 @@ export const checkpointRoutes = [
       const hosted = HostedCluster.fromCheckpoint(bytes);
       if (body.clusterId !== undefined) {
         const target = await store.clusters.get(params.projectId, body.clusterId);
-        if (target.mode !== 'tasks') throw conflict('cluster_direct', `cluster ${target.id} is in direct mode; switch it to tasks mode first`);
-        return json(200, ClusterView, await clusterView(services, await services.runtime.replaceState(target, bytes)));
+        return json(200, ClusterView, await clusterView(services, await services.runtime.clusters.restore(target, bytes)));
       }
       const blob = await store.blobs.put(bytes);
       const now = new Date().toISOString();

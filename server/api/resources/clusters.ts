@@ -4,15 +4,17 @@
  * and a pointer to the latest saved state. `mode: direct` hands the cluster to direct I/O
  * (Socket.IO), during which tasks are refused. With several service instances, changing or
  * deleting a cluster needs it not to be hosted by another live instance (409
- * `cluster_hosted_elsewhere`, naming it): the change runs where the cluster is.
+ * `cluster_hosted_elsewhere`, naming it): the change runs where the cluster is. The rules
+ * for changes (modes, busy clusters, what a delete takes along) are the runtime's
+ * (server/tasks/cluster-service.ts); these routes read and translate.
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseTemplate, templateToText } from '../../network/template.js';
 import type { ClusterRecord } from '../../store/types.js';
-import { dropBlob } from '../cleanup.js';
-import { readAll, pageOf } from '../paging.js';
-import { ApiError, badRequest, conflict } from '../problem.js';
+import type { ClusterActivity } from '../../tasks/queries.js';
+import { pageOf } from '../paging.js';
+import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -49,8 +51,6 @@ export const ClusterView = Closed(
 const ClusterPage = PageOf(ClusterView, 'ClusterPage');
 export const ClusterParams = Closed({ projectId: Uuid, clusterId: Uuid });
 
-type Activity = { queued: number; runningTaskId: string | null };
-
 /** The views of several clusters (one store query for their tasks). */
 export async function clusterViews(services: Services, records: ClusterRecord[]): Promise<Static<typeof ClusterView>[]> {
   const activity = await services.runtime.clusterActivity(records);
@@ -61,7 +61,7 @@ export async function clusterView(services: Services, r: ClusterRecord): Promise
   return (await clusterViews(services, [r]))[0]!;
 }
 
-function view(services: Services, r: ClusterRecord, activity: Activity): Static<typeof ClusterView> {
+function view(services: Services, r: ClusterRecord, activity: ClusterActivity): Static<typeof ClusterView> {
   const hosted = r.owner !== null && r.leaseUntil !== null && Date.parse(r.leaseUntil) > Date.now();
   return {
     id: r.id,
@@ -176,33 +176,7 @@ export const clusterRoutes = [
       409: { description: '`cluster_busy` (switching a cluster with tasks to direct mode), `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`), `duplicate`, `backend_unavailable`.', problem: true },
     },
     async handler({ params, body, services }) {
-      const { runtime } = services;
-      const before = await services.store.clusters.get(params.projectId, params.clusterId);
-      // Direct I/O's learning lives in the memory of the instance that hosts the cluster.
-      if (body.mode === 'tasks' && before.mode !== 'tasks') await runtime.saveCluster(before.projectId, before.id);
-      const toDirect = body.mode === 'direct' && before.mode !== 'direct';
-      const updated = await runtime.manage(
-        params.projectId,
-        params.clusterId,
-        async (record) => {
-          const patch: Partial<Omit<ClusterRecord, 'id' | 'projectId'>> = {};
-          if (body.name !== undefined) patch.name = body.name;
-          if (body.backend !== undefined) {
-            await services.backends.get(body.backend);
-            patch.backend = body.backend;
-          }
-          if (body.mode === 'direct' && record.mode !== 'direct') {
-            if (await runtime.isClusterBusyAnywhere(record.projectId, record.id)) {
-              throw conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; wait for them or cancel them before switching to direct mode`);
-            }
-            patch.mode = 'direct';
-          }
-          if (body.mode === 'tasks' && record.mode !== 'tasks') patch.mode = 'tasks';
-          patch.updatedAt = new Date().toISOString();
-          return services.store.clusters.update(params.projectId, params.clusterId, patch);
-        },
-        { handOff: toDirect },
-      );
+      const updated = await services.runtime.clusters.update(params.projectId, params.clusterId, body);
       return json(200, ClusterView, await clusterView(services, updated));
     },
   }),
@@ -219,22 +193,7 @@ export const clusterRoutes = [
       409: { description: '`cluster_busy` (queued or running tasks), `cluster_direct`, `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`).', problem: true },
     },
     async handler({ params, services }) {
-      const { store, runtime } = services;
-      const record = await store.clusters.get(params.projectId, params.clusterId);
-      const busy = (): ApiError => conflict('cluster_busy', `cluster ${record.id} has queued or running tasks; cancel them first`);
-      if (await runtime.isClusterBusyAnywhere(record.projectId, record.id)) throw busy();
-      if (record.mode === 'direct') throw conflict('cluster_direct', `cluster ${record.id} is in direct mode; switch it back to tasks first`);
-      await runtime.manage(record.projectId, record.id, async (current) => {
-        if (await runtime.isClusterBusyAnywhere(current.projectId, current.id)) throw busy();
-        const tasks = await readAll((page) => store.tasks.listByCluster(current.projectId, current.id, page));
-        for (const task of tasks) {
-          if (task.resultBlobId) await dropBlob(services, task.resultBlobId);
-          await store.tasks.delete(current.projectId, task.id);
-        }
-        await store.clusters.delete(current.projectId, current.id);
-        if (current.stateBlobId) await dropBlob(services, current.stateBlobId);
-      });
-      runtime.forget(record.id);
+      await services.runtime.clusters.delete(params.projectId, params.clusterId);
       return noContent();
     },
   }),

@@ -6,8 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { argmax } from '../../network/evaluate.js';
-import { asTaskParams } from '../../tasks/params.js';
-import { asResultLayout, decodeOutputs } from '../../tasks/results.js';
+import { decodeOutputs } from '../../tasks/results.js';
 import { conflict, unprocessable } from '../problem.js';
 import { Closed, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -34,13 +33,13 @@ export async function checkAccuracy(services: Services, projectId: string, datas
     throw conflict('no_results', `task ${task.id} is a ${task.state} ${task.kind} task; only a finished request task has predictions`);
   }
   if (record.status !== 'ready') throw conflict('dataset_not_ready', `dataset ${record.id} is not ready (status ${record.status})`);
-  const layout = asResultLayout(task.result);
-  if (!layout) throw new Error(`task ${task.id} has a malformed result summary`);
+  const layout = task.result;
+  if (!layout) throw new Error(`task ${task.id} finished without a result summary`);
   const data = await services.datasets.get(record);
   const targets = data.targets;
   if (!targets) throw unprocessable('no_targets', `dataset ${record.id} has no labels or targets to check against`);
   if (data.rows !== layout.rows) throw unprocessable('row_mismatch', `the task predicted ${layout.rows} rows, dataset ${record.id} has ${data.rows}`);
-  const wanted = asTaskParams(task.params).output;
+  const wanted = task.params.output;
   const mode = targets.kind === 'class' ? 'class' : 'value';
   const output = layout.outputs.find((o) => o.mode === mode && (wanted === undefined || o.name === wanted));
   if (!output) throw unprocessable('no_matching_output', `task ${task.id} has no ${mode} output${wanted ? ` named "${wanted}"` : ''} to compare with this dataset's ${targets.kind === 'class' ? 'labels' : 'targets'}`);

@@ -9,7 +9,7 @@ import type { DirectAnswer, SampleInputs } from '../../network/direct.js';
 import type { ChannelAnswer } from '../../io/channel.js';
 import { IoError } from '../../io/protocol.js';
 import { codeOfSocketCode, type ErrorCode } from '../../errors.js';
-import type { OutputLayout } from '../../tasks/hosted-cluster.js';
+import type { OutputLayout } from '../../store/types.js';
 import { ApiError } from '../problem.js';
 import { json, requirePrincipal, route } from '../route.js';
 import { Closed, StringEnum } from '../schemas.js';

@@ -4,9 +4,8 @@
  * fail later. The cluster is judged as it will be when the task runs: its state now, grown
  * by the train tasks queued or running ahead of it (server/tasks/interface-fit.ts).
  */
-import type { ClusterRecord, DatasetRecord, TaskKind } from '../../store/types.js';
+import type { ClusterRecord, DatasetRecord, TaskKind, TaskParams } from '../../store/types.js';
 import { applyTrain, requestFit, type DataShape } from '../../tasks/interface-fit.js';
-import { asTaskParams, type TaskParams } from '../../tasks/params.js';
 import { unprocessable } from '../problem.js';
 import type { Services } from '../services.js';
 
@@ -21,7 +20,7 @@ export async function checkTaskFits(services: Services, cluster: ClusterRecord, 
   const datasets = new Map<string, DataShape | undefined>([[dataset.id, shapeOf(dataset)]]);
   for (const task of ahead) {
     if (task.kind !== 'train') continue;
-    const taskParams = asTaskParams(task.params);
+    const taskParams = task.params;
     if (!datasets.has(taskParams.datasetId)) datasets.set(taskParams.datasetId, shapeOf(await store.datasets.get(task.projectId, taskParams.datasetId)));
     const data = datasets.get(taskParams.datasetId);
     // A train task that does not fit will fail and leave the network as it is.

@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseTemplate } from '../../network/template.js';
-import type { TaskRecord } from '../../store/types.js';
-import { asTaskParams, type TaskParams } from '../../tasks/params.js';
-import { asResultLayout, csvColumns, csvLine, csvRow, decodeOutputs, predictedClasses, rowValues, valueColumns } from '../../tasks/results.js';
+import type { TaskParams, TaskRecord, TaskResult as StoredTaskResult } from '../../store/types.js';
+import { requireMode } from '../../tasks/cluster-service.js';
+import { csvColumns, csvLine, csvRow, decodeOutputs, predictedClasses, rowValues, valueColumns } from '../../tasks/results.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict, unprocessable } from '../problem.js';
@@ -81,32 +81,23 @@ export const TaskView = Closed(
 const TaskPage = PageOf(TaskView, 'TaskPage');
 const TaskParamsSchema = Closed({ projectId: Uuid, clusterId: Uuid, taskId: Uuid });
 
-function numberField(o: Record<string, unknown>, key: string): number | undefined {
-  const v = o[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-/** The stored result summary, narrowed to what the document promises. */
-function resultView(result: Record<string, unknown> | null): Static<typeof TaskResult> | null {
+/** The stored result summary as the document shows it (one shape for both kinds). */
+function resultView(result: StoredTaskResult | null): Static<typeof TaskResult> | null {
   if (!result) return null;
-  const out: Static<typeof TaskResult> = {
-    samples: numberField(result, 'samples') ?? 0,
-    seconds: numberField(result, 'seconds') ?? 0,
-    samplesPerSecond: numberField(result, 'samplesPerSecond') ?? 0,
-  };
-  const stats = result.stats;
-  if (typeof stats === 'object' && stats !== null) out.stats = Object.fromEntries(Object.entries(stats).filter((kv): kv is [string, number] => typeof kv[1] === 'number'));
-  const layout = asResultLayout(result);
-  if (layout) Object.assign(out, { rows: layout.rows, width: layout.width, outputs: layout.outputs });
-  for (const key of ['accuracy', 'rmse', 'mae'] as const) {
-    const v = numberField(result, key);
-    if (v !== undefined) out[key] = v;
+  const out: Static<typeof TaskResult> = { samples: result.samples, seconds: result.seconds, samplesPerSecond: result.samplesPerSecond };
+  if ('stats' in result) out.stats = result.stats;
+  if ('outputs' in result) {
+    Object.assign(out, { rows: result.rows, width: result.width, outputs: result.outputs });
+    for (const key of ['accuracy', 'rmse', 'mae'] as const) {
+      const v = result[key];
+      if (v !== undefined) out[key] = v;
+    }
   }
   return out;
 }
 
 export function taskView(t: TaskRecord): Static<typeof TaskView> {
-  const params = asTaskParams(t.params);
+  const params = t.params;
   return {
     id: t.id,
     projectId: t.projectId,
@@ -116,7 +107,8 @@ export function taskView(t: TaskRecord): Static<typeof TaskView> {
     state: t.state,
     progress: { done: Math.floor(t.progress.done), total: Math.floor(t.progress.total) },
     datasetId: params.datasetId,
-    epochs: params.epochs,
+    // A request reads its data once.
+    epochs: t.kind === 'train' ? t.params.epochs : 1,
     inputs: params.inputs ?? null,
     output: params.output ?? null,
     result: resultView(t.result),
@@ -203,27 +195,25 @@ export const taskRoutes = [
       const { store } = services;
       if (!services.accepting) throw new ApiError('shutting_down', 'the service is shutting down; submit the task after it restarts');
       const cluster = await store.clusters.get(params.projectId, params.clusterId);
-      if (cluster.mode !== 'tasks') throw conflict('cluster_direct', `cluster ${cluster.id} is in direct mode; switch it to tasks mode first`);
+      requireMode(cluster, 'tasks');
       const dataset = await store.datasets.get(params.projectId, body.datasetId);
       if (dataset.status !== 'ready' || dataset.rows === null || dataset.inputWidth === null) {
         throw conflict('dataset_not_ready', `dataset ${dataset.id} is not ready (status ${dataset.status}); upload its content first`, { field: '/body/datasetId' });
       }
       if (body.kind === 'request' && body.epochs !== undefined) throw badRequest('epochs_for_request', 'epochs applies to train tasks only', { field: '/body/epochs' });
       if (body.kind === 'train' && !dataset.targets) throw unprocessable('no_targets', `dataset ${dataset.id} has no labels or targets to train on`, { field: '/body/datasetId' });
-      const taskParams: TaskParams = { datasetId: dataset.id, epochs: body.epochs ?? 1 };
-      if (body.inputs) taskParams.inputs = body.inputs;
-      if (body.output !== undefined) taskParams.output = body.output;
+      const binding = { ...(body.inputs ? { inputs: body.inputs } : {}), ...(body.output !== undefined ? { output: body.output } : {}) };
+      const epochs = body.kind === 'train' ? (body.epochs ?? 1) : 1;
+      const taskParams: TaskParams = body.kind === 'train' ? { datasetId: dataset.id, epochs, ...binding } : { datasetId: dataset.id, ...binding };
       checkMapping(cluster.templateText, taskParams, dataset.inputWidth);
       await checkTaskFits(services, cluster, dataset, body.kind, taskParams);
-      const task = await store.tasks.create({
+      const fields = {
         id: randomUUID(),
         projectId: params.projectId,
         clusterId: cluster.id,
-        kind: body.kind,
         name: body.name ?? `${body.kind} ${dataset.name}`.slice(0, 128),
-        state: 'queued',
-        params: { ...taskParams },
-        progress: { done: 0, total: dataset.rows * taskParams.epochs },
+        state: 'queued' as const,
+        progress: { done: 0, total: dataset.rows * epochs },
         result: null,
         resultBlobId: null,
         error: null,
@@ -232,7 +222,8 @@ export const taskRoutes = [
         startedAt: null,
         finishedAt: null,
         createdBy: requirePrincipal(principal).name,
-      });
+      };
+      const task = await store.tasks.create(body.kind === 'train' ? { ...fields, kind: 'train', params: { datasetId: dataset.id, epochs, ...binding } } : { ...fields, kind: 'request', params: { datasetId: dataset.id, ...binding } });
       services.runtime.submit(task);
       return json(202, TaskView, taskView(task));
     },
@@ -301,10 +292,10 @@ export const taskRoutes = [
     async handler({ params, query, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
       if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
-      const layout = asResultLayout(task.result);
-      if (task.kind !== 'request' || task.state !== 'finished' || !task.resultBlobId || !layout) {
+      if (task.kind !== 'request' || task.state !== 'finished' || !task.resultBlobId || !task.result) {
         throw conflict('no_results', `task ${task.id} is a ${task.state} ${task.kind} task; only a finished request task has results`);
       }
+      const layout = task.result;
       const values = decodeOutputs(await services.store.blobs.read(task.resultBlobId));
       const from = Math.min(query.offset ?? 0, layout.rows);
       const to = Math.min(layout.rows, from + (query.limit ?? layout.rows));

@@ -24,6 +24,7 @@ import {
   type TaskRecord,
   type TaskState,
   type TemplateRecord,
+  type TrainTaskRecord,
   type User,
 } from '../../../server/store/types.js';
 
@@ -125,7 +126,7 @@ function makeCheckpoint(projectId: string, name = unique('checkpoint'), createdA
   };
 }
 
-function makeTask(projectId: string, name = unique('task'), createdAt = at(0), overrides: Partial<TaskRecord> = {}): TaskRecord {
+function makeTask(projectId: string, name = unique('task'), createdAt = at(0), overrides: Partial<TrainTaskRecord> = {}): TrainTaskRecord {
   return {
     id: randomUUID(),
     projectId,
@@ -133,7 +134,8 @@ function makeTask(projectId: string, name = unique('task'), createdAt = at(0), o
     kind: 'train',
     name,
     state: 'queued',
-    params: { epochs: 2, inputs: [[0, 1], [2, 3]], 'dotted.key': true, $dollar: 'x' },
+    // Names with dots and dollars: MongoDB field-name rules must not touch them.
+    params: { datasetId: randomUUID(), epochs: 2, inputs: [{ name: 'in.put', column: 0, size: 2 }, { name: '$dollar', column: 2 }], output: 'out.$' },
     progress: { done: 0, total: 10 },
     result: null,
     resultBlobId: null,
@@ -589,13 +591,37 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(!ids(await store.tasks.listByState(['queued'])).includes(queued.id));
       });
 
-      it('keeps free-form params and results as given (nested arrays, odd keys)', async () => {
+      it('keeps params and results as given (nested lists, odd keys and names)', async () => {
         const projectId = randomUUID();
         const task = await store.tasks.create(makeTask(projectId));
-        const result = { accuracy: 0.91, confusion: [[5, 1], [0, 4]], 'per.class': { $a: [] } };
+        const result = { samples: 20, seconds: 0.5, samplesPerSecond: 40, stats: { 'per.class': 1, $a: 2.5, neurons: 3 } };
         const updated = await store.tasks.update(projectId, task.id, { state: 'finished', result, resultBlobId: randomUUID() });
         assert.deepEqual(updated.result, result);
         assert.deepEqual((await store.tasks.get(projectId, task.id)).params, task.params);
+
+        const request = await store.tasks.create({ ...makeTask(projectId), kind: 'request', params: { datasetId: randomUUID(), inputs: [{ name: 'a.b', size: 1 }], output: '$out' }, result: null });
+        const layout = {
+          rows: 2,
+          width: 3,
+          outputs: [
+            { name: '$out', mode: 'class' as const, column: 0, size: 2, labels: ['c.1', '$c2'] },
+            { name: 'v.w', mode: 'value' as const, column: 2, size: 1, labels: ['0'] },
+          ],
+        };
+        const answered = { ...layout, samples: 2, seconds: 0.01, samplesPerSecond: 200, accuracy: 0.5 };
+        assert.deepEqual((await store.tasks.update(projectId, request.id, { state: 'finished', result: answered })).result, answered);
+        const read = await store.tasks.get(projectId, request.id);
+        assert.deepEqual([read.kind, read.params, read.result], ['request', request.params, answered]);
+      });
+
+      it('refuses params and results it could not read back', async () => {
+        const projectId = randomUUID();
+        const bad = { ...makeTask(projectId), params: { epochs: 2 } } as unknown as TaskRecord;
+        await assert.rejects(store.tasks.create(bad), (e: unknown) => e instanceof StoreError && /params\.datasetId is not a string/.test(e.message));
+        const task = await store.tasks.create(makeTask(projectId));
+        const result = { samples: 1, seconds: 1, samplesPerSecond: 1, outputs: 'none' } as unknown as TaskRecord['result'];
+        await assert.rejects(store.tasks.update(projectId, task.id, { result }), (e: unknown) => e instanceof StoreError && /result\.outputs is not a list/.test(e.message));
+        assert.equal((await store.tasks.get(projectId, task.id)).result, null, 'nothing was written');
       });
 
       it('stores NaN and infinities as null, as JSON does', async () => {

@@ -115,7 +115,7 @@ if (!url) {
         kind: 'request',
         name: 'infer',
         state: 'queued',
-        params: { rows: [[1, 2]] },
+        params: { datasetId: 'd1', inputs: [{ name: 'in', column: 1, size: 2 }] },
         progress: { done: 0, total: 1 },
         result: null,
         resultBlobId: null,
@@ -127,7 +127,7 @@ if (!url) {
         createdBy: 'u',
       });
       const doc = await store.db.collection('tasks').findOne({ _id: task.id as unknown as never });
-      assert.equal(doc?.params, '{"rows":[[1,2]]}');
+      assert.equal(doc?.params, '{"datasetId":"d1","inputs":[{"name":"in","column":1,"size":2}]}');
       assert.equal(typeof doc?.createdAt, 'string');
       assert.equal(doc?.id, undefined, 'the id is the _id, not a second field');
     });
@@ -159,7 +159,7 @@ if (!url) {
           _id: 'c1', projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks', stateBlobId: null, stats: '{}', createdAt: now, updatedAt: now, createdBy: 'u',
         } as { _id: string });
         await db.collection<{ _id: string }>('tasks').insertOne({
-          _id: 't1', projectId, clusterId: 'c1', kind: 'train', name: 't', state: 'queued', params: '{}', progress: { done: 0, total: 1 }, result: 'null', resultBlobId: null, error: null,
+          _id: 't1', projectId, clusterId: 'c1', kind: 'train', name: 't', state: 'queued', params: '{"datasetId":"d1","epochs":1}', progress: { done: 0, total: 1 }, result: 'null', resultBlobId: null, error: null,
           createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
         } as { _id: string });
         const upgraded = new MongoStore({ url: mongoUrl, database: oldDatabase, clientOptions: CLIENT_OPTIONS });
@@ -198,7 +198,7 @@ if (!url) {
       const projectId = randomUUID();
       const now = new Date().toISOString();
       const task = await store.tasks.create({
-        id: randomUUID(), projectId, clusterId: randomUUID(), kind: 'train', name: 't', state: 'queued', params: {}, progress: { done: 0, total: 1 },
+        id: randomUUID(), projectId, clusterId: randomUUID(), kind: 'train', name: 't', state: 'queued', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 0, total: 1 },
         result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
       });
       // A guard written long ago by an instance that never got to update the task.

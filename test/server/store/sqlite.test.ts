@@ -131,7 +131,7 @@ describe('SqliteStore specifics', () => {
         stateBlobId: null, stats: {}, owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
       });
       const task = await store.tasks.create({
-        id: randomUUID(), projectId, clusterId: cluster.id, kind: 'train', name: 't', state: 'queued', params: {}, progress: { done: 0, total: 1 },
+        id: randomUUID(), projectId, clusterId: cluster.id, kind: 'train', name: 't', state: 'queued', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 0, total: 1 },
         result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
       });
       await store.close();
@@ -151,6 +151,37 @@ describe('SqliteStore specifics', () => {
       const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
       assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
       check.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads task records as earlier versions wrote them: request params with epochs, scores JSON made null', async () => {
+    const dir = await makeDataDir();
+    try {
+      const store = new SqliteStore({ dataDir: dir });
+      await store.init();
+      await store.close();
+      const projectId = randomUUID();
+      const id = randomUUID();
+      const now = new Date().toISOString();
+      const outputs = [{ name: 'output', mode: 'class', column: 0, size: 2, labels: ['even', 'odd'] }];
+      const data = {
+        kind: 'request', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 3, total: 3 },
+        result: { rows: 3, width: 2, outputs, samples: 3, seconds: 0.001, samplesPerSecond: 3000, rmse: null, mae: null },
+        resultBlobId: 'b1', error: null, startedAt: now, finishedAt: now, createdBy: 'u',
+      };
+      const db = new Database(join(dir, SQLITE_FILE));
+      db.prepare('INSERT INTO tasks (id, project_id, name, created_at, cluster_id, state, run_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(id, projectId, 'old', now, 'c1', 'finished', 'pod-a', JSON.stringify(data));
+      db.close();
+      const reopened = new SqliteStore({ dataDir: dir });
+      await reopened.init();
+      const task = await reopened.tasks.get(projectId, id);
+      assert.equal(task.kind, 'request');
+      assert.deepEqual(task.params, { datasetId: 'd1' });
+      assert.deepEqual(task.result, { rows: 3, width: 2, outputs, samples: 3, seconds: 0.001, samplesPerSecond: 3000 });
+      await reopened.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

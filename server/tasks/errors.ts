@@ -1,0 +1,66 @@
+/**
+ * What the task runtime refuses or reports, by name: the API (server/api/errors.ts) and
+ * direct I/O (server/io/channel.ts `asIoError`) translate these, never the reverse.
+ */
+
+/** The cluster has queued or running tasks (HTTP 409 `cluster_busy`, Socket.IO `cluster-busy`). */
+export class ClusterBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClusterBusyError';
+  }
+}
+
+/** The operation needs the cluster in the other mode (HTTP 409 `cluster_direct`: it is in
+ *  direct mode; Socket.IO `not-direct-mode`: it is in tasks mode). */
+export class ClusterModeError extends Error {
+  constructor(
+    readonly clusterId: string,
+    /** The mode the cluster is in. */
+    readonly mode: 'tasks' | 'direct',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClusterModeError';
+  }
+}
+
+/** The service is stopping: no new work (HTTP 503 `shutting_down`). */
+export class RuntimeStoppingError extends Error {
+  constructor() {
+    super('the service is shutting down; try again after it restarts');
+    this.name = 'RuntimeStoppingError';
+  }
+}
+
+/** The cluster is hosted by another live service instance (HTTP 409 `cluster_hosted_elsewhere`). */
+export class ClusterHostedElsewhereError extends Error {
+  constructor(
+    readonly clusterId: string,
+    /** The instance holding it (its HANAMI_INSTANCE_ID). */
+    readonly owner: string,
+    /** When its lease ends unless it renews it (it does while it works on the cluster). */
+    readonly leaseUntil: string,
+  ) {
+    super(
+      `cluster ${clusterId} is hosted by service instance "${owner}" (lease until ${leaseUntil}, renewed while it works on the cluster and given up once it has been idle); send this request to that instance, or retry once it has released the cluster`,
+    );
+    this.name = 'ClusterHostedElsewhereError';
+  }
+}
+
+/** This process lost a cluster's lease while working on it (internal; ends the work). */
+export class LeaseLostError extends Error {
+  constructor(clusterId: string, why: string) {
+    super(`interrupted: this service instance lost the lease on cluster ${clusterId} (${why}); the cluster keeps the state its new owner has; submit the task again`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+export const INTERRUPTED_BY_RESTART =
+  'interrupted: the service stopped while this task ran (the cluster keeps its state from its last finished task); submit it again';
+
+/** Why a task another instance was running ended: its instance stopped renewing its lease. */
+export function interruptedElsewhere(instance: string): string {
+  return `interrupted: the service stopped while this task ran (instance "${instance}" stopped renewing its lease on the cluster; the cluster keeps its state from its last finished task); submit it again`;
+}
