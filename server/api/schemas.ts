@@ -97,6 +97,14 @@ export const ProblemSchema = Type.Object(
     errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String(), found: Type.Optional(Found), allowed: Type.Optional(AllowedSchema) }))),
     owner: Type.Optional(Type.String({ description: '`cluster_hosted_elsewhere`: the service instance (HANAMI_INSTANCE_ID) hosting the cluster.' })),
     leaseUntil: Type.Optional(Type.String({ format: 'date-time', description: '`cluster_hosted_elsewhere`: when its lease ends unless it renews it (it does while it works on the cluster).' })),
+    limit: Type.Optional(
+      Closed(
+        { name: Type.String({ description: 'The setting that sets the limit, e.g. `HANAMI_TEMPLATE_MAX_WORK`.' }), value: Type.Number() },
+        { description: 'Limits and quotas (`template_too_large`, `dataset_too_large`, `quota_exceeded`, ...): which limit was hit, and its value.' },
+      ),
+    ),
+    estimate: Type.Optional(Type.Number({ description: '`template_too_large`: what the template would cost, in the unit of `limit`.' })),
+    usage: Type.Optional(Type.Number({ description: 'Quotas: what is in use now, in the unit of `limit`.' })),
   },
   { additionalProperties: false, title: 'Problem', description: 'RFC 9457 problem details.' },
 );
