@@ -173,7 +173,9 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
     const body = http.type ? BODY_ERRORS[http.type] : undefined;
     const mapped: MappedError = { problem: problem(http.status, validatorCode(http.status), http.message), internal: false };
     if (body) mapped.problem = problem(http.status, body.code, body.detail(http));
-    else if (http.status === 400 && http.message.startsWith('malformed uri')) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
+    // The validator's "malformed uri", or the router's own "Failed to decode param" (the
+    // per-route authentication runs before the validator): neither message is echoed.
+    else if (http.status === 400 && (http.message.startsWith('malformed uri') || http.message.startsWith('Failed to decode param'))) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
     else if (http.status === 400) mapped.problem = validationProblem(rawFailures(http.errors ?? []), context, http.message);
     else if (http.status === 404) mapped.problem = problem(404, 'no_route', noRouteDetail(context.method, context.path));
     else if (http.status === 405) mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
