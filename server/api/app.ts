@@ -34,7 +34,8 @@ function deepCopy(document: OpenApiDocument): unknown {
 /** Paths served outside the route table (static Swagger UI assets); `/` (home.ts) is a redirect. */
 export const UNDOCUMENTED_PREFIXES = [DOCS_PATH] as const;
 
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+/** A client's own request id is echoed in every answer, so it is short (like every echo). */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 function startRequest(services: Services) {
   return (req: Request, res: Response, next: NextFunction): void => {

@@ -22,7 +22,7 @@ import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';
 import { requestState } from './request-state.js';
 import type { Services } from './services.js';
-import { cut, explainFailures, foundText, rawFailures, RequestValidationError, type RawFailure, type RequestInput } from './validation-errors.js';
+import { cut, cutQuoted, explainFailures, foundText, rawFailures, RequestValidationError, type RawFailure, type RequestInput } from './validation-errors.js';
 
 interface HttpLikeError {
   status: number;
@@ -136,7 +136,10 @@ export interface MappedError {
 }
 
 function problem(status: number, code: string, detail: string, extra: Partial<Problem> = {}): Omit<Problem, 'requestId'> {
-  return { type: problemType(code), title: statusTitle(status), status, detail, code, ...extra };
+  // No echo of the client's text over FOUND_MAX_CHARS, whoever wrote the message (validation
+  // and media-type details cut their echoes themselves, and may hold a cut, unclosed quote).
+  const safe = code === 'validation' || code === 'unsupported_media_type' ? detail : cutQuoted(detail);
+  return { type: problemType(code), title: statusTitle(status), status, detail: safe, code, ...extra };
 }
 
 export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
@@ -175,10 +178,12 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
     if (body) mapped.problem = problem(http.status, body.code, body.detail(http));
     // The validator's "malformed uri", or the router's own "Failed to decode param" (the
     // per-route authentication runs before the validator): neither message is echoed.
-    else if (http.status === 400 && (http.message.startsWith('malformed uri') || http.message.startsWith('Failed to decode param'))) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
+    else if (http.status === 400 && (http.message.startsWith('malformed uri') || http.message.startsWith('Failed to decode param')))
+      mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
     else if (http.status === 400) mapped.problem = validationProblem(rawFailures(http.errors ?? []), context, http.message);
     else if (http.status === 404) mapped.problem = problem(404, 'no_route', noRouteDetail(context.method, context.path));
-    else if (http.status === 405) mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
+    else if (http.status === 405)
+      mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
     else if (http.status === 415) mapped.problem = mediaTypeProblem(context);
     if (http.headers) mapped.headers = http.headers;
     return mapped;
@@ -249,6 +254,9 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
     }
     // res.json keeps a Content-Type set before it, and goes through response validation
     // against the shared `default` problem response.
-    res.status(mapped.problem.status).type(PROBLEM_CONTENT_TYPE).json({ ...mapped.problem, requestId: state.requestId });
+    res
+      .status(mapped.problem.status)
+      .type(PROBLEM_CONTENT_TYPE)
+      .json({ ...mapped.problem, requestId: state.requestId });
   };
 }

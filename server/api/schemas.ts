@@ -20,8 +20,32 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 
 export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
 
+/**
+ * Characters no name may hold: C0 controls (NUL, tab, newline, ESC, ...), DEL and C1
+ * controls, the line and paragraph separators, and the bidirectional embeddings, overrides
+ * and isolates (U+202A–U+202E, U+2066–U+2069), which make a name display as another one
+ * (`\u202Eexe.txt` shows as "txt.exe") in logs, lists and terminals. As a regular
+ * expression character class body (JSON Schema patterns are ECMA-262).
+ */
+export const FORBIDDEN_NAME_CHARACTERS = '\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069';
+
 /** Display names of projects, clusters, datasets, ...: printable, no leading/trailing space. */
-export const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S(.*\\S)?$', description: '1–128 characters, no leading or trailing whitespace.' });
+export const NAME_PATTERN = `^[^\\s${FORBIDDEN_NAME_CHARACTERS}]([^${FORBIDDEN_NAME_CHARACTERS}]*[^\\s${FORBIDDEN_NAME_CHARACTERS}])?$`;
+
+/** A name given in a request (projects, templates, datasets, clusters, checkpoints, tasks). */
+export const Name = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: NAME_PATTERN,
+  description: '1–128 characters, no leading or trailing whitespace, no control characters (C0, DEL, C1) and no bidirectional overrides or isolates (U+202A–U+202E, U+2066–U+2069).',
+});
+
+/**
+ * A name as stored and shown: what `Name` allowed before it refused control and bidi
+ * characters (issue 13), so records created earlier can still be listed (response
+ * validation would turn them into 500s). Requests always take `Name`.
+ */
+export const StoredName = Type.String({ minLength: 1, maxLength: 128, description: 'The name (see the request field for what is accepted).' });
 
 /** User names are login names: letters, digits and `._@-`. */
 export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_NAME_PATTERN, description: 'Login name: 1–64 of letters, digits and `._@-`, starting with a letter or digit.' });

@@ -81,9 +81,25 @@ const float32s = (source: ArrayBufferLike | number): Float32Array =>
 const uint32s = (source: ArrayBufferLike | number): Uint32Array =>
   typeof source === 'number' ? new Uint32Array(source) : new Uint32Array(source);
 
-/** The header's names for messages: the first ten, then the count. */
+/** Longest piece of a file (a column name, a cell) quoted in a message: files are the client's text. */
+const SHOWN_MAX_CHARS = 64;
+
+/** A column name or cell for a message: JSON-quoted, cut after SHOWN_MAX_CHARS characters. */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > SHOWN_MAX_CHARS ? `${text.slice(0, SHOWN_MAX_CHARS)}…` : text);
+}
+
+/** A number as written, cut after SHOWN_MAX_CHARS characters. */
+function clipped(text: string): string {
+  return text.length > SHOWN_MAX_CHARS ? `${text.slice(0, SHOWN_MAX_CHARS)}…` : text;
+}
+
+/** The header's names for messages: the first ten (each cut), then the count. */
 export function listColumns(header: string[]): string {
-  const shown = header.slice(0, 10).join(', ');
+  const shown = header
+    .slice(0, 10)
+    .map(clipped)
+    .join(', ');
   return header.length > 10 ? `${shown}, … (${header.length} columns)` : shown;
 }
 
@@ -95,7 +111,7 @@ function planColumns(header: string[], options: CsvDatasetOptions, headerRow: nu
     if (index < 0) {
       const guess = closestName(name, header);
       const hint = guess === undefined ? '' : `; did you mean "${guess}"?`;
-      throw new DatasetFormatError(`unknown column "${name}" in ${option} (the header has: ${listColumns(header)}${hint})`, { row: headerRow });
+      throw new DatasetFormatError(`unknown column ${quoted(name)} in ${option} (the header has: ${listColumns(header)}${hint})`, { row: headerRow });
     }
     return index;
   };
@@ -113,7 +129,7 @@ function checkHeaderNames(header: string[], headerRow: number): void {
   const seen = new Set<string>();
   header.forEach((name, i) => {
     if (name === '') throw new DatasetFormatError('empty column name in the header', { row: headerRow, column: i + 1 });
-    if (seen.has(name)) throw new DatasetFormatError(`duplicate column name "${name}" in the header`, { row: headerRow, column: i + 1 });
+    if (seen.has(name)) throw new DatasetFormatError(`duplicate column name ${quoted(name)} in the header`, { row: headerRow, column: i + 1 });
     seen.add(name);
   });
 }
@@ -123,7 +139,7 @@ function checkEachColumnOnce(header: string[], used: number[], headerRow: number
   const seen = new Set<number>();
   for (const index of used) {
     if (seen.has(index)) {
-      throw new DatasetFormatError(`column "${header[index] ?? ''}" is used twice (as input, label or target)`, { row: headerRow });
+      throw new DatasetFormatError(`column ${quoted(header[index] ?? '')} is used twice (as input, label or target)`, { row: headerRow });
     }
     seen.add(index);
   }
@@ -134,11 +150,11 @@ function parseNumber(cell: string, name: string, row: number, column: number): n
   const where = { row, column, columnName: name };
   // csv-parse trims unquoted cells only; spaces around a number are unambiguous either way.
   const text = cell.trim();
-  if (text === '') throw new DatasetFormatError(`empty cell in column "${name}"`, where);
-  if (!NUMBER_PATTERN.test(text)) throw new DatasetFormatError(`not a number in column "${name}": ${JSON.stringify(cell)}`, where);
+  if (text === '') throw new DatasetFormatError(`empty cell in column ${quoted(name)}`, where);
+  if (!NUMBER_PATTERN.test(text)) throw new DatasetFormatError(`not a number in column ${quoted(name)}: ${quoted(cell)}`, where);
   const value = Number(text);
   if (!Number.isFinite(Math.fround(value))) {
-    throw new DatasetFormatError(`value ${text} in column "${name}" does not fit a 32-bit float`, where);
+    throw new DatasetFormatError(`value ${clipped(text)} in column ${quoted(name)} does not fit a 32-bit float`, where);
   }
   return value;
 }
@@ -184,7 +200,7 @@ class CsvDatasetBuilder {
     const name = this.plan.header[i] ?? '';
     const value = parseNumber(cells[i] ?? '', name, row, i + 1);
     if (value < 0) {
-      throw new DatasetFormatError(`negative value in column "${name}": the network takes positive raw values; got ${cells[i] ?? ''}`, {
+      throw new DatasetFormatError(`negative value in column ${quoted(name)}: the network takes positive raw values; got ${clipped(cells[i] ?? '')}`, {
         row,
         column: i + 1,
       });
@@ -194,7 +210,7 @@ class CsvDatasetBuilder {
 
   private labelIndexOf(cells: string[], i: number, row: number): number {
     const label = cells[i] ?? '';
-    if (label === '') throw new DatasetFormatError(`empty cell in column "${this.plan.header[i] ?? ''}"`, { row, column: i + 1 });
+    if (label === '') throw new DatasetFormatError(`empty cell in column ${quoted(this.plan.header[i] ?? '')}`, { row, column: i + 1 });
     let index = this.labelIndex.get(label);
     if (index === undefined) {
       if (this.labelOrder.length === MAX_CLASSES) {

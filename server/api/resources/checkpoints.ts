@@ -13,7 +13,7 @@ import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { badRequest, conflict } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 import { clusterView, ClusterView, Stats } from './clusters.js';
 
@@ -22,7 +22,7 @@ const CheckpointView = Closed(
     id: Uuid,
     projectId: Uuid,
     clusterId: Uuid,
-    name: Name,
+    name: StoredName,
     bytes: Type.Integer({ minimum: 0 }),
     sha256: Type.String(),
     stats: Stats,

@@ -14,7 +14,7 @@ import { dropBlob } from '../cleanup.js';
 import { readAll, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 import { TemplateSummary, TemplateText, templateSummary } from './templates.js';
 
@@ -28,7 +28,7 @@ export const ClusterView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
-    name: Name,
+    name: StoredName,
     seed: Type.Integer({ minimum: 0, maximum: 4294967295 }),
     backend: BackendSetting,
     mode: Mode,

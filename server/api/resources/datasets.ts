@@ -14,7 +14,7 @@ import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { checkAccuracy, CheckResult } from './dataset-check.js';
 import { refuseUpload, upload } from './dataset-upload.js';
 
@@ -34,7 +34,7 @@ export const DatasetView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
-    name: Name,
+    name: StoredName,
     format: StringEnum(['idx', 'csv']),
     status: StringEnum(['uploading', 'ready', 'failed'], {
       description: '`uploading`: waiting for (or receiving) content; `ready`: parsed and usable; `failed`: the last upload failed (see `error`; upload again).',

@@ -11,7 +11,7 @@ import type { TemplateRecord } from '../../store/types.js';
 import { mapPage, pageOf } from '../paging.js';
 import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
 
 /** 1 MiB of template text is far beyond any real template and bounds parsing work. */
 const TEMPLATE_TEXT_LIMITS = { minLength: 1, maxLength: 1024 * 1024 };
@@ -56,7 +56,7 @@ export function templateSummary(text: string): Static<typeof TemplateSummary> {
 }
 
 const TemplateView = Closed(
-  { id: Uuid, projectId: Uuid, name: Name, template: Type.String({ description: 'The template (canonical text form).' }), summary: TemplateSummary, createdAt: Timestamp, createdBy: Type.String() },
+  { id: Uuid, projectId: Uuid, name: StoredName, template: Type.String({ description: 'The template (canonical text form).' }), summary: TemplateSummary, createdAt: Timestamp, createdBy: Type.String() },
   { title: 'Template' },
 );
 const TemplatePage = PageOf(TemplateView, 'TemplatePage');
