@@ -6,11 +6,15 @@
  * docs/configuration.md (keep the two in sync).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 export type BackendSetting = 'auto' | 'cpu' | 'webgpu';
+
+/** Express's `trust proxy`, without `true` (which would let any client name its own address). */
+export type TrustProxy = false | number | string[];
 
 export interface HanamiConfig {
   /** Bind address (HANAMI_HOST). */
@@ -46,6 +50,14 @@ export interface HanamiConfig {
   datasetCacheBytes: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
   loginRatePerMinute: number;
+  /** Failed logins in a row for one user name before it is locked briefly (HANAMI_LOGIN_BACKOFF_AFTER). */
+  loginBackoffAfter: number;
+  /** The longest such lock, in seconds; it doubles from 1 s (HANAMI_LOGIN_BACKOFF_MAX_SECONDS). */
+  loginBackoffMaxSeconds: number;
+  /** Which proxies in front may say who the client is in X-Forwarded-For (HANAMI_TRUST_PROXY):
+   *  false (none: the socket's address is the client), a hop count, or addresses/CIDRs
+   *  (Express's `trust proxy`). */
+  trustProxy: TrustProxy;
   /** pino log level (HANAMI_LOG_LEVEL). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seconds to let running tasks finish on shutdown before they are checkpointed and
@@ -109,6 +121,9 @@ export function defaultConfig(): HanamiConfig {
     maxJsonBytes: 1024 * 1024,
     datasetCacheBytes: 512 * 1024 * 1024,
     loginRatePerMinute: 30,
+    loginBackoffAfter: 5,
+    loginBackoffMaxSeconds: 60,
+    trustProxy: false,
     logLevel: 'info',
     shutdownGraceSeconds: 10,
     instanceId: defaultInstanceId(),
@@ -153,6 +168,41 @@ function integer(name: string, value: string | number, min: number, max: number)
   const n = typeof value === 'number' ? value : Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${value}"`);
   return n;
+}
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** One entry of a trusted-proxy list: an address, an address/prefix, or one of Express's names. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = /^[0-9]{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  return bits >= 0 && bits <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * HANAMI_TRUST_PROXY: unset, `false` or `0` (trust no proxy), a hop count (`1`: the one proxy
+ * in front), or a comma-separated list of the proxies' addresses or CIDRs (and Express's
+ * `loopback`, `linklocal`, `uniquelocal`). `true` is refused: it would take the client address
+ * from whatever X-Forwarded-For a client sends.
+ */
+export function parseTrustProxy(value: string | number | boolean | string[] | undefined): TrustProxy {
+  if (value === undefined || value === false || value === 'false' || value === '' || value === 0 || value === '0') return false;
+  if (value === true || value === 'true') {
+    throw new ConfigError(
+      'HANAMI_TRUST_PROXY=true would let any client choose its own address through X-Forwarded-For; give the number of proxies in front (e.g. 1) or their addresses (e.g. 10.0.0.0/8,loopback)',
+    );
+  }
+  if (typeof value === 'number' || /^[0-9]+$/.test(String(value))) return integer('HANAMI_TRUST_PROXY', value as string | number, 0, 32) || false;
+  const entries = (Array.isArray(value) ? value : String(value).split(',')).map((e) => e.trim()).filter((e) => e !== '');
+  const bad = entries.find((e) => !isProxyEntry(e));
+  if (bad !== undefined || entries.length === 0) {
+    throw new ConfigError(`HANAMI_TRUST_PROXY must be false, a hop count, or addresses/CIDRs (or loopback, linklocal, uniquelocal), got "${bad ?? String(value)}"`);
+  }
+  return entries;
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -203,6 +253,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
   out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
+  out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);
+  out.loginBackoffMaxSeconds = integer('HANAMI_LOGIN_BACKOFF_MAX_SECONDS', pick('HANAMI_LOGIN_BACKOFF_MAX_SECONDS') ?? merged.loginBackoffMaxSeconds, 1, 3600);
+  out.trustProxy = parseTrustProxy(pick('HANAMI_TRUST_PROXY') ?? (merged.trustProxy as string | number | boolean | string[]));
   out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
   out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
   out.instanceId = pick('HANAMI_INSTANCE_ID') ?? merged.instanceId;

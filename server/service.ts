@@ -20,6 +20,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { ensureInitialAdmin, ensureJwtKey, type AdminBootstrap } from './auth/bootstrap.js';
 import { IdentityCachingStore } from './auth/identity-cache.js';
 import { DEFAULT_POLICY_FILE, Policy } from './auth/policy.js';
+import { LoginBackoff } from './auth/login-backoff.js';
 import { RateLimiter } from './auth/rate-limit.js';
 import { TokenService } from './auth/tokens.js';
 import { openStore } from './store/index.js';
@@ -149,6 +150,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       authenticator: new Authenticator(tokens, store),
       policy,
       loginLimiter: new RateLimiter(config.loginRatePerMinute),
+      loginBackoff: new LoginBackoff({ freeFailures: config.loginBackoffAfter, maxLockSeconds: config.loginBackoffMaxSeconds }),
       metrics,
       logger,
       version: VERSION,

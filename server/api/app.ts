@@ -134,6 +134,8 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
   app.disable('x-powered-by');
   // ETags would hash every JSON body; clients here poll small documents and gain nothing.
   app.set('etag', false);
+  // Whose X-Forwarded-For names the client (req.ip): nobody's unless configured.
+  app.set('trust proxy', services.config.trustProxy);
   app.use(startRequest(services));
   app.use(homeRedirect);
 

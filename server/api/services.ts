@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { HanamiConfig } from '../config.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Policy } from '../auth/policy.js';
+import type { LoginBackoff } from '../auth/login-backoff.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import type { TokenService } from '../auth/tokens.js';
 import type { Store } from '../store/types.js';
@@ -29,6 +30,8 @@ export interface Services {
   authenticator: Authenticator;
   policy: Policy;
   loginLimiter: RateLimiter;
+  /** Failed logins per user name (auth/login-backoff.ts). */
+  loginBackoff: LoginBackoff;
   metrics: ServiceMetrics;
   logger: Logger;
   version: string;
