@@ -40,6 +40,13 @@ export interface HanamiConfig {
   jwtKey: string | undefined;
   /** Token lifetime in seconds (HANAMI_TOKEN_TTL). */
   tokenTtlSeconds: number;
+  /** Where Prometheus metrics are served apart from the API (HANAMI_METRICS_HOST/PORT):
+   *  a second listener answering only GET /metrics. Unset port: no such listener. */
+  metricsHost: string;
+  metricsPort: number | undefined;
+  /** A bearer token that opens GET /metrics on the API's port (HANAMI_METRICS_TOKEN[_FILE]).
+   *  Unset: /metrics on the API's port answers 404 (metrics expose project and cluster ids). */
+  metricsToken: string | undefined;
   /** Casbin policy file (HANAMI_POLICY_FILE); the shipped default when unset. */
   policyFile: string | undefined;
   /** Largest dataset/checkpoint upload in bytes (HANAMI_MAX_UPLOAD_BYTES). */
@@ -117,6 +124,9 @@ export function defaultConfig(): HanamiConfig {
     jwtKey: undefined,
     tokenTtlSeconds: 3600,
     policyFile: undefined,
+    metricsHost: '127.0.0.1',
+    metricsPort: undefined,
+    metricsToken: undefined,
     maxUploadBytes: 1024 * 1024 * 1024,
     maxJsonBytes: 1024 * 1024,
     datasetCacheBytes: 512 * 1024 * 1024,
@@ -249,6 +259,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.jwtKey = envOrFile(env, 'HANAMI_JWT_KEY') ?? merged.jwtKey;
   out.tokenTtlSeconds = integer('HANAMI_TOKEN_TTL', pick('HANAMI_TOKEN_TTL') ?? merged.tokenTtlSeconds, 60, 30 * 24 * 3600);
   out.policyFile = pick('HANAMI_POLICY_FILE') ?? merged.policyFile;
+  out.metricsHost = pick('HANAMI_METRICS_HOST') ?? merged.metricsHost;
+  const metricsPort = pick('HANAMI_METRICS_PORT') ?? merged.metricsPort;
+  out.metricsPort = metricsPort === undefined ? undefined : integer('HANAMI_METRICS_PORT', metricsPort, 0, 65535);
+  out.metricsToken = envOrFile(env, 'HANAMI_METRICS_TOKEN') ?? merged.metricsToken;
+  if (out.metricsToken !== undefined && out.metricsToken.length < 16) throw new ConfigError('HANAMI_METRICS_TOKEN must be at least 16 characters');
   out.maxUploadBytes = integer('HANAMI_MAX_UPLOAD_BYTES', pick('HANAMI_MAX_UPLOAD_BYTES') ?? merged.maxUploadBytes, 1024, Number.MAX_SAFE_INTEGER);
   out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
   out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);

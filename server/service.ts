@@ -11,6 +11,7 @@ import type { Express } from 'express';
 import type { HanamiConfig } from './config.js';
 import { createApp } from './api/app.js';
 import { ServiceMetrics } from './api/metrics.js';
+import { startMetricsListener, type MetricsListener } from './api/metrics-listener.js';
 import { buildOpenApiDocument } from './api/openapi.js';
 import { PROBLEM_CONTENT_TYPE, problemType, statusTitle } from './api/problem.js';
 import { readAll } from './api/paging.js';
@@ -42,6 +43,8 @@ export interface RunningService {
   services: Services;
   /** Direct network I/O (Socket.IO) on the same server. */
   io: DirectIoServer;
+  /** GET /metrics on its own listener (HANAMI_METRICS_PORT), when configured. */
+  metricsUrl: string | undefined;
   /** The initial admin, when this start created one (with the generated passphrase, if any). */
   admin: AdminBootstrap;
   recovered: { failed: number; requeued: number };
@@ -180,6 +183,13 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });
     const address = await listen(server, config.port, config.host);
+    let metricsListener: MetricsListener | undefined;
+    try {
+      if (config.metricsPort !== undefined) metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
     const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${shownHost}:${address.port}`;
     const openedBackends = backends;
@@ -189,13 +199,14 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         services.accepting = false;
         const graceMs = config.shutdownGraceSeconds * 1000;
         await io.close();
+        await metricsListener?.close();
         const closing = closeServer(server, graceMs);
         await runtime.stop(graceMs);
         await closing;
         await openedBackends.close();
         await store.close();
       })());
-    return { url, port: address.port, app, server, services, io, admin, recovered, stop };
+    return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };
   } catch (error) {
     await backends?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
