@@ -53,6 +53,13 @@ export interface HanamiConfig {
   maxUploadBytes: number;
   /** Largest JSON request body in bytes (HANAMI_MAX_JSON_BYTES). */
   maxJsonBytes: number;
+  /** Hexagons in one template (HANAMI_TEMPLATE_MAX_HEXAGONS). */
+  templateMaxHexagons: number;
+  /** Estimated steps to build a template's topology (HANAMI_TEMPLATE_MAX_WORK;
+   *  server/network/template-limits.ts). */
+  templateMaxWork: number;
+  /** Time one template may take to parse, off the event loop (HANAMI_TEMPLATE_PARSE_TIMEOUT_MS). */
+  templateParseTimeoutMs: number;
   /** Memory for parsed datasets kept between tasks, in bytes (HANAMI_DATASET_CACHE_BYTES). */
   datasetCacheBytes: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
@@ -129,6 +136,11 @@ export function defaultConfig(): HanamiConfig {
     metricsToken: undefined,
     maxUploadBytes: 1024 * 1024 * 1024,
     maxJsonBytes: 1024 * 1024,
+    // Sized on a 2-core machine: the largest template these admit parses and checks in well
+    // under a second (off the event loop) and a few tens of MiB; real ones are far smaller.
+    templateMaxHexagons: 10_000,
+    templateMaxWork: 2_000_000,
+    templateParseTimeoutMs: 10_000,
     datasetCacheBytes: 512 * 1024 * 1024,
     loginRatePerMinute: 30,
     loginBackoffAfter: 5,
@@ -266,11 +278,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   if (out.metricsToken !== undefined && out.metricsToken.length < 16) throw new ConfigError('HANAMI_METRICS_TOKEN must be at least 16 characters');
   out.maxUploadBytes = integer('HANAMI_MAX_UPLOAD_BYTES', pick('HANAMI_MAX_UPLOAD_BYTES') ?? merged.maxUploadBytes, 1024, Number.MAX_SAFE_INTEGER);
   out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
+  out.templateMaxHexagons = integer('HANAMI_TEMPLATE_MAX_HEXAGONS', pick('HANAMI_TEMPLATE_MAX_HEXAGONS') ?? merged.templateMaxHexagons, 1, 10_000_000);
+  out.templateMaxWork = integer('HANAMI_TEMPLATE_MAX_WORK', pick('HANAMI_TEMPLATE_MAX_WORK') ?? merged.templateMaxWork, 1000, Number.MAX_SAFE_INTEGER);
+  out.templateParseTimeoutMs = integer('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS', pick('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS') ?? merged.templateParseTimeoutMs, 100, 600_000);
   out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);
   out.loginBackoffMaxSeconds = integer('HANAMI_LOGIN_BACKOFF_MAX_SECONDS', pick('HANAMI_LOGIN_BACKOFF_MAX_SECONDS') ?? merged.loginBackoffMaxSeconds, 1, 3600);
-  out.trustProxy = parseTrustProxy(pick('HANAMI_TRUST_PROXY') ?? (merged.trustProxy as string | number | boolean | string[]));
+  out.trustProxy = parseTrustProxy(pick('HANAMI_TRUST_PROXY') ?? merged.trustProxy);
   out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
   out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
   out.instanceId = pick('HANAMI_INSTANCE_ID') ?? merged.instanceId;

@@ -24,6 +24,7 @@ import { DEFAULT_POLICY_FILE, Policy } from './auth/policy.js';
 import { LoginBackoff } from './auth/login-backoff.js';
 import { RateLimiter } from './auth/rate-limit.js';
 import { TokenService } from './auth/tokens.js';
+import { TemplateParser } from './network/template-parser.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { BackendSet } from './tasks/backends.js';
@@ -148,6 +149,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       runtime,
       channels,
       datasets,
+      templateParser: new TemplateParser({ maxHexagons: config.templateMaxHexagons, maxWork: config.templateMaxWork }, config.templateParseTimeoutMs),
       backends,
       tokens,
       authenticator: new Authenticator(tokens, store),
@@ -204,6 +206,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         await runtime.stop(graceMs);
         await closing;
         await openedBackends.close();
+        await services.templateParser.close();
         await store.close();
       })());
     return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };

@@ -46,8 +46,8 @@ export function isPlainDecimal(text: string, kind: 'integer' | 'number'): boolea
 function decimalProblem(name: string, value: string, schema: TSchema, kind: 'integer' | 'number'): ApiError {
   const path = `/query/${name}`;
   const words = kind === 'integer' ? 'a plain decimal integer (digits, an optional leading "-"; no hex, octal, exponent, "+", spaces or leading zeros)' : 'a plain decimal number';
-  const message = `${path} must be written as ${words}: ${describeSchema(schema as Record<string, unknown>)} (found ${foundText(value)})`;
-  const allowed = allowedBy(schema as Record<string, unknown>);
+  const message = `${path} must be written as ${words}: ${describeSchema(schema)} (found ${foundText(value)})`;
+  const allowed = allowedBy(schema);
   const item: ProblemDetail = { path, message, found: foundText(value), allowed };
   return new ApiError('validation', message, { field: path, found: item.found, allowed, errors: [item] });
 }

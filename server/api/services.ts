@@ -10,6 +10,7 @@ import type { Policy } from '../auth/policy.js';
 import type { LoginBackoff } from '../auth/login-backoff.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import type { TokenService } from '../auth/tokens.js';
+import type { TemplateParser } from '../network/template-parser.js';
 import type { Store } from '../store/types.js';
 import type { BackendSet } from '../tasks/backends.js';
 import type { DatasetCache } from '../tasks/dataset-loader.js';
@@ -25,6 +26,8 @@ export interface Services {
   /** Direct-I/O call queues per cluster (Socket.IO and POST …/predict share them). */
   channels: ChannelRegistry;
   datasets: DatasetCache;
+  /** Client templates are parsed off the event loop, within the template limits. */
+  templateParser: TemplateParser;
   backends: BackendSet;
   tokens: TokenService;
   authenticator: Authenticator;

@@ -54,6 +54,9 @@ export interface TemplateRecord {
   name: string;
   /** Canonical text form (server/network/template.ts templateToText). */
   text: string;
+  /** What lists show of it (hexagon count, input and output names), kept at creation so a
+   *  list never parses templates. Records from before issue 13 lack it until it is filled in. */
+  summary?: { hexagons: number; inputs: string[]; outputs: string[] };
   createdAt: string;
   createdBy: string;
 }

@@ -8,7 +8,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseTemplate, templateToText } from '../../network/template.js';
 import type { ClusterRecord } from '../../store/types.js';
 import { dropBlob } from '../cleanup.js';
 import { readAll, pageOf } from '../paging.js';
@@ -124,7 +123,8 @@ export const clusterRoutes = [
       if ((body.templateId === undefined) === (body.template === undefined)) {
         throw badRequest('template_choice', 'give exactly one of templateId (a stored template) and template (template text)', { field: '/body/templateId' });
       }
-      const text = body.templateId !== undefined ? (await services.store.templates.get(params.projectId, body.templateId)).text : templateToText(parseTemplate(body.template ?? ''));
+      // Template text is parsed off the event loop within the template limits (as POST …/templates).
+      const text = body.templateId !== undefined ? (await services.store.templates.get(params.projectId, body.templateId)).text : (await services.templateParser.parse(body.template ?? '')).canonical;
       const backend = body.backend ?? 'auto';
       await services.backends.get(backend);
       const now = new Date().toISOString();
