@@ -38,6 +38,8 @@ interface Job {
 
 export class TemplateParser {
   private worker: Worker | undefined;
+  /** Whether the worker has loaded its modules (it says 'ready'). */
+  private ready = false;
   private readonly queue: Job[] = [];
   private current: { job: Job; timer: NodeJS.Timeout } | undefined;
   private nextId = 1;
@@ -85,18 +87,25 @@ export class TemplateParser {
       stderr: false,
     });
     worker.unref();
-    worker.on('message', (reply: ParseReply) => this.finish(worker, reply));
+    this.ready = false;
+    worker.on('message', (reply: ParseReply | 'ready') => {
+      if (reply !== 'ready') this.finish(worker, reply);
+      else if (worker === this.worker) {
+        this.ready = true;
+        this.pump();
+      }
+    });
     worker.on('error', (error: Error & { code?: string }) => this.fail(worker, error));
     worker.on('exit', () => this.fail(worker, new Error('the template worker exited')));
     return worker;
   }
 
   private pump(): void {
-    if (this.current || this.closed) return;
-    const job = this.queue.shift();
-    if (!job) return;
+    if (this.current || this.closed || this.queue.length === 0) return;
     this.worker ??= this.start();
+    if (!this.ready) return; // pumped again on 'ready'
     const worker = this.worker;
+    const job = this.queue.shift()!;
     const timer = setTimeout(() => {
       this.abandon(
         worker,

@@ -45,3 +45,5 @@ function handle(request: ParseRequest): ParseReply {
 }
 
 parentPort?.on('message', (request: ParseRequest) => parentPort?.postMessage(handle(request)));
+// Loaded: the parent starts a template's clock only now, so a slow start is not its parse.
+parentPort?.postMessage('ready');
