@@ -62,6 +62,16 @@ export interface HanamiConfig {
   templateParseTimeoutMs: number;
   /** Memory for parsed datasets kept between tasks, in bytes (HANAMI_DATASET_CACHE_BYTES). */
   datasetCacheBytes: number;
+  /** A dataset part's bytes after decompression, counted while decompressing
+   *  (HANAMI_MAX_DECODED_BYTES). */
+  maxDecodedBytes: number;
+  /** All dataset parts of a project, decompressed (HANAMI_PROJECT_MAX_DECODED_BYTES). */
+  projectMaxDecodedBytes: number;
+  /** Memory of one parsed dataset: inputs and targets (HANAMI_MAX_DATASET_BYTES). */
+  maxDatasetBytes: number;
+  /** CSV data rows and columns (HANAMI_CSV_MAX_ROWS, HANAMI_CSV_MAX_COLUMNS). */
+  csvMaxRows: number;
+  csvMaxColumns: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
   loginRatePerMinute: number;
   /** Failed logins in a row for one user name before it is locked briefly (HANAMI_LOGIN_BACKOFF_AFTER). */
@@ -142,6 +152,11 @@ export function defaultConfig(): HanamiConfig {
     templateMaxWork: 2_000_000,
     templateParseTimeoutMs: 10_000,
     datasetCacheBytes: 512 * 1024 * 1024,
+    maxDecodedBytes: 1024 * 1024 * 1024,
+    projectMaxDecodedBytes: 20 * 1024 * 1024 * 1024,
+    maxDatasetBytes: 256 * 1024 * 1024,
+    csvMaxRows: 1_000_000,
+    csvMaxColumns: 100_000,
     loginRatePerMinute: 30,
     loginBackoffAfter: 5,
     loginBackoffMaxSeconds: 60,
@@ -282,6 +297,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.templateMaxWork = integer('HANAMI_TEMPLATE_MAX_WORK', pick('HANAMI_TEMPLATE_MAX_WORK') ?? merged.templateMaxWork, 1000, Number.MAX_SAFE_INTEGER);
   out.templateParseTimeoutMs = integer('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS', pick('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS') ?? merged.templateParseTimeoutMs, 100, 600_000);
   out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);
+  const bytes = (name: string, key: keyof HanamiConfig, min: number): number => integer(name, pick(name) ?? (merged[key] as number), min, Number.MAX_SAFE_INTEGER);
+  out.maxDecodedBytes = bytes('HANAMI_MAX_DECODED_BYTES', 'maxDecodedBytes', 1024);
+  out.projectMaxDecodedBytes = bytes('HANAMI_PROJECT_MAX_DECODED_BYTES', 'projectMaxDecodedBytes', 1024);
+  out.maxDatasetBytes = bytes('HANAMI_MAX_DATASET_BYTES', 'maxDatasetBytes', 1024);
+  out.csvMaxRows = integer('HANAMI_CSV_MAX_ROWS', pick('HANAMI_CSV_MAX_ROWS') ?? merged.csvMaxRows, 1, Number.MAX_SAFE_INTEGER);
+  out.csvMaxColumns = integer('HANAMI_CSV_MAX_COLUMNS', pick('HANAMI_CSV_MAX_COLUMNS') ?? merged.csvMaxColumns, 1, 10_000_000);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);
   out.loginBackoffMaxSeconds = integer('HANAMI_LOGIN_BACKOFF_MAX_SECONDS', pick('HANAMI_LOGIN_BACKOFF_MAX_SECONDS') ?? merged.loginBackoffMaxSeconds, 1, 3600);

@@ -24,6 +24,7 @@ import { DEFAULT_POLICY_FILE, Policy } from './auth/policy.js';
 import { LoginBackoff } from './auth/login-backoff.js';
 import { RateLimiter } from './auth/rate-limit.js';
 import { TokenService } from './auth/tokens.js';
+import { DatasetParser } from './datasets/parse-in-worker.js';
 import { TemplateParser } from './network/template-parser.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -149,6 +150,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       runtime,
       channels,
       datasets,
+      datasetParser: new DatasetParser(),
       templateParser: new TemplateParser({ maxHexagons: config.templateMaxHexagons, maxWork: config.templateMaxWork }, config.templateParseTimeoutMs),
       backends,
       tokens,
@@ -185,6 +187,9 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });
     const address = await listen(server, config.port, config.host);
+    // The parse workers start now, not in the middle of the first upload.
+    services.datasetParser.warm();
+    services.templateParser.warm();
     let metricsListener: MetricsListener | undefined;
     try {
       if (config.metricsPort !== undefined) metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort);
@@ -207,6 +212,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         await closing;
         await openedBackends.close();
         await services.templateParser.close();
+        await services.datasetParser.close();
         await store.close();
       })());
     return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };

@@ -10,6 +10,7 @@ import type { Policy } from '../auth/policy.js';
 import type { LoginBackoff } from '../auth/login-backoff.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import type { TokenService } from '../auth/tokens.js';
+import type { DatasetParser } from '../datasets/parse-in-worker.js';
 import type { TemplateParser } from '../network/template-parser.js';
 import type { Store } from '../store/types.js';
 import type { BackendSet } from '../tasks/backends.js';
@@ -26,6 +27,8 @@ export interface Services {
   /** Direct-I/O call queues per cluster (Socket.IO and POST …/predict share them). */
   channels: ChannelRegistry;
   datasets: DatasetCache;
+  /** Uploaded dataset parts are parsed off the event loop, one at a time. */
+  datasetParser: DatasetParser;
   /** Client templates are parsed off the event loop, within the template limits. */
   templateParser: TemplateParser;
   backends: BackendSet;

@@ -74,7 +74,15 @@ export interface DatasetRecord {
   receivedBytes: number;
   expectedBytes: number | null;
   /** Blob ids of the stored files (IDX: images and optional labels; CSV: the file). */
-  blobs: { role: 'images' | 'labels' | 'csv'; blobId: string; bytes: number; sha256: string }[];
+  blobs: {
+    role: 'images' | 'labels' | 'csv';
+    blobId: string;
+    bytes: number;
+    sha256: string;
+    /** Bytes once decompressed (counted against HANAMI_PROJECT_MAX_DECODED_BYTES); absent in
+     *  records from before issue 13, which count as `bytes`. */
+    decodedBytes?: number;
+  }[];
   /** Shape once parsed: rows, input columns, targets. */
   rows: number | null;
   inputColumns: string[] | null;
