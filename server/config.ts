@@ -72,6 +72,8 @@ export interface HanamiConfig {
   /** CSV data rows and columns (HANAMI_CSV_MAX_ROWS, HANAMI_CSV_MAX_COLUMNS). */
   csvMaxRows: number;
   csvMaxColumns: number;
+  /** How often the store's writability is probed for /readyz, in ms (HANAMI_STORE_PROBE_MS). */
+  storeProbeMs: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
   loginRatePerMinute: number;
   /** Failed logins in a row for one user name before it is locked briefly (HANAMI_LOGIN_BACKOFF_AFTER). */
@@ -157,6 +159,7 @@ export function defaultConfig(): HanamiConfig {
     maxDatasetBytes: 256 * 1024 * 1024,
     csvMaxRows: 1_000_000,
     csvMaxColumns: 100_000,
+    storeProbeMs: 10_000,
     loginRatePerMinute: 30,
     loginBackoffAfter: 5,
     loginBackoffMaxSeconds: 60,
@@ -303,6 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.maxDatasetBytes = bytes('HANAMI_MAX_DATASET_BYTES', 'maxDatasetBytes', 1024);
   out.csvMaxRows = integer('HANAMI_CSV_MAX_ROWS', pick('HANAMI_CSV_MAX_ROWS') ?? merged.csvMaxRows, 1, Number.MAX_SAFE_INTEGER);
   out.csvMaxColumns = integer('HANAMI_CSV_MAX_COLUMNS', pick('HANAMI_CSV_MAX_COLUMNS') ?? merged.csvMaxColumns, 1, 10_000_000);
+  out.storeProbeMs = integer('HANAMI_STORE_PROBE_MS', pick('HANAMI_STORE_PROBE_MS') ?? merged.storeProbeMs, 50, 3_600_000);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);
   out.loginBackoffMaxSeconds = integer('HANAMI_LOGIN_BACKOFF_MAX_SECONDS', pick('HANAMI_LOGIN_BACKOFF_MAX_SECONDS') ?? merged.loginBackoffMaxSeconds, 1, 3600);

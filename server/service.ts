@@ -28,6 +28,7 @@ import { DatasetParser } from './datasets/parse-in-worker.js';
 import { TemplateParser } from './network/template-parser.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { StoreWriteProbe } from './store/write-probe.js';
 import { BackendSet } from './tasks/backends.js';
 import { DatasetCache } from './tasks/dataset-loader.js';
 import { TaskRuntime } from './tasks/runtime.js';
@@ -164,6 +165,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       startedAt: new Date(),
       openapi: buildOpenApiDocument(ROUTES, VERSION),
       uploads: new Set(),
+      storeProbe: new StoreWriteProbe(store, config.storeProbeMs),
       accepting: true,
     };
     const interruptedUploads = await failInterruptedUploads(store);
@@ -190,6 +192,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     // The parse workers start now, not in the middle of the first upload.
     services.datasetParser.warm();
     services.templateParser.warm();
+    services.storeProbe.start();
     let metricsListener: MetricsListener | undefined;
     try {
       if (config.metricsPort !== undefined) metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort);
@@ -204,6 +207,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         services.accepting = false;
+        services.storeProbe.stop();
         const graceMs = config.shutdownGraceSeconds * 1000;
         await io.close();
         await metricsListener?.close();

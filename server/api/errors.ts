@@ -17,6 +17,7 @@ import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
 import { ClusterBusyError, ClusterHostedElsewhereError, RuntimeStoppingError } from '../tasks/runtime.js';
 import { DomainError } from '../errors.js';
+import { fullCode, isStorageFull } from '../store/write-probe.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';
@@ -188,6 +189,13 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
     if (http.headers) mapped.headers = http.headers;
     return mapped;
   }
+  // A full disk is not a bug: say so, and what to do (the partial write was removed).
+  if (isStorageFull(error)) {
+    return {
+      problem: problem(507, 'insufficient_storage', `the service's storage is full (${fullCode(error)}): nothing of this request was stored; retry once space has been freed`),
+      internal: false,
+    };
+  }
   return { problem: problem(500, 'internal', 'an internal error occurred; it was logged with this request id'), internal: true };
 }
 
@@ -230,6 +238,11 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
     }
     const state = requestState(req);
     const mapped = mapError(error, errorContext(req, services));
+    if (mapped.problem.code === 'insufficient_storage') {
+      // /readyz reports the store unwritable at once; the next write probe decides again.
+      services.storeProbe.sawFull(error);
+      services.logger.error({ err: error, requestId: state.requestId, method: req.method, url: req.originalUrl.slice(0, 256) }, 'the store is full');
+    }
     if (mapped.internal) {
       const { message, detail } = describe(error);
       services.logger.error({ err: error, requestId: state.requestId, method: req.method, url: req.originalUrl }, 'request failed');

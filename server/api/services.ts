@@ -13,6 +13,7 @@ import type { TokenService } from '../auth/tokens.js';
 import type { DatasetParser } from '../datasets/parse-in-worker.js';
 import type { TemplateParser } from '../network/template-parser.js';
 import type { Store } from '../store/types.js';
+import type { StoreWriteProbe } from '../store/write-probe.js';
 import type { BackendSet } from '../tasks/backends.js';
 import type { DatasetCache } from '../tasks/dataset-loader.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
@@ -46,6 +47,8 @@ export interface Services {
   openapi: OpenApiDocument;
   /** Datasets with an upload in progress in this process (one upload per dataset at a time). */
   uploads: Set<string>;
+  /** Whether the store takes writes (probed periodically; /readyz reports it). */
+  storeProbe: StoreWriteProbe;
   /** False while shutting down: /readyz reports not ready. */
   accepting: boolean;
 }

@@ -15,6 +15,7 @@ import type { PlainLimits } from '../../datasets/parse-worker.js';
 import type { Dataset } from '../../datasets/types.js';
 import { readAll } from '../paging.js';
 import { BlobTooLargeError, type DatasetRecord } from '../../store/types.js';
+import { fullCode, isStorageFull } from '../../store/write-probe.js';
 import { csvOptionsOf, type DatasetPart } from '../../tasks/dataset-loader.js';
 import { ProgressWriter } from '../../tasks/progress-writer.js';
 import { dropBlob } from '../cleanup.js';
@@ -108,14 +109,22 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
   } catch (error) {
     await progress.flush();
     const refused = head.failure;
+    const full = !refused && isStorageFull(error);
     const message = refused
       ? `${part}: ${refused.message}`
       : error instanceof BlobTooLargeError
         ? `the ${part} part is larger than the upload limit of ${config.maxUploadBytes} bytes`
-        : `the upload of the ${part} part broke off`;
-    await store.datasets.update(record.projectId, record.id, { status: 'failed', receivedBytes: base, error: message });
+        : full
+          ? `the store ran out of space (${fullCode(error)}) while the ${part} part was stored; nothing of it was kept`
+          : `the upload of the ${part} part broke off`;
+    // With a full disk this record update may fail too; the answer says what happened anyway.
+    await store.datasets.update(record.projectId, record.id, { status: 'failed', receivedBytes: base, error: message }).catch((e: unknown) => {
+      if (!isStorageFull(e)) throw e;
+    });
     if (refused) refuseUpload(res, refused);
     if (error instanceof BlobTooLargeError) refuseUpload(res, error);
+    // The rest of the body is not read: the connection closes once the 507 is sent.
+    if (full) refuseUpload(res, error as Error);
     throw error;
   }
   await progress.flush();

@@ -32,8 +32,9 @@ export const operationRoutes = [
     method: 'get',
     path: '/readyz',
     operationId: 'getReadiness',
-    summary: 'Readiness: the store answers and the backend is up',
-    description: 'Answers 503 while the service starts or shuts down, or when the store does not answer.',
+    summary: 'Readiness: the store answers and takes writes, and the backend is up',
+    description:
+      'Answers 503 while the service starts or shuts down, when the store does not answer, or when it does not take writes (a full disk: a 4 KiB write probe every HANAMI_STORE_PROBE_MS, and at once when a request hits a full disk).',
     tag: 'operations',
     access: 'public',
     responses: { 200: { description: 'Ready to serve.', schema: Ready } },
@@ -44,6 +45,8 @@ export const operationRoutes = [
       } catch (error) {
         throw new ApiError('not_ready', `the store does not answer: ${(error as Error).message}`);
       }
+      const writes = services.storeProbe.current;
+      if (!writes.writable) throw new ApiError('not_ready', `the store does not take writes (${writes.reason ?? 'unknown'}; checked at ${writes.checkedAt ?? 'start'})`);
       return json(200, Ready, { status: 'ready', store: 'ok', backend: services.backends.primary.name });
     },
   }),
