@@ -72,6 +72,12 @@ export interface HanamiConfig {
   /** CSV data rows and columns (HANAMI_CSV_MAX_ROWS, HANAMI_CSV_MAX_COLUMNS). */
   csvMaxRows: number;
   csvMaxColumns: number;
+  /** Per project: datasets, templates and clusters (HANAMI_QUOTA_DATASETS, _TEMPLATES,
+   *  _CLUSTERS), and stored bytes of dataset parts and checkpoints (HANAMI_QUOTA_BYTES). */
+  quotaDatasets: number;
+  quotaTemplates: number;
+  quotaClusters: number;
+  quotaBytes: number;
   /** How often the store's writability is probed for /readyz, in ms (HANAMI_STORE_PROBE_MS). */
   storeProbeMs: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
@@ -159,6 +165,10 @@ export function defaultConfig(): HanamiConfig {
     maxDatasetBytes: 256 * 1024 * 1024,
     csvMaxRows: 1_000_000,
     csvMaxColumns: 100_000,
+    quotaDatasets: 1000,
+    quotaTemplates: 1000,
+    quotaClusters: 100,
+    quotaBytes: 10 * 1024 * 1024 * 1024,
     storeProbeMs: 10_000,
     loginRatePerMinute: 30,
     loginBackoffAfter: 5,
@@ -306,6 +316,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.maxDatasetBytes = bytes('HANAMI_MAX_DATASET_BYTES', 'maxDatasetBytes', 1024);
   out.csvMaxRows = integer('HANAMI_CSV_MAX_ROWS', pick('HANAMI_CSV_MAX_ROWS') ?? merged.csvMaxRows, 1, Number.MAX_SAFE_INTEGER);
   out.csvMaxColumns = integer('HANAMI_CSV_MAX_COLUMNS', pick('HANAMI_CSV_MAX_COLUMNS') ?? merged.csvMaxColumns, 1, 10_000_000);
+  out.quotaDatasets = integer('HANAMI_QUOTA_DATASETS', pick('HANAMI_QUOTA_DATASETS') ?? merged.quotaDatasets, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaTemplates = integer('HANAMI_QUOTA_TEMPLATES', pick('HANAMI_QUOTA_TEMPLATES') ?? merged.quotaTemplates, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaClusters = integer('HANAMI_QUOTA_CLUSTERS', pick('HANAMI_QUOTA_CLUSTERS') ?? merged.quotaClusters, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaBytes = bytes('HANAMI_QUOTA_BYTES', 'quotaBytes', 1024);
   out.storeProbeMs = integer('HANAMI_STORE_PROBE_MS', pick('HANAMI_STORE_PROBE_MS') ?? merged.storeProbeMs, 50, 3_600_000);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
   out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);

@@ -12,6 +12,7 @@ import { HostedCluster } from '../../tasks/hosted-cluster.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { badRequest, conflict } from '../problem.js';
+import { storageLeft } from '../quotas.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -83,6 +84,7 @@ export const checkpointRoutes = [
     async handler({ params, body, principal, services }) {
       const { store } = services;
       const { bytes, stats } = await savedState(services, params.projectId, body.clusterId);
+      await storageLeft(services, params.projectId, `a checkpoint of ${bytes.byteLength} bytes`, bytes.byteLength);
       const blob = await store.blobs.put(bytes);
       try {
         const record = await store.checkpoints.create({

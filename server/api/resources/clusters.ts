@@ -11,6 +11,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ClusterRecord } from '../../store/types.js';
 import { dropBlob } from '../cleanup.js';
 import { readAll, pageOf } from '../paging.js';
+import { checkCountQuota } from '../quotas.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, Uuid } from '../schemas.js';
@@ -123,6 +124,7 @@ export const clusterRoutes = [
       if ((body.templateId === undefined) === (body.template === undefined)) {
         throw badRequest('template_choice', 'give exactly one of templateId (a stored template) and template (template text)', { field: '/body/templateId' });
       }
+      await checkCountQuota(services, params.projectId, 'clusters');
       // Template text is parsed off the event loop within the template limits (as POST …/templates).
       const text = body.templateId !== undefined ? (await services.store.templates.get(params.projectId, body.templateId)).text : (await services.templateParser.parse(body.template ?? '')).canonical;
       const backend = body.backend ?? 'auto';

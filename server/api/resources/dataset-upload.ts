@@ -19,6 +19,7 @@ import { fullCode, isStorageFull } from '../../store/write-probe.js';
 import { csvOptionsOf, type DatasetPart } from '../../tasks/dataset-loader.js';
 import { ProgressWriter } from '../../tasks/progress-writer.js';
 import { dropBlob } from '../cleanup.js';
+import { storageLeft, storageQuotaExceeded } from '../quotas.js';
 import type { ApiError } from '../problem.js';
 import type { Services } from '../services.js';
 
@@ -88,6 +89,15 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
   const { store, config } = services;
   const declared = declaredLength(req);
   if (declared !== null && declared > config.maxUploadBytes) refuseUpload(res, new BlobTooLargeError(config.maxUploadBytes));
+  // The storage quota: refused before reading when nothing (or less than declared) is left;
+  // otherwise what is left caps the stream.
+  let quota: { usage: number; left: number };
+  try {
+    quota = await storageLeft(services, record.projectId, `the ${part} part`, Math.max(1, declared ?? 1));
+  } catch (error) {
+    refuseUpload(res, error as Error);
+  }
+  const byQuota = quota.left < config.maxUploadBytes;
   const limits = await limitsFor(services, record);
   const base = record.blobs.reduce((sum, b) => sum + b.bytes, 0);
   let current = await store.datasets.update(record.projectId, record.id, {
@@ -105,23 +115,27 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
   req.pipe(head);
   let blob;
   try {
-    blob = await store.blobs.put(head, { maxBytes: config.maxUploadBytes, onProgress: (bytes) => progress.report(bytes, declared ?? 0) });
+    blob = await store.blobs.put(head, { maxBytes: Math.min(config.maxUploadBytes, quota.left), onProgress: (bytes) => progress.report(bytes, declared ?? 0) });
   } catch (error) {
     await progress.flush();
     const refused = head.failure;
     const full = !refused && isStorageFull(error);
+    const overQuota = error instanceof BlobTooLargeError && byQuota;
     const message = refused
       ? `${part}: ${refused.message}`
-      : error instanceof BlobTooLargeError
-        ? `the ${part} part is larger than the upload limit of ${config.maxUploadBytes} bytes`
-        : full
-          ? `the store ran out of space (${fullCode(error)}) while the ${part} part was stored; nothing of it was kept`
-          : `the upload of the ${part} part broke off`;
+      : overQuota
+        ? `the ${part} part would take the project over its storage quota of ${config.quotaBytes} bytes (HANAMI_QUOTA_BYTES)`
+        : error instanceof BlobTooLargeError
+          ? `the ${part} part is larger than the upload limit of ${config.maxUploadBytes} bytes`
+          : full
+            ? `the store ran out of space (${fullCode(error)}) while the ${part} part was stored; nothing of it was kept`
+            : `the upload of the ${part} part broke off`;
     // With a full disk this record update may fail too; the answer says what happened anyway.
     await store.datasets.update(record.projectId, record.id, { status: 'failed', receivedBytes: base, error: message }).catch((e: unknown) => {
       if (!isStorageFull(e)) throw e;
     });
     if (refused) refuseUpload(res, refused);
+    if (overQuota) refuseUpload(res, storageQuotaExceeded(services, quota.usage, `the ${part} part`));
     if (error instanceof BlobTooLargeError) refuseUpload(res, error);
     // The rest of the body is not read: the connection closes once the 507 is sent.
     if (full) refuseUpload(res, error as Error);

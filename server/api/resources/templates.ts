@@ -11,6 +11,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { interfacesOfCanonicalText, readCanonicalInterfaces } from '../../network/template.js';
 import type { TemplateRecord } from '../../store/types.js';
 import { pageOf } from '../paging.js';
+import { checkCountQuota } from '../quotas.js';
 import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
 import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
@@ -148,6 +149,7 @@ export const templateRoutes = [
       if (given === undefined || (body.template !== undefined && body.text !== undefined)) {
         throw badRequest('template_choice', 'give the template text in "template" (or in its deprecated alias "text"), not in both', { field: '/body/template' });
       }
+      await checkCountQuota(services, params.projectId, 'templates');
       const { canonical, summary } = await services.templateParser.parse(given);
       const record = await services.store.templates.create({
         id: randomUUID(),
