@@ -15,10 +15,12 @@
  * Writes `<out>/soak.json` (every sample and the summary), `<out>/soak.svg` and
  * `<out>/soak.png` (drawn here, server/perf/plot.ts: no browser or system tool needed). The
  * summary's `rssSlopeMiBPerHour` is the least-squares slope of RSS over the last half of the
- * run: a leak shows as a slope that stays positive once the caches have filled.
+ * run, and `rssFloorSlopeMiBPerHour` the slope of each minute's lowest sample (the GC's
+ * sawtooth makes the first jump on a short run): a leak lifts the floor. `--replot
+ * docs/soak.json` redraws and resummarizes recorded samples.
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,14 +96,24 @@ function connect(url: string, token: string): Promise<Socket> {
 
 /** Least-squares slope of y over x. */
 function slope(points: [number, number][]): number {
+  return fit(points).slope;
+}
+
+/** Least-squares slope of y over x and its standard error. */
+function fit(points: [number, number][]): { slope: number; stderr: number } {
   const n = points.length;
-  if (n < 2) return 0;
+  if (n < 3) return { slope: 0, stderr: Infinity };
   const mx = points.reduce((s, [x]) => s + x, 0) / n;
   const my = points.reduce((s, [, y]) => s + y, 0) / n;
   const num = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0);
   const den = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
-  return den === 0 ? 0 : num / den;
+  if (den === 0) return { slope: 0, stderr: Infinity };
+  const b = num / den;
+  const residual = points.reduce((s, [x, y]) => s + (y - my - b * (x - mx)) ** 2, 0);
+  return { slope: b, stderr: Math.sqrt(residual / (n - 2) / den) };
 }
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hanami-soak-'));
@@ -223,8 +235,18 @@ function report(samples: (SoakSample & { t: number; counters: Record<string, Cou
   const rss = samples.map((s): [number, number] => [minutes(s.t), Math.round((s.rss / MiB) * 10) / 10]);
   const heap = samples.map((s): [number, number] => [minutes(s.t), Math.round((s.heapUsed / MiB) * 10) / 10]);
   const half = samples.filter((s) => s.t >= (samples.at(-1)?.t ?? 0) / 2);
-  const rssSlopeMiBPerHour = Math.round(slope(half.map((s) => [s.t / 3600, s.rss / MiB])) * 10) / 10;
-  const heapSlopeMiBPerHour = Math.round(slope(half.map((s) => [s.t / 3600, s.heapUsed / MiB])) * 10) / 10;
+  const rssFit = fit(half.map((s) => [s.t / 3600, s.rss / MiB]));
+  const rssSlopeMiBPerHour = round1(rssFit.slope);
+  const rssSlopeStderrMiBPerHour = round1(rssFit.stderr);
+  // RSS swings with the garbage collector's sawtooth (tens of MiB within a minute), which
+  // makes a fit through every sample of a short run jump; the floor (each full minute's
+  // lowest sample) is what a leak lifts.
+  const perMinute = Math.max(1, Math.round(60 / SAMPLE_SECONDS));
+  const buckets = new Map<number, (SoakSample & { t: number })[]>();
+  for (const s of half) buckets.set(Math.floor(s.t / 60), [...(buckets.get(Math.floor(s.t / 60)) ?? []), s]);
+  const floors = [...buckets.values()].filter((b) => b.length >= perMinute).map((b) => b.reduce((low, s) => (s.rss < low.rss ? s : low)));
+  const floorFit = fit(floors.map((s) => [s.t / 3600, s.rss / MiB]));
+  const heapSlopeMiBPerHour = round1(slope(half.map((s) => [s.t / 3600, s.heapUsed / MiB])));
   const summary = {
     bench: 'soak-summary',
     minutes: MINUTES,
@@ -232,7 +254,12 @@ function report(samples: (SoakSample & { t: number; counters: Record<string, Cou
     samples: samples.length,
     rssMiB: { first: rss[0]?.[1], last: rss.at(-1)?.[1], max: Math.max(...rss.map(([, y]) => y)) },
     rssSlopeMiBPerHour,
+    rssSlopeStderrMiBPerHour,
+    rssFloorSlopeMiBPerHour: round1(floorFit.slope),
+    rssFloorSlopeStderrMiBPerHour: round1(floorFit.stderr),
     heapSlopeMiBPerHour,
+    /** monitorEventLoopDelay counts its own 10 ms timer: an idle loop reads ~10 ms. */
+    eventLoopDelayResolutionMs: 10,
     eventLoopDelayMs: {
       p50Median: median(samples.map((s) => s.eld.p50)),
       p99Median: median(samples.map((s) => s.eld.p99)),
@@ -248,7 +275,7 @@ function report(samples: (SoakSample & { t: number; counters: Record<string, Cou
     xLabel: 'minutes',
     panels: [
       {
-        title: `Memory (RSS slope over the last half: ${rssSlopeMiBPerHour} MiB/h)`,
+        title: `Memory: RSS slope over the last half ${rssSlopeMiBPerHour} +- ${rssSlopeStderrMiBPerHour} MiB/h (per-minute floor: ${round1(floorFit.slope)} +- ${round1(floorFit.stderr)})`,
         yLabel: 'MiB',
         series: [
           { label: 'RSS', color: [31, 119, 180] as [number, number, number], points: rss },
@@ -277,4 +304,15 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-await main();
+// `--replot <soak.json>`: the summary and the figure again from recorded samples.
+const replot = process.argv.indexOf('--replot');
+if (replot >= 0) {
+  const recorded = JSON.parse(readFileSync(resolve(process.argv[replot + 1] ?? 'docs/soak.json'), 'utf8')) as {
+    summary: { operations: Record<string, Counter> };
+    samples: Parameters<typeof report>[0];
+  };
+  Object.assign(counters, recorded.summary.operations);
+  report(recorded.samples);
+} else {
+  await main();
+}
