@@ -6,11 +6,15 @@
  * docs/configuration.md (keep the two in sync).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 export type BackendSetting = 'auto' | 'cpu' | 'webgpu';
+
+/** Express's `trust proxy`, without `true` (which would let any client name its own address). */
+export type TrustProxy = false | number | string[];
 
 export interface HanamiConfig {
   /** Bind address (HANAMI_HOST). */
@@ -36,16 +40,56 @@ export interface HanamiConfig {
   jwtKey: string | undefined;
   /** Token lifetime in seconds (HANAMI_TOKEN_TTL). */
   tokenTtlSeconds: number;
+  /** Where Prometheus metrics are served apart from the API (HANAMI_METRICS_HOST/PORT):
+   *  a second listener answering only GET /metrics. Unset port: no such listener. */
+  metricsHost: string;
+  metricsPort: number | undefined;
+  /** A bearer token that opens GET /metrics on the API's port (HANAMI_METRICS_TOKEN[_FILE]).
+   *  Unset: /metrics on the API's port answers 404 (metrics expose project and cluster ids). */
+  metricsToken: string | undefined;
   /** Casbin policy file (HANAMI_POLICY_FILE); the shipped default when unset. */
   policyFile: string | undefined;
   /** Largest dataset/checkpoint upload in bytes (HANAMI_MAX_UPLOAD_BYTES). */
   maxUploadBytes: number;
   /** Largest JSON request body in bytes (HANAMI_MAX_JSON_BYTES). */
   maxJsonBytes: number;
+  /** Hexagons in one template (HANAMI_TEMPLATE_MAX_HEXAGONS). */
+  templateMaxHexagons: number;
+  /** Estimated steps to build a template's topology (HANAMI_TEMPLATE_MAX_WORK;
+   *  server/network/template-limits.ts). */
+  templateMaxWork: number;
+  /** Time one template may take to parse, off the event loop (HANAMI_TEMPLATE_PARSE_TIMEOUT_MS). */
+  templateParseTimeoutMs: number;
   /** Memory for parsed datasets kept between tasks, in bytes (HANAMI_DATASET_CACHE_BYTES). */
   datasetCacheBytes: number;
+  /** A dataset part's bytes after decompression, counted while decompressing
+   *  (HANAMI_MAX_DECODED_BYTES). */
+  maxDecodedBytes: number;
+  /** All dataset parts of a project, decompressed (HANAMI_PROJECT_MAX_DECODED_BYTES). */
+  projectMaxDecodedBytes: number;
+  /** Memory of one parsed dataset: inputs and targets (HANAMI_MAX_DATASET_BYTES). */
+  maxDatasetBytes: number;
+  /** CSV data rows and columns (HANAMI_CSV_MAX_ROWS, HANAMI_CSV_MAX_COLUMNS). */
+  csvMaxRows: number;
+  csvMaxColumns: number;
+  /** Per project: datasets, templates and clusters (HANAMI_QUOTA_DATASETS, _TEMPLATES,
+   *  _CLUSTERS), and stored bytes of dataset parts and checkpoints (HANAMI_QUOTA_BYTES). */
+  quotaDatasets: number;
+  quotaTemplates: number;
+  quotaClusters: number;
+  quotaBytes: number;
+  /** How often the store's writability is probed for /readyz, in ms (HANAMI_STORE_PROBE_MS). */
+  storeProbeMs: number;
   /** Login attempts per minute and client address (HANAMI_LOGIN_RATE). */
   loginRatePerMinute: number;
+  /** Failed logins in a row for one user name before it is locked briefly (HANAMI_LOGIN_BACKOFF_AFTER). */
+  loginBackoffAfter: number;
+  /** The longest such lock, in seconds; it doubles from 1 s (HANAMI_LOGIN_BACKOFF_MAX_SECONDS). */
+  loginBackoffMaxSeconds: number;
+  /** Which proxies in front may say who the client is in X-Forwarded-For (HANAMI_TRUST_PROXY):
+   *  false (none: the socket's address is the client), a hop count, or addresses/CIDRs
+   *  (Express's `trust proxy`). */
+  trustProxy: TrustProxy;
   /** pino log level (HANAMI_LOG_LEVEL). */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Seconds to let running tasks finish on shutdown before they are checkpointed and
@@ -105,10 +149,31 @@ export function defaultConfig(): HanamiConfig {
     jwtKey: undefined,
     tokenTtlSeconds: 3600,
     policyFile: undefined,
+    metricsHost: '127.0.0.1',
+    metricsPort: undefined,
+    metricsToken: undefined,
     maxUploadBytes: 1024 * 1024 * 1024,
     maxJsonBytes: 1024 * 1024,
+    // Sized on a 2-core machine: the largest template these admit parses and checks in well
+    // under a second (off the event loop) and a few tens of MiB; real ones are far smaller.
+    templateMaxHexagons: 10_000,
+    templateMaxWork: 2_000_000,
+    templateParseTimeoutMs: 10_000,
     datasetCacheBytes: 512 * 1024 * 1024,
+    maxDecodedBytes: 1024 * 1024 * 1024,
+    projectMaxDecodedBytes: 20 * 1024 * 1024 * 1024,
+    maxDatasetBytes: 256 * 1024 * 1024,
+    csvMaxRows: 1_000_000,
+    csvMaxColumns: 100_000,
+    quotaDatasets: 1000,
+    quotaTemplates: 1000,
+    quotaClusters: 100,
+    quotaBytes: 10 * 1024 * 1024 * 1024,
+    storeProbeMs: 10_000,
     loginRatePerMinute: 30,
+    loginBackoffAfter: 5,
+    loginBackoffMaxSeconds: 60,
+    trustProxy: false,
     logLevel: 'info',
     shutdownGraceSeconds: 10,
     instanceId: defaultInstanceId(),
@@ -155,6 +220,41 @@ function integer(name: string, value: string | number, min: number, max: number)
   return n;
 }
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** One entry of a trusted-proxy list: an address, an address/prefix, or one of Express's names. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = /^[0-9]{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+  return bits >= 0 && bits <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * HANAMI_TRUST_PROXY: unset, `false` or `0` (trust no proxy), a hop count (`1`: the one proxy
+ * in front), or a comma-separated list of the proxies' addresses or CIDRs (and Express's
+ * `loopback`, `linklocal`, `uniquelocal`). `true` is refused: it would take the client address
+ * from whatever X-Forwarded-For a client sends.
+ */
+export function parseTrustProxy(value: string | number | boolean | string[] | undefined): TrustProxy {
+  if (value === undefined || value === false || value === 'false' || value === '' || value === 0 || value === '0') return false;
+  if (value === true || value === 'true') {
+    throw new ConfigError(
+      'HANAMI_TRUST_PROXY=true would let any client choose its own address through X-Forwarded-For; give the number of proxies in front (e.g. 1) or their addresses (e.g. 10.0.0.0/8,loopback)',
+    );
+  }
+  if (typeof value === 'number' || /^[0-9]+$/.test(String(value))) return integer('HANAMI_TRUST_PROXY', value as string | number, 0, 32) || false;
+  const entries = (Array.isArray(value) ? value : String(value).split(',')).map((e) => e.trim()).filter((e) => e !== '');
+  const bad = entries.find((e) => !isProxyEntry(e));
+  if (bad !== undefined || entries.length === 0) {
+    throw new ConfigError(`HANAMI_TRUST_PROXY must be false, a hop count, or addresses/CIDRs (or loopback, linklocal, uniquelocal), got "${bad ?? String(value)}"`);
+  }
+  return entries;
+}
+
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
   return value as T;
@@ -199,10 +299,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.jwtKey = envOrFile(env, 'HANAMI_JWT_KEY') ?? merged.jwtKey;
   out.tokenTtlSeconds = integer('HANAMI_TOKEN_TTL', pick('HANAMI_TOKEN_TTL') ?? merged.tokenTtlSeconds, 60, 30 * 24 * 3600);
   out.policyFile = pick('HANAMI_POLICY_FILE') ?? merged.policyFile;
+  out.metricsHost = pick('HANAMI_METRICS_HOST') ?? merged.metricsHost;
+  const metricsPort = pick('HANAMI_METRICS_PORT') ?? merged.metricsPort;
+  out.metricsPort = metricsPort === undefined ? undefined : integer('HANAMI_METRICS_PORT', metricsPort, 0, 65535);
+  out.metricsToken = envOrFile(env, 'HANAMI_METRICS_TOKEN') ?? merged.metricsToken;
+  if (out.metricsToken !== undefined && out.metricsToken.length < 16) throw new ConfigError('HANAMI_METRICS_TOKEN must be at least 16 characters');
   out.maxUploadBytes = integer('HANAMI_MAX_UPLOAD_BYTES', pick('HANAMI_MAX_UPLOAD_BYTES') ?? merged.maxUploadBytes, 1024, Number.MAX_SAFE_INTEGER);
   out.maxJsonBytes = integer('HANAMI_MAX_JSON_BYTES', pick('HANAMI_MAX_JSON_BYTES') ?? merged.maxJsonBytes, 1024, 1024 * 1024 * 1024);
+  out.templateMaxHexagons = integer('HANAMI_TEMPLATE_MAX_HEXAGONS', pick('HANAMI_TEMPLATE_MAX_HEXAGONS') ?? merged.templateMaxHexagons, 1, 10_000_000);
+  out.templateMaxWork = integer('HANAMI_TEMPLATE_MAX_WORK', pick('HANAMI_TEMPLATE_MAX_WORK') ?? merged.templateMaxWork, 1000, Number.MAX_SAFE_INTEGER);
+  out.templateParseTimeoutMs = integer('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS', pick('HANAMI_TEMPLATE_PARSE_TIMEOUT_MS') ?? merged.templateParseTimeoutMs, 100, 600_000);
   out.datasetCacheBytes = integer('HANAMI_DATASET_CACHE_BYTES', pick('HANAMI_DATASET_CACHE_BYTES') ?? merged.datasetCacheBytes, 0, Number.MAX_SAFE_INTEGER);
+  const bytes = (name: string, key: keyof HanamiConfig, min: number): number => integer(name, pick(name) ?? (merged[key] as number), min, Number.MAX_SAFE_INTEGER);
+  out.maxDecodedBytes = bytes('HANAMI_MAX_DECODED_BYTES', 'maxDecodedBytes', 1024);
+  out.projectMaxDecodedBytes = bytes('HANAMI_PROJECT_MAX_DECODED_BYTES', 'projectMaxDecodedBytes', 1024);
+  out.maxDatasetBytes = bytes('HANAMI_MAX_DATASET_BYTES', 'maxDatasetBytes', 1024);
+  out.csvMaxRows = integer('HANAMI_CSV_MAX_ROWS', pick('HANAMI_CSV_MAX_ROWS') ?? merged.csvMaxRows, 1, Number.MAX_SAFE_INTEGER);
+  out.csvMaxColumns = integer('HANAMI_CSV_MAX_COLUMNS', pick('HANAMI_CSV_MAX_COLUMNS') ?? merged.csvMaxColumns, 1, 10_000_000);
+  out.quotaDatasets = integer('HANAMI_QUOTA_DATASETS', pick('HANAMI_QUOTA_DATASETS') ?? merged.quotaDatasets, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaTemplates = integer('HANAMI_QUOTA_TEMPLATES', pick('HANAMI_QUOTA_TEMPLATES') ?? merged.quotaTemplates, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaClusters = integer('HANAMI_QUOTA_CLUSTERS', pick('HANAMI_QUOTA_CLUSTERS') ?? merged.quotaClusters, 1, Number.MAX_SAFE_INTEGER);
+  out.quotaBytes = bytes('HANAMI_QUOTA_BYTES', 'quotaBytes', 1024);
+  out.storeProbeMs = integer('HANAMI_STORE_PROBE_MS', pick('HANAMI_STORE_PROBE_MS') ?? merged.storeProbeMs, 50, 3_600_000);
   out.loginRatePerMinute = integer('HANAMI_LOGIN_RATE', pick('HANAMI_LOGIN_RATE') ?? merged.loginRatePerMinute, 1, 1_000_000);
+  out.loginBackoffAfter = integer('HANAMI_LOGIN_BACKOFF_AFTER', pick('HANAMI_LOGIN_BACKOFF_AFTER') ?? merged.loginBackoffAfter, 1, 1_000_000);
+  out.loginBackoffMaxSeconds = integer('HANAMI_LOGIN_BACKOFF_MAX_SECONDS', pick('HANAMI_LOGIN_BACKOFF_MAX_SECONDS') ?? merged.loginBackoffMaxSeconds, 1, 3600);
+  out.trustProxy = parseTrustProxy(pick('HANAMI_TRUST_PROXY') ?? merged.trustProxy);
   out.logLevel = oneOf('HANAMI_LOG_LEVEL', pick('HANAMI_LOG_LEVEL') ?? merged.logLevel, LOG_LEVELS);
   out.shutdownGraceSeconds = integer('HANAMI_SHUTDOWN_GRACE', pick('HANAMI_SHUTDOWN_GRACE') ?? merged.shutdownGraceSeconds, 0, 3600);
   out.instanceId = pick('HANAMI_INSTANCE_ID') ?? merged.instanceId;

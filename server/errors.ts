@@ -63,9 +63,15 @@ export const ERROR_STATUS = {
   body_too_large: 413,
   upload_too_large: 413,
   payload_too_large: 413,
+  /** A dataset part larger than a limit once decompressed or parsed (bytes, rows, columns). */
+  dataset_too_large: 413,
+  /** A stored-bytes quota of the project or user would be exceeded. */
+  storage_quota_exceeded: 413,
   unsupported_media_type: 415,
   // 422: the content cannot work
   bad_template: 422,
+  /** The template would take more work to parse and build than the limits allow. */
+  template_too_large: 422,
   bad_dataset: 422,
   bad_checkpoint: 422,
   bad_mapping: 422,
@@ -87,11 +93,15 @@ export const ERROR_STATUS = {
   // 429, 431: limits
   too_many_logins: 429,
   rate_limited: 429,
+  /** A count quota (datasets, templates, clusters) of the project or user is used up. */
+  quota_exceeded: 429,
   headers_too_large: 431,
   // 5xx
   internal: 500,
   not_ready: 503,
   shutting_down: 503,
+  /** The store's disk is full (ENOSPC, EDQUOT, SQLITE_FULL, MongoDB's OutOfDiskSpace). */
+  insufficient_storage: 507,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -109,6 +119,18 @@ export interface ErrorDetails {
   leaseUntil?: string;
   /** 429: when to try again. */
   retryAfterSeconds?: number;
+  /** The limit or quota that was hit: its setting and its value. */
+  limit?: LimitDetail;
+  /** `template_too_large`: what the template would have cost, in the limit's unit. */
+  estimate?: number;
+  /** Quotas: what is in use now, in the quota's unit. */
+  usage?: number;
+}
+
+/** A limit named in a problem: the setting that sets it (`HANAMI_TEMPLATE_MAX_WORK`) and its value. */
+export interface LimitDetail {
+  name: string;
+  value: number;
 }
 
 /** A condition the client is told about: a stable code (ERROR_STATUS) and a message for people. */

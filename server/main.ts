@@ -18,6 +18,7 @@ function printBanner(service: RunningService): void {
     `Instance: ${services.runtime.instanceId}`,
     `Backend: ${services.backends.primary.description} (${services.backends.selection.reason})`,
   ];
+  if (service.metricsUrl) lines.push(`Metrics: ${service.metricsUrl}`);
   if (admin.created) {
     lines.push(
       admin.generatedPassphrase !== undefined

@@ -11,6 +11,7 @@ import type { Express } from 'express';
 import type { HanamiConfig } from './config.js';
 import { createApp } from './api/app.js';
 import { ServiceMetrics } from './api/metrics.js';
+import { startMetricsListener, type MetricsListener } from './api/metrics-listener.js';
 import { buildOpenApiDocument } from './api/openapi.js';
 import { PROBLEM_CONTENT_TYPE, problemType, statusTitle } from './api/problem.js';
 import { readAll } from './api/paging.js';
@@ -20,10 +21,14 @@ import { Authenticator } from './auth/authenticate.js';
 import { ensureInitialAdmin, ensureJwtKey, type AdminBootstrap } from './auth/bootstrap.js';
 import { IdentityCachingStore } from './auth/identity-cache.js';
 import { DEFAULT_POLICY_FILE, Policy } from './auth/policy.js';
+import { LoginBackoff } from './auth/login-backoff.js';
 import { RateLimiter } from './auth/rate-limit.js';
 import { TokenService } from './auth/tokens.js';
+import { DatasetParser } from './datasets/parse-in-worker.js';
+import { TemplateParser } from './network/template-parser.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { StoreWriteProbe } from './store/write-probe.js';
 import { BackendSet } from './tasks/backends.js';
 import { DatasetCache } from './tasks/dataset-loader.js';
 import { TaskRuntime } from './tasks/runtime.js';
@@ -41,6 +46,8 @@ export interface RunningService {
   services: Services;
   /** Direct network I/O (Socket.IO) on the same server. */
   io: DirectIoServer;
+  /** GET /metrics on its own listener (HANAMI_METRICS_PORT), when configured. */
+  metricsUrl: string | undefined;
   /** The initial admin, when this start created one (with the generated passphrase, if any). */
   admin: AdminBootstrap;
   recovered: { failed: number; requeued: number };
@@ -144,17 +151,21 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       runtime,
       channels,
       datasets,
+      datasetParser: new DatasetParser(),
+      templateParser: new TemplateParser({ maxHexagons: config.templateMaxHexagons, maxWork: config.templateMaxWork }, config.templateParseTimeoutMs),
       backends,
       tokens,
       authenticator: new Authenticator(tokens, store),
       policy,
       loginLimiter: new RateLimiter(config.loginRatePerMinute),
+      loginBackoff: new LoginBackoff({ freeFailures: config.loginBackoffAfter, maxLockSeconds: config.loginBackoffMaxSeconds }),
       metrics,
       logger,
       version: VERSION,
       startedAt: new Date(),
       openapi: buildOpenApiDocument(ROUTES, VERSION),
       uploads: new Set(),
+      storeProbe: new StoreWriteProbe(store, config.storeProbeMs),
       accepting: true,
     };
     const interruptedUploads = await failInterruptedUploads(store);
@@ -178,6 +189,17 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });
     const address = await listen(server, config.port, config.host);
+    // The parse workers start now, not in the middle of the first upload.
+    services.datasetParser.warm();
+    services.templateParser.warm();
+    services.storeProbe.start();
+    let metricsListener: MetricsListener | undefined;
+    try {
+      if (config.metricsPort !== undefined) metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
     const shownHost = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${shownHost}:${address.port}`;
     const openedBackends = backends;
@@ -185,15 +207,19 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         services.accepting = false;
+        services.storeProbe.stop();
         const graceMs = config.shutdownGraceSeconds * 1000;
         await io.close();
+        await metricsListener?.close();
         const closing = closeServer(server, graceMs);
         await runtime.stop(graceMs);
         await closing;
         await openedBackends.close();
+        await services.templateParser.close();
+        await services.datasetParser.close();
         await store.close();
       })());
-    return { url, port: address.port, app, server, services, io, admin, recovered, stop };
+    return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };
   } catch (error) {
     await backends?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -1,11 +1,12 @@
 /**
  * The Express app, built from the route table in a fixed middleware order:
- *   request id + metrics/access/audit hooks → `/` redirect → Swagger UI (/docs) → JSON body parser (size
- *   cap) → OpenAPI validation of requests and responses → per route: authentication,
- *   authorization, handler → not-found → the problem+json error middleware.
- * Validation runs before authentication, as in the measured stack (research/stack.md §2):
- * a malformed request is refused without a store lookup, and the document it is checked
- * against is public anyway.
+ *   request id + metrics/access/audit hooks → `/` redirect → Swagger UI (/docs) → per route:
+ *   authentication and strict query numbers (before-validation.ts) → JSON body parser (size
+ *   cap) → OpenAPI validation of requests and responses → per route: authorization, handler
+ *   → not-found → the problem+json error middleware.
+ * Authentication runs before validation: a caller without a valid token gets 401 whatever
+ * the request holds, and their body is never parsed (docs/architecture.md, "Authentication
+ * before validation", says why the order changed).
  */
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
@@ -13,6 +14,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import * as OpenApiValidator from 'express-openapi-validator';
 import swaggerUi from 'swagger-ui-express';
 import { errorMiddleware } from './errors.js';
+import { beforeValidation } from './before-validation.js';
 import { authorize } from './guard.js';
 import type { OpenApiDocument } from './document.js';
 import { homeRedirect } from './home.js';
@@ -21,7 +23,6 @@ import { ApiError } from './problem.js';
 import { requestState, setRequestState, type RequestState } from './request-state.js';
 import { expressPath, type AnyRoute, type Reply } from './route.js';
 import type { Services } from './services.js';
-import { RequestValidationError } from './validation-errors.js';
 import { memoizeValidatorRouteCompilation } from './validator-route-cache.js';
 
 type ValidatorOptions = Parameters<typeof OpenApiValidator.middleware>[0];
@@ -33,7 +34,8 @@ function deepCopy(document: OpenApiDocument): unknown {
 /** Paths served outside the route table (static Swagger UI assets); `/` (home.ts) is a redirect. */
 export const UNDOCUMENTED_PREFIXES = [DOCS_PATH] as const;
 
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+/** A client's own request id is echoed in every answer, so it is short (like every echo). */
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 function startRequest(services: Services) {
   return (req: Request, res: Response, next: NextFunction): void => {
@@ -102,24 +104,12 @@ function send(res: Response, reply: Reply, services: Services): void {
   }
 }
 
-/**
- * The validator coerces query strings to numbers with `Number()`, which turns "1e999" into
- * Infinity and lets it past `maximum`; no parameter of this API takes a non-finite number.
- */
-function rejectNonFiniteQuery(query: unknown): void {
-  if (typeof query !== 'object' || query === null) return;
-  for (const [name, value] of Object.entries(query)) {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new RequestValidationError([{ path: `/query/${name}`, message: 'must be a finite number', keyword: 'finite' }]);
-  }
-}
-
 function handlerFor(route: AnyRoute, services: Services) {
   const pattern = expressPath(route.path);
   return async (req: Request, res: Response): Promise<void> => {
     const state = requestState(req);
     state.route = pattern;
     if (route.access === 'project' && typeof req.params.projectId === 'string') state.projectId = req.params.projectId;
-    rejectNonFiniteQuery(req.query);
     const principal = await authorize(route, req, res, services);
     state.principal = principal;
     const reply = await route.handler({
@@ -144,26 +134,35 @@ export function createApp(services: Services, routes: readonly AnyRoute[]): Expr
   app.disable('x-powered-by');
   // ETags would hash every JSON body; clients here poll small documents and gain nothing.
   app.set('etag', false);
+  // Whose X-Forwarded-For names the client (req.ip): nobody's unless configured.
+  app.set('trust proxy', services.config.trustProxy);
   app.use(startRequest(services));
   app.use(homeRedirect);
 
   const swaggerOptions = { customSiteTitle: 'Hanami API', swaggerOptions: { persistAuthorization: false, displayRequestDuration: true } };
   app.use('/docs', swaggerUi.serveFiles(document, swaggerOptions), swaggerUi.setup(document, swaggerOptions));
 
+  const validator = OpenApiValidator.middleware({
+    // A deep copy: the validator annotates the document it is given. Its typing of 3.1
+    // documents demands fields that are optional in the specification (info.summary).
+    apiSpec: deepCopy(document) as ValidatorOptions['apiSpec'],
+    validateRequests: { allowUnknownQueryParameters: false },
+    validateResponses: true,
+    // passport authenticates (guard.ts); the validator only checks shapes.
+    validateSecurity: false,
+    ignorePaths: new RegExp(`^(${UNDOCUMENTED_PREFIXES.join('|')})(/|$)`),
+    fileUploader: false,
+  });
+  // The validator's first two middlewares find the operation (path parameters, metadata);
+  // authentication and the strict reading of query numbers go right after them, before the
+  // body is parsed or validated (before-validation.ts).
+  const [pathParams, metadata, ...validation] = validator;
+  if (pathParams?.name !== 'pathParamsMiddleware' || metadata?.name !== 'metadataMiddleware') {
+    throw new Error('express-openapi-validator changed the order of its middlewares: check server/api/before-validation.ts');
+  }
+  app.use(pathParams, metadata, beforeValidation(routes, services));
   app.use(express.json({ limit: services.config.maxJsonBytes, type: ['application/json', 'application/*+json'] }));
-  app.use(
-    OpenApiValidator.middleware({
-      // A deep copy: the validator annotates the document it is given. Its typing of 3.1
-      // documents demands fields that are optional in the specification (info.summary).
-      apiSpec: deepCopy(document) as ValidatorOptions['apiSpec'],
-      validateRequests: { allowUnknownQueryParameters: false },
-      validateResponses: true,
-      // passport authenticates (guard.ts); the validator only checks shapes.
-      validateSecurity: false,
-      ignorePaths: new RegExp(`^(${UNDOCUMENTED_PREFIXES.join('|')})(/|$)`),
-      fileUploader: false,
-    }),
-  );
+  app.use(...validation);
 
   for (const route of routes) app[route.method](expressPath(route.path), handlerFor(route, services));
 

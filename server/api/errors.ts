@@ -17,12 +17,13 @@ import { DatasetFormatError } from '../datasets/types.js';
 import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
 import { ClusterBusyError, ClusterHostedElsewhereError, ClusterModeError, RuntimeStoppingError } from '../tasks/errors.js';
 import { DomainError } from '../errors.js';
+import { fullCode, isStorageFull } from '../store/write-probe.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
 import type { HttpMethod } from './route.js';
 import { requestState } from './request-state.js';
 import type { Services } from './services.js';
-import { cut, explainFailures, foundText, rawFailures, RequestValidationError, type RawFailure, type RequestInput } from './validation-errors.js';
+import { cut, cutQuoted, explainFailures, foundText, rawFailures, RequestValidationError, type RawFailure, type RequestInput } from './validation-errors.js';
 
 interface HttpLikeError {
   status: number;
@@ -136,7 +137,10 @@ export interface MappedError {
 }
 
 function problem(status: number, code: string, detail: string, extra: Partial<Problem> = {}): Omit<Problem, 'requestId'> {
-  return { type: problemType(code), title: statusTitle(status), status, detail, code, ...extra };
+  // No echo of the client's text over FOUND_MAX_CHARS, whoever wrote the message (validation
+  // and media-type details cut their echoes themselves, and may hold a cut, unclosed quote).
+  const safe = code === 'validation' || code === 'unsupported_media_type' ? detail : cutQuoted(detail);
+  return { type: problemType(code), title: statusTitle(status), status, detail: safe, code, ...extra };
 }
 
 export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
@@ -175,13 +179,24 @@ export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): Ma
     const body = http.type ? BODY_ERRORS[http.type] : undefined;
     const mapped: MappedError = { problem: problem(http.status, validatorCode(http.status), http.message), internal: false };
     if (body) mapped.problem = problem(http.status, body.code, body.detail(http));
-    else if (http.status === 400 && http.message.startsWith('malformed uri')) mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
+    // The validator's "malformed uri", or the router's own "Failed to decode param" (the
+    // per-route authentication runs before the validator): neither message is echoed.
+    else if (http.status === 400 && (http.message.startsWith('malformed uri') || http.message.startsWith('Failed to decode param')))
+      mapped.problem = problem(400, 'validation', malformedUriDetail(context.path));
     else if (http.status === 400) mapped.problem = validationProblem(rawFailures(http.errors ?? []), context, http.message);
     else if (http.status === 404) mapped.problem = problem(404, 'no_route', noRouteDetail(context.method, context.path));
-    else if (http.status === 405) mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
+    else if (http.status === 405)
+      mapped.problem = problem(405, 'method_not_allowed', `${context.method} is not allowed on ${cut(context.path)}${http.headers?.Allow ? `; it takes ${http.headers.Allow}` : ''}`);
     else if (http.status === 415) mapped.problem = mediaTypeProblem(context);
     if (http.headers) mapped.headers = http.headers;
     return mapped;
+  }
+  // A full disk is not a bug: say so, and what to do (the partial write was removed).
+  if (isStorageFull(error)) {
+    return {
+      problem: problem(507, 'insufficient_storage', `the service's storage is full (${fullCode(error)}): nothing of this request was stored; retry once space has been freed`),
+      internal: false,
+    };
   }
   return { problem: problem(500, 'internal', 'an internal error occurred; it was logged with this request id'), internal: true };
 }
@@ -225,6 +240,11 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
     }
     const state = requestState(req);
     const mapped = mapError(error, errorContext(req, services));
+    if (mapped.problem.code === 'insufficient_storage') {
+      // /readyz reports the store unwritable at once; the next write probe decides again.
+      services.storeProbe.sawFull(error);
+      services.logger.error({ err: error, requestId: state.requestId, method: req.method, url: req.originalUrl.slice(0, 256) }, 'the store is full');
+    }
     if (mapped.internal) {
       const { message, detail } = describe(error);
       services.logger.error({ err: error, requestId: state.requestId, method: req.method, url: req.originalUrl }, 'request failed');
@@ -249,6 +269,9 @@ export function errorMiddleware(services: Services): ErrorRequestHandler {
     }
     // res.json keeps a Content-Type set before it, and goes through response validation
     // against the shared `default` problem response.
-    res.status(mapped.problem.status).type(PROBLEM_CONTENT_TYPE).json({ ...mapped.problem, requestId: state.requestId });
+    res
+      .status(mapped.problem.status)
+      .type(PROBLEM_CONTENT_TYPE)
+      .json({ ...mapped.problem, requestId: state.requestId });
   };
 }

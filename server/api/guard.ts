@@ -1,7 +1,7 @@
 /**
- * Authentication and authorization for one route, run before its handler:
- * token → user (re-read from the store) → role in the route's domain (auth/roles.ts, shared
- * with Socket.IO) → Casbin decision.
+ * Authorization for one route, run before its handler: the user (authenticated before the
+ * request was validated, before-validation.ts) → role in the route's domain (auth/roles.ts,
+ * shared with Socket.IO) → Casbin decision.
  * For project routes a caller who is not a member gets 404 (the project's existence is not
  * revealed to outsiders); a member whose role lacks the right gets 403.
  */
@@ -9,12 +9,13 @@ import type { Request, Response } from 'express';
 import { GLOBAL_DOMAIN, type RoleName } from '../auth/policy.js';
 import { globalRole, roleInProject } from '../auth/roles.js';
 import { forbidden } from './problem.js';
+import { requestState } from './request-state.js';
 import { expressPath, type AnyRoute, type Principal } from './route.js';
 import type { Services } from './services.js';
 
 export async function authorize(route: AnyRoute, req: Request, res: Response, services: Services): Promise<Principal | null> {
   if (route.access === 'public') return null;
-  const user = await services.authenticator.authenticate(req, res);
+  const user = requestState(req).user ?? (await services.authenticator.authenticate(req, res));
   const pattern = expressPath(route.path);
   const method = req.method.toUpperCase();
   const domain = route.access === 'user' ? GLOBAL_DOMAIN : projectOf(route, req);

@@ -5,7 +5,7 @@
  * this shape, so clients parse one error format.
  */
 
-import { DomainError, type ErrorCode } from '../errors.js';
+import { DomainError, type ErrorCode, type LimitDetail } from '../errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -19,6 +19,12 @@ export interface ProblemLocation {
   /** Dataset files: byte offset in the (decompressed) file, or CSV row (line) and column. */
   byteOffset?: number;
   row?: number;
+  /** The limit or quota that was hit (its setting and value). */
+  limit?: LimitDetail;
+  /** `template_too_large`: the estimated work. */
+  estimate?: number;
+  /** Quotas: the usage now. */
+  usage?: number;
 }
 
 /**
@@ -86,6 +92,7 @@ const TITLES: Record<number, string> = {
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 export function statusTitle(status: number): string {

@@ -4,6 +4,7 @@
  * than on `res.locals` (typed `any`) so every access stays typed.
  */
 import type { Request } from 'express';
+import type { AuthenticatedUser } from '../auth/authenticate.js';
 import type { Principal } from './route.js';
 
 export interface RequestState {
@@ -12,6 +13,8 @@ export interface RequestState {
   /** Route pattern (Express form), once a route matched. */
   route?: string;
   principal?: Principal | null;
+  /** Who the bearer token stands for, once it was checked (before validation). */
+  user?: AuthenticatedUser;
   projectId?: string;
   /** A user the request acted as without a token (login). */
   actingUserId?: string;

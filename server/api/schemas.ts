@@ -20,8 +20,32 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 
 export const Uuid = Type.String({ format: 'uuid', description: 'A UUID.' });
 
+/**
+ * Characters no name may hold: C0 controls (NUL, tab, newline, ESC, ...), DEL and C1
+ * controls, the line and paragraph separators, and the bidirectional embeddings, overrides
+ * and isolates (U+202A–U+202E, U+2066–U+2069), which make a name display as another one
+ * (`\u202Eexe.txt` shows as "txt.exe") in logs, lists and terminals. As a regular
+ * expression character class body (JSON Schema patterns are ECMA-262).
+ */
+export const FORBIDDEN_NAME_CHARACTERS = '\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069';
+
 /** Display names of projects, clusters, datasets, ...: printable, no leading/trailing space. */
-export const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S(.*\\S)?$', description: '1–128 characters, no leading or trailing whitespace.' });
+export const NAME_PATTERN = `^[^\\s${FORBIDDEN_NAME_CHARACTERS}]([^${FORBIDDEN_NAME_CHARACTERS}]*[^\\s${FORBIDDEN_NAME_CHARACTERS}])?$`;
+
+/** A name given in a request (projects, templates, datasets, clusters, checkpoints, tasks). */
+export const Name = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: NAME_PATTERN,
+  description: '1–128 characters, no leading or trailing whitespace, no control characters (C0, DEL, C1) and no bidirectional overrides or isolates (U+202A–U+202E, U+2066–U+2069).',
+});
+
+/**
+ * A name as stored and shown: what `Name` allowed before it refused control and bidi
+ * characters (issue 13), so records created earlier can still be listed (response
+ * validation would turn them into 500s). Requests always take `Name`.
+ */
+export const StoredName = Type.String({ minLength: 1, maxLength: 128, description: 'The name (see the request field for what is accepted).' });
 
 /** User names are login names: letters, digits and `._@-`. */
 export const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_NAME_PATTERN, description: 'Login name: 1–64 of letters, digits and `._@-`, starting with a letter or digit.' });
@@ -97,6 +121,14 @@ export const ProblemSchema = Type.Object(
     errors: Type.Optional(Type.Array(Closed({ path: Type.String(), message: Type.String(), found: Type.Optional(Found), allowed: Type.Optional(AllowedSchema) }))),
     owner: Type.Optional(Type.String({ description: '`cluster_hosted_elsewhere`: the service instance (HANAMI_INSTANCE_ID) hosting the cluster.' })),
     leaseUntil: Type.Optional(Type.String({ format: 'date-time', description: '`cluster_hosted_elsewhere`: when its lease ends unless it renews it (it does while it works on the cluster).' })),
+    limit: Type.Optional(
+      Closed(
+        { name: Type.String({ description: 'The setting that sets the limit, e.g. `HANAMI_TEMPLATE_MAX_WORK`.' }), value: Type.Number() },
+        { description: 'Limits and quotas (`template_too_large`, `dataset_too_large`, `quota_exceeded`, ...): which limit was hit, and its value.' },
+      ),
+    ),
+    estimate: Type.Optional(Type.Number({ description: '`template_too_large`: what the template would cost, in the unit of `limit`.' })),
+    usage: Type.Optional(Type.Number({ description: 'Quotas: what is in use now, in the unit of `limit`.' })),
   },
   { additionalProperties: false, title: 'Problem', description: 'RFC 9457 problem details.' },
 );

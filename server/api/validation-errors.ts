@@ -32,20 +32,68 @@ export interface RequestInput {
 /** Echoed values are cut: a 15 KB bogus value must not come back whole in every error. */
 export const FOUND_MAX_CHARS = 64;
 
-/** A value as JSON text, cut after FOUND_MAX_CHARS characters (never inside a UTF-16 pair). */
-export function foundText(value: unknown): string {
-  // JSON has no Infinity (a coerced "1e999" query value): JSON.stringify would say null.
-  const text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
-  if (text.length <= FOUND_MAX_CHARS) return text;
-  let end = FOUND_MAX_CHARS;
+/**
+ * Characters JSON.stringify leaves as they are but that must not be echoed raw: DEL and C1
+ * controls, the line and paragraph separators, bidirectional embeddings, overrides and
+ * isolates (a U+202E in an error message reverses what follows it on the reader's screen).
+ */
+const UNSAFE_TO_ECHO = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeUnsafe(text: string): string {
+  return text.replace(UNSAFE_TO_ECHO, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `text` cut after `max` characters (never inside a UTF-16 pair), with `…` when cut. */
+function cutAt(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
   return `${text.slice(0, end)}…`;
 }
 
-/** Text of the request (a path) echoed in a message, cut like every echoed value. */
-export function cut(text: string, max = FOUND_MAX_CHARS * 2): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
+/** A value as JSON text, cut after FOUND_MAX_CHARS characters, invisible controls escaped. */
+export function foundText(value: unknown): string {
+  // JSON has no Infinity: JSON.stringify would say null.
+  const text = typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
+  return escapeUnsafe(cutAt(text, FOUND_MAX_CHARS));
+}
+
+/** Text of the request (a path, a media type) echoed in a message, cut like every echoed value. */
+export function cut(text: string, max = FOUND_MAX_CHARS): string {
+  return escapeUnsafe(cutAt(text, max));
+}
+
+/**
+ * Every double-quoted run in a message that is longer than FOUND_MAX_CHARS, cut. Messages
+ * quote what the client sent (`dataset with name "…" already exists`, `unknown column "…"`);
+ * this is the backstop that keeps any such echo short, wherever the message was written.
+ */
+export function cutQuoted(message: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const open = message.indexOf('"', at);
+    if (open < 0) break;
+    let close = open + 1;
+    while (close < message.length && message[close] !== '"') close += message[close] === '\\' ? 2 : 1;
+    if (close >= message.length) break;
+    const inside = message.slice(open + 1, close);
+    out += message.slice(at, open + 1) + cutAt(inside, FOUND_MAX_CHARS) + '"';
+    at = close + 1;
+  }
+  return escapeUnsafe(out + message.slice(at));
+}
+
+/** A control or bidi character in `text` (the first), for a message that names it. */
+export function forbiddenNameCharacter(text: string): { code: string; position: number } | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) {
+      return { code: `U+${c.toString(16).toUpperCase().padStart(4, '0')}`, position: i + 1 };
+    }
+  }
+  return undefined;
 }
 
 function isJson(x: unknown): x is Json {
@@ -244,8 +292,14 @@ function sentence(keyword: string | undefined, field: string, fieldSchema: Json 
     }
     case 'empty':
       return `${field} is empty${fieldSchema ? `; it must be ${describeSchema(fieldSchema)}` : ''}`;
-    case 'finite':
-      return `${field} must be a finite number${fieldSchema ? `: ${describeSchema(fieldSchema)}` : ''}${had}`;
+    case 'pattern': {
+      // Names refuse control and bidi characters: say which one and where, not only the pattern.
+      const bad = found.present && typeof found.value === 'string' ? forbiddenNameCharacter(found.value) : undefined;
+      if (bad) {
+        return `${field} contains the character ${bad.code} at position ${bad.position}: names may not contain control characters (C0, DEL, C1), line or paragraph separators, or bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)${had}`;
+      }
+      return fieldSchema ? `${field} must be ${describeSchema(fieldSchema)}${had}` : `${field} ${raw.message}${had}`;
+    }
     default:
       if (fieldSchema) return `${field} must be ${describeSchema(fieldSchema)}${had}`;
       return `${field} ${raw.message}${had}`;

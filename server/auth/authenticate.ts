@@ -16,6 +16,24 @@ export type AuthenticatedUser = User;
 /** How many verified tokens are remembered (oldest forgotten first). */
 const VERIFIED_TOKENS = 4096;
 
+/** Clock difference between issuing replicas tolerated when an `exp` is checked against the TTL. */
+export const EXPIRY_SKEW_SECONDS = 60;
+
+/**
+ * Why a signed token's lifetime is not acceptable, or undefined when it is. A token without
+ * `exp` would be valid for ever (jsonwebtoken accepts it: `exp` is optional in JWT), and one
+ * whose `exp` lies further out than the configured TTL cannot have been issued by this
+ * service as configured (a leaked key, or a TTL since shortened): both are refused.
+ */
+export function lifetimeProblem(payload: unknown, ttlSeconds: number, nowMs = Date.now()): string | undefined {
+  const exp = (payload as { exp?: unknown }).exp;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return 'the token has no expiry ("exp"); log in again';
+  if (exp * 1000 > nowMs + (ttlSeconds + EXPIRY_SKEW_SECONDS) * 1000) {
+    return `the token expires later than the token lifetime allows (HANAMI_TOKEN_TTL ${ttlSeconds} s); log in again`;
+  }
+  return undefined;
+}
+
 interface Verified {
   claims: TokenClaims;
   /** When the token expires (ms since the epoch). */
@@ -68,8 +86,13 @@ export class Authenticator {
             done(null, false, { message: 'the token does not carry Hanami claims' });
             return;
           }
-          const exp = (payload as { exp?: unknown }).exp;
-          if (typeof exp === 'number') this.claimsOf.set(req, { claims, expiresAt: exp * 1000 });
+          const lifetime = lifetimeProblem(payload, tokens.ttlSeconds);
+          if (lifetime) {
+            done(null, false, { message: lifetime });
+            return;
+          }
+          const exp = (payload as { exp: number }).exp;
+          this.claimsOf.set(req, { claims, expiresAt: exp * 1000 });
           this.userOf(claims).then(
             (outcome) => (typeof outcome === 'string' ? done(null, false, { message: outcome }) : done(null, outcome)),
             (error: unknown) => done(error),

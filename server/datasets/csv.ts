@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { asGzipFormatError, openDecompressed, sourceName, type ByteSource } from './source.js';
-import { DatasetFormatError, type Dataset, type Targets } from './types.js';
+import { DatasetFormatError, DatasetTooLargeError, type Dataset, type DatasetLimits, type Targets } from './types.js';
 import { closestName } from '../did-you-mean.js';
 
 export interface CsvDatasetOptions {
@@ -21,6 +21,11 @@ export interface CsvDatasetOptions {
   targetColumns?: string[];
   /** Refuse files with more data rows than this. */
   maxRows?: number;
+  /**
+   * The service's limits (server/config.ts): decoded bytes, data rows, columns and the memory
+   * of the parsed dataset. Breaking one is a DatasetTooLargeError naming its setting.
+   */
+  limits?: DatasetLimits;
   /** Dataset name (default: the file name, or "csv" for a stream). */
   name?: string;
 }
@@ -46,18 +51,21 @@ interface ColumnPlan {
   targets: number[];
 }
 
-/** A Float32Array/Uint32Array that doubles as rows arrive. */
+/** A Float32Array/Uint32Array that doubles as rows arrive (never beyond `maxLength`). */
 class GrowableArray<A extends Float32Array | Uint32Array> {
   length = 0;
   private data: A;
 
-  constructor(private readonly make: (buffer: ArrayBufferLike | number) => A) {
-    this.data = make(1024);
+  constructor(
+    private readonly make: (buffer: ArrayBufferLike | number) => A,
+    private readonly maxLength = Infinity,
+  ) {
+    this.data = make(Math.min(1024, Math.max(1, maxLength)));
   }
 
   push(value: number): void {
     if (this.length === this.data.length) {
-      const bigger = this.make(this.data.length * 2);
+      const bigger = this.make(Math.max(this.length + 1, Math.min(this.data.length * 2, this.maxLength)));
       bigger.set(this.data);
       this.data = bigger;
     }
@@ -81,9 +89,25 @@ const float32s = (source: ArrayBufferLike | number): Float32Array =>
 const uint32s = (source: ArrayBufferLike | number): Uint32Array =>
   typeof source === 'number' ? new Uint32Array(source) : new Uint32Array(source);
 
-/** The header's names for messages: the first ten, then the count. */
+/** Longest piece of a file (a column name, a cell) quoted in a message: files are the client's text. */
+const SHOWN_MAX_CHARS = 64;
+
+/** A column name or cell for a message: JSON-quoted, cut after SHOWN_MAX_CHARS characters. */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > SHOWN_MAX_CHARS ? `${text.slice(0, SHOWN_MAX_CHARS)}…` : text);
+}
+
+/** A number as written, cut after SHOWN_MAX_CHARS characters. */
+function clipped(text: string): string {
+  return text.length > SHOWN_MAX_CHARS ? `${text.slice(0, SHOWN_MAX_CHARS)}…` : text;
+}
+
+/** The header's names for messages: the first ten (each cut), then the count. */
 export function listColumns(header: string[]): string {
-  const shown = header.slice(0, 10).join(', ');
+  const shown = header
+    .slice(0, 10)
+    .map(clipped)
+    .join(', ');
   return header.length > 10 ? `${shown}, … (${header.length} columns)` : shown;
 }
 
@@ -95,7 +119,7 @@ function planColumns(header: string[], options: CsvDatasetOptions, headerRow: nu
     if (index < 0) {
       const guess = closestName(name, header);
       const hint = guess === undefined ? '' : `; did you mean "${guess}"?`;
-      throw new DatasetFormatError(`unknown column "${name}" in ${option} (the header has: ${listColumns(header)}${hint})`, { row: headerRow });
+      throw new DatasetFormatError(`unknown column ${quoted(name)} in ${option} (the header has: ${listColumns(header)}${hint})`, { row: headerRow });
     }
     return index;
   };
@@ -113,7 +137,7 @@ function checkHeaderNames(header: string[], headerRow: number): void {
   const seen = new Set<string>();
   header.forEach((name, i) => {
     if (name === '') throw new DatasetFormatError('empty column name in the header', { row: headerRow, column: i + 1 });
-    if (seen.has(name)) throw new DatasetFormatError(`duplicate column name "${name}" in the header`, { row: headerRow, column: i + 1 });
+    if (seen.has(name)) throw new DatasetFormatError(`duplicate column name ${quoted(name)} in the header`, { row: headerRow, column: i + 1 });
     seen.add(name);
   });
 }
@@ -123,7 +147,7 @@ function checkEachColumnOnce(header: string[], used: number[], headerRow: number
   const seen = new Set<number>();
   for (const index of used) {
     if (seen.has(index)) {
-      throw new DatasetFormatError(`column "${header[index] ?? ''}" is used twice (as input, label or target)`, { row: headerRow });
+      throw new DatasetFormatError(`column ${quoted(header[index] ?? '')} is used twice (as input, label or target)`, { row: headerRow });
     }
     seen.add(index);
   }
@@ -134,11 +158,11 @@ function parseNumber(cell: string, name: string, row: number, column: number): n
   const where = { row, column, columnName: name };
   // csv-parse trims unquoted cells only; spaces around a number are unambiguous either way.
   const text = cell.trim();
-  if (text === '') throw new DatasetFormatError(`empty cell in column "${name}"`, where);
-  if (!NUMBER_PATTERN.test(text)) throw new DatasetFormatError(`not a number in column "${name}": ${JSON.stringify(cell)}`, where);
+  if (text === '') throw new DatasetFormatError(`empty cell in column ${quoted(name)}`, where);
+  if (!NUMBER_PATTERN.test(text)) throw new DatasetFormatError(`not a number in column ${quoted(name)}: ${quoted(cell)}`, where);
   const value = Number(text);
   if (!Number.isFinite(Math.fround(value))) {
-    throw new DatasetFormatError(`value ${text} in column "${name}" does not fit a 32-bit float`, where);
+    throw new DatasetFormatError(`value ${clipped(text)} in column ${quoted(name)} does not fit a 32-bit float`, where);
   }
   return value;
 }
@@ -150,20 +174,35 @@ function recordStartLine(endLine: number, cells: string[]): number {
   return endLine - newlines;
 }
 
+/** Memory a parsed row takes: Float32 inputs and values, and its label (index, then class). */
+function rowBytes(plan: ColumnPlan): number {
+  return 4 * (plan.inputs.length + plan.targets.length) + (plan.label === undefined ? 0 : 6);
+}
+
 /** Accumulates rows into growable buffers; finish() makes the SharedArrayBuffer-backed Dataset. */
 class CsvDatasetBuilder {
   rows = 0;
-  private readonly inputs = new GrowableArray(float32s);
-  private readonly values = new GrowableArray(float32s);
+  private readonly inputs: GrowableArray<Float32Array>;
+  private readonly values: GrowableArray<Float32Array>;
   /** Per row: the label's index in order of first appearance. */
-  private readonly labelSeen = new GrowableArray(uint32s);
+  private readonly labelSeen: GrowableArray<Uint32Array>;
   private readonly labelOrder: string[] = [];
   private readonly labelIndex = new Map<string, number>();
+  /** Rows the memory limit allows (HANAMI_MAX_DATASET_BYTES), checked before each row. */
+  private readonly rowsByMemory: number;
 
   constructor(
     private readonly plan: ColumnPlan,
     private readonly maxRows: number,
-  ) {}
+    private readonly limits: DatasetLimits | undefined,
+  ) {
+    const perRow = rowBytes(plan);
+    this.rowsByMemory = limits?.maxDatasetBytes === undefined ? Infinity : Math.floor(limits.maxDatasetBytes / perRow);
+    // The buffers never grow past what the limit allows (no doubling overshoot).
+    this.inputs = new GrowableArray(float32s, this.rowsByMemory * plan.inputs.length);
+    this.values = new GrowableArray(float32s, this.rowsByMemory * plan.targets.length);
+    this.labelSeen = new GrowableArray(uint32s, plan.label === undefined ? 1 : this.rowsByMemory);
+  }
 
   addRow(cells: string[], row: number): void {
     const { header } = this.plan;
@@ -172,6 +211,18 @@ class CsvDatasetBuilder {
         row,
         column: Math.min(cells.length, header.length) + 1,
       });
+    }
+    const maxRows = this.limits?.maxRows;
+    if (maxRows !== undefined && this.rows === maxRows) {
+      throw new DatasetTooLargeError(`more than ${maxRows} data rows (HANAMI_CSV_MAX_ROWS)`, { name: 'HANAMI_CSV_MAX_ROWS', value: maxRows }, { row });
+    }
+    if (this.rows === this.rowsByMemory) {
+      const max = this.limits?.maxDatasetBytes ?? 0;
+      throw new DatasetTooLargeError(
+        `the parsed dataset would need more than ${max} bytes in memory (${this.rows} rows of ${rowBytes(this.plan)} bytes; HANAMI_MAX_DATASET_BYTES)`,
+        { name: 'HANAMI_MAX_DATASET_BYTES', value: max },
+        { row },
+      );
     }
     if (this.rows === this.maxRows) throw new DatasetFormatError(`more than ${this.maxRows} data rows (option maxRows)`, { row });
     for (const i of this.plan.inputs) this.inputs.push(this.parseInput(cells, i, row));
@@ -184,7 +235,7 @@ class CsvDatasetBuilder {
     const name = this.plan.header[i] ?? '';
     const value = parseNumber(cells[i] ?? '', name, row, i + 1);
     if (value < 0) {
-      throw new DatasetFormatError(`negative value in column "${name}": the network takes positive raw values; got ${cells[i] ?? ''}`, {
+      throw new DatasetFormatError(`negative value in column ${quoted(name)}: the network takes positive raw values; got ${clipped(cells[i] ?? '')}`, {
         row,
         column: i + 1,
       });
@@ -194,7 +245,7 @@ class CsvDatasetBuilder {
 
   private labelIndexOf(cells: string[], i: number, row: number): number {
     const label = cells[i] ?? '';
-    if (label === '') throw new DatasetFormatError(`empty cell in column "${this.plan.header[i] ?? ''}"`, { row, column: i + 1 });
+    if (label === '') throw new DatasetFormatError(`empty cell in column ${quoted(this.plan.header[i] ?? '')}`, { row, column: i + 1 });
     let index = this.labelIndex.get(label);
     if (index === undefined) {
       if (this.labelOrder.length === MAX_CLASSES) {
@@ -276,22 +327,51 @@ export async function readCsvHeader(source: ByteSource): Promise<string[]> {
   }
 }
 
+/** Longest field or row, in characters, per column the limit allows (names, numbers). */
+const CHARS_PER_COLUMN = 64;
+
+/** With limits, a row may not be longer than HANAMI_CSV_MAX_COLUMNS columns of 64 characters. */
+export function maxRecordChars(limits: DatasetLimits | undefined): number {
+  return limits?.maxColumns === undefined ? 0 : limits.maxColumns * CHARS_PER_COLUMN;
+}
+
+/** The header is checked against HANAMI_CSV_MAX_COLUMNS. */
+export function checkColumnCount(header: string[], limits: DatasetLimits | undefined, row: number): void {
+  const max = limits?.maxColumns;
+  if (max !== undefined && header.length > max) {
+    throw new DatasetTooLargeError(`the header has ${header.length} columns; at most ${max} are allowed (HANAMI_CSV_MAX_COLUMNS)`, { name: 'HANAMI_CSV_MAX_COLUMNS', value: max }, { row });
+  }
+}
+
+/** csv-parse's own error for a record longer than max_record_size, as a limit. */
+function asRecordSizeError(error: unknown, limits: DatasetLimits | undefined): unknown {
+  if (!(error instanceof CsvError) || error.code !== 'CSV_MAX_RECORD_SIZE' || limits?.maxColumns === undefined) return error;
+  const lines = (error as CsvError & { lines?: unknown }).lines;
+  return new DatasetTooLargeError(
+    `a row is longer than ${maxRecordChars(limits)} characters (HANAMI_CSV_MAX_COLUMNS ${limits.maxColumns} columns × ${CHARS_PER_COLUMN})`,
+    { name: 'HANAMI_CSV_MAX_COLUMNS', value: limits.maxColumns },
+    typeof lines === 'number' ? { row: lines } : {},
+  );
+}
+
 /** Reads a CSV file or stream (gzipped or not) into a Dataset; see CsvDatasetOptions. */
 export async function readCsvDataset(source: ByteSource, options: CsvDatasetOptions = {}): Promise<Dataset> {
   checkOptions(options);
-  const bytes = await openDecompressed(source);
-  const parser = parse({ info: true, relax_column_count: true, trim: true, bom: true, skip_empty_lines: true });
+  const bytes = await openDecompressed(source, options.limits);
+  const parser = parse({ info: true, relax_column_count: true, trim: true, bom: true, skip_empty_lines: true, max_record_size: maxRecordChars(options.limits) });
   // Ragged rows are checked here rather than by csv-parse so the error can name the column.
   const records: Readable = pipeline(bytes, parser, () => undefined);
   let builder: CsvDatasetBuilder | undefined;
   try {
     for await (const { info, record } of records as AsyncIterable<ParsedRecord>) {
       const row = recordStartLine(info.lines, record);
-      if (builder === undefined) builder = new CsvDatasetBuilder(planColumns(record, options, row), options.maxRows ?? Infinity);
-      else builder.addRow(record, row);
+      if (builder === undefined) {
+        checkColumnCount(record, options.limits, row);
+        builder = new CsvDatasetBuilder(planColumns(record, options, row), options.maxRows ?? Infinity, options.limits);
+      } else builder.addRow(record, row);
     }
   } catch (error) {
-    throw asCsvFormatError(asGzipFormatError(error, parser.info.bytes, sourceName(source)));
+    throw asCsvFormatError(asRecordSizeError(asGzipFormatError(error, parser.info.bytes, sourceName(source)), options.limits));
   } finally {
     records.destroy();
   }

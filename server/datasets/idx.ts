@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { asGzipFormatError, forEachChunk, sourceName, type ByteSource } from './source.js';
-import { DatasetFormatError, type ClassTargets, type Dataset } from './types.js';
+import { DatasetFormatError, DatasetTooLargeError, type ClassTargets, type Dataset, type DatasetLimits } from './types.js';
 
 export const IDX_U8 = 0x08;
 export const IDX_I8 = 0x09;
@@ -57,6 +57,11 @@ const MAX_U32 = 0xffffffff;
 export interface ReadIdxOptions {
   /** Cap on the decoded array's size in bytes (default 2 GiB), checked against the header. */
   maxBytes?: number;
+  /** The setting `maxBytes` comes from (the service's HANAMI_MAX_DATASET_BYTES): over it is
+   *  then a DatasetTooLargeError naming it, rather than a format error. */
+  maxBytesSetting?: string;
+  /** Limits on the decompressed stream (maxDecodedBytes). */
+  limits?: DatasetLimits;
   /** Reject negative values in signed types (default true: the network takes positive raw values). */
   requireNonNegative?: boolean;
 }
@@ -108,20 +113,30 @@ class IdxStreamParser {
   private readonly carry = Buffer.alloc(8);
   private carried = 0;
   private readonly maxBytes: number;
+  private readonly maxBytesSetting: string | undefined;
   private readonly requireNonNegative: boolean;
 
   constructor(
     options: ReadIdxOptions,
     private readonly name: string | undefined,
+    /** Validate the header only: nothing is allocated, data bytes are ignored. */
+    private readonly headerOnly = false,
   ) {
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxBytesSetting = options.maxBytesSetting;
     this.requireNonNegative = options.requireNonNegative ?? true;
+  }
+
+  /** The header is complete (and valid). */
+  get headerDone(): boolean {
+    return this.layout !== undefined;
   }
 
   push(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.layout === undefined) pos += this.takeHeaderBytes(chunk, pos);
+      else if (this.headerOnly) return;
       else if (this.decoded < this.layout.count) pos += this.takeDataBytes(this.layout, chunk, pos);
       else throw this.fail(`unexpected trailing bytes after the data (the header declares ${this.dataBytes(this.layout)} bytes of data)`, this.offset);
     }
@@ -181,6 +196,13 @@ class IdxStreamParser {
     const info = typeInfo(this.header[2] ?? 0);
     const bytes = this.dimensionsAt(at + 4).reduce((product, d) => product * d, outputElementSize(info));
     if (bytes > this.maxBytes) {
+      if (this.maxBytesSetting !== undefined) {
+        throw new DatasetTooLargeError(
+          `${this.name === undefined ? '' : `${this.name}: `}data too large: the dimensions so far need ${bytes} bytes in memory, over the limit of ${this.maxBytes} (${this.maxBytesSetting})`,
+          { name: this.maxBytesSetting, value: this.maxBytes },
+          { byteOffset: at },
+        );
+      }
       throw this.fail(`data too large: the dimensions so far need ${bytes} bytes, over the limit of ${this.maxBytes} (option maxBytes)`, at);
     }
   }
@@ -197,7 +219,7 @@ class IdxStreamParser {
     const dims = this.dimensionsAt(this.headerLength);
     const count = dims.reduce((product, d) => product * d, 1);
     this.layout = { type, info, dims, count, dataOffset: this.headerLength };
-    this.output = allocateOutput(info, count);
+    if (!this.headerOnly) this.output = allocateOutput(info, count);
   }
 
   private takeDataBytes(layout: Layout, chunk: Buffer, pos: number): number {
@@ -263,11 +285,33 @@ export async function readIdx(source: ByteSource, options: ReadIdxOptions = {}):
   const parser = new IdxStreamParser(options, name);
   try {
     // The parser copies what it needs out of each chunk before returning, as forEachChunk requires.
-    await forEachChunk(source, (chunk) => parser.push(chunk));
+    await forEachChunk(source, (chunk) => parser.push(chunk), options.limits);
   } catch (error) {
     throw asGzipFormatError(error, parser.offset, name);
   }
   return parser.finish();
+}
+
+/**
+ * Checks the start of an IDX file (decompressed) as it arrives, without allocating anything:
+ * the magic, the type, the dimensions and, against `maxBytes`, the memory they would need;
+ * for `part: 'labels'` one dimension of an integer type, for images at least two. Throws
+ * DatasetFormatError (or DatasetTooLargeError) on the first problem; returns whether the
+ * header was complete in `head`.
+ */
+export function checkIdxHead(head: Buffer, part: 'images' | 'labels', options: ReadIdxOptions = {}): boolean {
+  const parser = new IdxStreamParser(options, undefined, true);
+  parser.push(head);
+  if (!parser.headerDone) return false;
+  const type = head[2] ?? 0;
+  const dims = head[3] ?? 0;
+  if (part === 'labels') {
+    if (type === IDX_F32 || type === IDX_F64) throw new DatasetFormatError(`labels must be an integer type, got ${idxTypeName(type)}`, { byteOffset: 2 });
+    if (dims !== 1) throw new DatasetFormatError(`a labels file has 1 dimension, got ${dims}`, { byteOffset: 3 });
+  } else if (dims < 2) {
+    throw new DatasetFormatError('images need at least 2 dimensions (rows × values), got 1', { byteOffset: 3 });
+  }
+  return true;
 }
 
 /** Writes an uncompressed u8 IDX file (magic 00 00 08 <dims>). */

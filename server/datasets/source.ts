@@ -6,9 +6,9 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { DatasetFormatError } from './types.js';
+import { DatasetFormatError, DatasetTooLargeError, type DatasetLimits } from './types.js';
 
 /** A file path or an already-open stream of bytes. */
 export type ByteSource = string | Readable;
@@ -67,30 +67,66 @@ async function* replay(head: Head, rest: AsyncIterator<unknown>): AsyncGenerator
   }
 }
 
+/** The error for decoded bytes beyond the limit (`max` is what was allowed). */
+function decodedTooLarge(max: number, limits: DatasetLimits): DatasetTooLargeError {
+  const limit = limits.decodedLimit ?? { name: 'HANAMI_MAX_DECODED_BYTES', value: max };
+  const usage = limits.decodedUsage;
+  const what = usage === undefined ? `${max} bytes` : `${max} bytes (${limit.value} for the project, of which ${usage} are in use)`;
+  return new DatasetTooLargeError(`the file decompresses to more than ${what} (${limit.name})`, limit, { byteOffset: max, ...(usage === undefined ? {} : { usage }) });
+}
+
+/**
+ * Counts decompressed bytes as they pass and fails the stream as soon as they exceed
+ * `limits.maxDecodedBytes`: a small gzip can expand a thousandfold, so the compressed size
+ * bounds nothing. Decompression stops there (the pipeline is torn down).
+ */
+function decodedLimiter(limits: DatasetLimits): Transform | undefined {
+  const max = limits.maxDecodedBytes;
+  if (max === undefined && !limits.onDecodedBytes) return undefined;
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (max !== undefined && seen > max) done(decodedTooLarge(max, limits));
+      else done(null, chunk);
+    },
+    flush(done) {
+      limits.onDecodedBytes?.(seen);
+      done();
+    },
+  });
+}
+
 /**
  * The decompressed bytes of `source`. Gzip is detected by its magic bytes, not the file name,
- * because datasets are often renamed. Errors of the source and of zlib surface on the
- * returned stream; destroying it closes the source.
+ * because datasets are often renamed (gzip is the one compression the readers take: anything
+ * else is read as it is and fails as IDX or CSV). With `limits.maxDecodedBytes`, the stream
+ * fails with DatasetTooLargeError once more bytes than that come out of it. Errors of the
+ * source and of zlib surface on the returned stream; destroying it closes the source.
  */
-export async function openDecompressed(source: ByteSource): Promise<Readable> {
+export async function openDecompressed(source: ByteSource, limits: DatasetLimits = {}): Promise<Readable> {
   const input = typeof source === 'string' ? createReadStream(source) : source;
   const chunks = input[Symbol.asyncIterator]();
   const head = await readHead(chunks, GZIP_MAGIC.length);
   const replayed = Readable.from(replay(head, chunks), { objectMode: false });
-  if (!startsWithGzipMagic(head.bytes)) return replayed;
-  // pipeline forwards any stage's error to the gunzip stream the caller reads; the callback
-  // only sees what the caller already gets (or a premature close after an early stop).
-  return pipeline(replayed, createGunzip(), () => undefined);
+  const limiter = decodedLimiter(limits);
+  // pipeline forwards any stage's error to the last stream, which the caller reads; the
+  // callback only sees what the caller already gets (or a premature close after an early stop).
+  if (!startsWithGzipMagic(head.bytes)) return limiter ? pipeline(replayed, limiter, () => undefined) : replayed;
+  return limiter ? pipeline(replayed, createGunzip(), limiter, () => undefined) : pipeline(replayed, createGunzip(), () => undefined);
 }
 
 /** Feeds a file to `sink` through one reused buffer; false (nothing fed) if it is gzipped. */
-async function forEachPlainFileChunk(path: string, sink: (chunk: Buffer) => void): Promise<boolean> {
+async function forEachPlainFileChunk(path: string, sink: (chunk: Buffer) => void, limits: DatasetLimits): Promise<boolean> {
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(READ_CHUNK);
     let { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
     if (startsWithGzipMagic(buffer.subarray(0, bytesRead))) return false;
+    let seen = 0;
     while (bytesRead > 0) {
+      seen += bytesRead;
+      if (limits.maxDecodedBytes !== undefined && seen > limits.maxDecodedBytes) throw decodedTooLarge(limits.maxDecodedBytes, limits);
       sink(buffer.subarray(0, bytesRead));
       ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
     }
@@ -105,9 +141,9 @@ async function forEachPlainFileChunk(path: string, sink: (chunk: Buffer) => void
  * during the call: uncompressed files are read into one reused buffer, so reading a large
  * file leaves no garbage behind and peak memory stays near the size of the result.
  */
-export async function forEachChunk(source: ByteSource, sink: (chunk: Buffer) => void): Promise<void> {
-  if (typeof source === 'string' && (await forEachPlainFileChunk(source, sink))) return;
-  const stream = await openDecompressed(source);
+export async function forEachChunk(source: ByteSource, sink: (chunk: Buffer) => void, limits: DatasetLimits = {}): Promise<void> {
+  if (typeof source === 'string' && (await forEachPlainFileChunk(source, sink, limits))) return;
+  const stream = await openDecompressed(source, limits);
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) sink(chunk);
   } finally {

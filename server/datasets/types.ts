@@ -4,6 +4,8 @@
  * worker pool can read them without copies.
  */
 
+import { DomainError, type LimitDetail } from '../errors.js';
+
 export type InputArray = Uint8Array | Float32Array;
 
 export interface ClassTargets {
@@ -37,6 +39,35 @@ export interface Dataset {
   /** rows × inputWidth, row-major, raw values. */
   inputs: InputArray;
   targets?: Targets;
+}
+
+/**
+ * A dataset part that is larger than a limit once decompressed or parsed: its decoded bytes
+ * (counted while decompressing), its rows or columns (CSV), or the memory its parsed form
+ * would take. `limit` names the setting; `byteOffset` or `row` say where it was noticed.
+ */
+export class DatasetTooLargeError extends DomainError {
+  constructor(message: string, limit: LimitDetail, where: { byteOffset?: number; row?: number; usage?: number } = {}) {
+    super('dataset_too_large', message, { limit, ...where });
+    this.name = 'DatasetTooLargeError';
+  }
+}
+
+/** The limits a dataset part is read under (server/config.ts; none by default, for the CLI). */
+export interface DatasetLimits {
+  /** Bytes after decompression, per part (HANAMI_MAX_DECODED_BYTES, or what is left of
+   *  HANAMI_PROJECT_MAX_DECODED_BYTES when that is less: then `decodedLimit` names it). */
+  maxDecodedBytes?: number;
+  decodedLimit?: LimitDetail;
+  /** Project usage already counted against `decodedLimit` (for the message). */
+  decodedUsage?: number;
+  /** Memory of the parsed dataset: inputs and targets (HANAMI_MAX_DATASET_BYTES). */
+  maxDatasetBytes?: number;
+  /** CSV data rows (HANAMI_CSV_MAX_ROWS) and columns (HANAMI_CSV_MAX_COLUMNS). */
+  maxRows?: number;
+  maxColumns?: number;
+  /** Told the decoded size of a stream once it was read to its end (quota accounting). */
+  onDecodedBytes?: (bytes: number) => void;
 }
 
 /** A malformed dataset file. Names the byte offset (binary formats) or row/column (CSV). */

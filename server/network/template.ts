@@ -24,6 +24,7 @@ import {
   type SourceLocation,
   type TemplateSettings,
 } from './template-types.js';
+import { checkTemplateWork, prescanTemplate, type TemplateLimits } from './template-limits.js';
 import { formatPosition, validateTopology } from './topology.js';
 import { closestName } from '../did-you-mean.js';
 
@@ -864,13 +865,17 @@ function buildTemplate(raw: RawTemplate): ClusterTemplate {
 /**
  * Parses a cluster template, in the OpenHanami text syntax or, when the first non-blank
  * character is `{`, as JSON. The result is validated down to its topology (no cycles,
- * every output reachable from an input). Throws only TemplateError.
+ * every output reachable from an input). Throws TemplateError; with `limits` (templates a
+ * client sends), also TemplateTooLargeError before any work beyond them is done
+ * (template-limits.ts). Stored templates passed the limits when they were stored.
  */
-export function parseTemplate(text: string): ClusterTemplate {
+export function parseTemplate(text: string, limits?: TemplateLimits): ClusterTemplate {
   const isJson = /^\s*\{/.test(text);
+  if (limits) prescanTemplate(text, limits);
   // jsonc-parser does not skip a byte-order mark; a space keeps every offset unchanged.
   const raw = isJson ? readJsonTemplate(text.replace(/^\uFEFF/, ' ')) : readTextTemplate(text);
   const template = buildTemplate(raw);
+  if (limits) checkTemplateWork(template, limits);
   validateTopology(template);
   return template;
 }
@@ -892,6 +897,49 @@ export function templateToText(t: ClusterTemplate): string {
   lines.push('inputs:', ...t.inputs.map(port));
   lines.push('outputs:', ...t.outputs.map(port));
   return `${lines.join('\n')}\n`;
+}
+
+/** What lists show of a template: its hexagon count and its input and output names. */
+export interface TemplateInterfaces {
+  hexagons: number;
+  inputs: string[];
+  outputs: string[];
+}
+
+/**
+ * The interfaces of a stored template, read from its canonical text ({@link templateToText})
+ * in one pass over its lines, without parsing it or building its topology, so that views of
+ * stored templates and clusters never cost a parse. Undefined for text that is not in the
+ * canonical form (this service stores only canonical text).
+ */
+export function readCanonicalInterfaces(text: string): TemplateInterfaces | undefined {
+  const lines = text.split('\n');
+  if (lines[0] !== 'version: 1') return undefined;
+  const out: TemplateInterfaces = { hexagons: 0, inputs: [], outputs: [] };
+  let block = '';
+  for (const line of lines) {
+    if (line === '') continue;
+    if (!line.startsWith(' ')) {
+      block = line.endsWith(':') ? line.slice(0, -1) : '';
+      continue;
+    }
+    if (block === 'hexagons') out.hexagons++;
+    else if (block === 'inputs' || block === 'outputs') {
+      const colon = line.indexOf(':');
+      if (colon < 0) return undefined;
+      out[block].push(line.slice(0, colon).trim());
+    }
+  }
+  return out;
+}
+
+/** {@link readCanonicalInterfaces}, or a full parse for text in another form. */
+export function interfacesOfCanonicalText(text: string): TemplateInterfaces {
+  return readCanonicalInterfaces(text) ?? interfacesOf(parseTemplate(text));
+}
+
+function interfacesOf(t: ClusterTemplate): TemplateInterfaces {
+  return { hexagons: t.hexagons.length, inputs: t.inputs.map((i) => i.name), outputs: t.outputs.map((o) => o.name) };
 }
 
 /** JSON form (as accepted by {@link parseTemplate}), one element per line. */

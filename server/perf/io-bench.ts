@@ -73,6 +73,9 @@ function median(xs: number[]): number {
   return s[s.length >> 1]!;
 }
 
+/** /metrics on the API's port needs a token (HANAMI_METRICS_TOKEN). */
+const METRICS_TOKEN = 'io-bench-metrics-token';
+
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hanami-io-bench-'));
   // PROFILE_DIR=... profiles the service (node --cpu-prof) to see where a call's time goes.
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     HANAMI_ADMIN_PASSPHRASE: PASSPHRASE,
     HANAMI_BACKEND: 'cpu',
     HANAMI_LOG_LEVEL: 'warn',
+    HANAMI_METRICS_TOKEN: METRICS_TOKEN,
   }, profile);
   const echo = await startChild(join(ROOT, 'dist/server/perf/echo-io.js'), {});
   try {
@@ -122,7 +126,7 @@ async function main(): Promise<void> {
       for (const s of [...hanami, ...echoes]) s.close();
     }
     // Server-side time per request call (arrival to acknowledgement), from /metrics.
-    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    const metrics = await (await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     const metric = (name: string): number => Number(new RegExp(`^hanami_io_call_duration_seconds_${name}\\{event="request",outcome="ok"\\} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN);
     const serverMicrosPerRequest = Math.round((metric('sum') / metric('count')) * 1e6);
     const summary = (target: Measure['target'], clients: number): Omit<Measure, 'target' | 'clients'> => {

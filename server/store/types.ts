@@ -54,6 +54,9 @@ export interface TemplateRecord {
   name: string;
   /** Canonical text form (server/network/template.ts templateToText). */
   text: string;
+  /** What lists show of it (hexagon count, input and output names), kept at creation so a
+   *  list never parses templates. Records from before issue 13 lack it until it is filled in. */
+  summary?: { hexagons: number; inputs: string[]; outputs: string[] };
   createdAt: string;
   createdBy: string;
 }
@@ -71,7 +74,15 @@ export interface DatasetRecord {
   receivedBytes: number;
   expectedBytes: number | null;
   /** Blob ids of the stored files (IDX: images and optional labels; CSV: the file). */
-  blobs: { role: 'images' | 'labels' | 'csv'; blobId: string; bytes: number; sha256: string }[];
+  blobs: {
+    role: 'images' | 'labels' | 'csv';
+    blobId: string;
+    bytes: number;
+    sha256: string;
+    /** Bytes once decompressed (counted against HANAMI_PROJECT_MAX_DECODED_BYTES); absent in
+     *  records from before issue 13, which count as `bytes`. */
+    decodedBytes?: number;
+  }[];
   /** Shape once parsed: rows, input columns, targets. */
   rows: number | null;
   inputColumns: string[] | null;

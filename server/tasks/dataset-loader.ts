@@ -112,11 +112,19 @@ export class DatasetCache {
   private account(id: string, entry: { bytes: number }, dataset: Dataset): void {
     if (this.entries.get(id) !== entry) return;
     entry.bytes = datasetBytes(dataset);
+    // A dataset larger than the whole budget is not kept at all (it used to stay as the
+    // newest entry, holding memory beyond HANAMI_DATASET_CACHE_BYTES); whoever loaded it has
+    // their own reference while they use it.
+    if (entry.bytes > this.maxBytes) {
+      this.entries.delete(id);
+      entry.bytes = 0;
+      return;
+    }
     this.bytes += entry.bytes;
-    // Least recently used first; the newest entry stays even when it alone is over budget
-    // (running tasks hold their own reference anyway).
+    // Least recently used first.
     for (const [key, other] of this.entries) {
-      if (this.bytes <= this.maxBytes || key === id) break;
+      if (this.bytes <= this.maxBytes) break;
+      if (key === id) continue;
       this.entries.delete(key);
       this.bytes -= other.bytes;
     }

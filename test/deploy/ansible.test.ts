@@ -156,6 +156,7 @@ describe('Ansible playbook and role', { skip }, () => {
     const runSkip = skip || (!existsSync(mainSource) && !IN_CI ? 'server/main.ts does not exist yet' : false);
     let prefix: string;
     let port: number;
+    let metricsPort: number;
     let varsFile: string;
     let inventory: string;
     let ctl: string;
@@ -187,14 +188,18 @@ describe('Ansible playbook and role', { skip }, () => {
       paths.data = join(prefix, 'var', 'lib', 'hanami');
       paths.log = join(prefix, 'var', 'log', 'hanami');
       ctl = join(paths.install, 'bin', 'hanami-ctl');
-      port = await new Promise<number>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => {
-          const address = s.address();
-          s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      const freePort = (): Promise<number> =>
+        new Promise<number>((resolve, reject) => {
+          const s = createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => {
+            const address = s.address();
+            s.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+          });
         });
-      });
+      port = await freePort();
+      do metricsPort = await freePort();
+      while (metricsPort === port);
       // The release archive: the working tree as a fresh clone has it (tracked files plus
       // new files git does not ignore), nothing built.
       const files = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'])
@@ -220,6 +225,7 @@ describe('Ansible playbook and role', { skip }, () => {
         hanami_source_archive: archive,
         hanami_host: '127.0.0.1',
         hanami_port: port,
+        hanami_metrics_port: metricsPort,
         hanami_threads: 1,
         hanami_firewall: 'none',
         hanami_node_bin: process.execPath,
@@ -254,6 +260,11 @@ describe('Ansible playbook and role', { skip }, () => {
       assert.equal(ready.status, 200);
       assert.equal((JSON.parse(ready.body) as { status: string }).status, 'ready');
       assert.equal((await httpRequest(url('/healthz'))).status, 200);
+      // Metrics on their own listener only (issue 13): the API's port answers 404.
+      const metrics = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body, /hanami_process_resident_memory_bytes/);
+      assert.equal((await httpRequest(url('/metrics'))).status, 404);
 
       // The release: built, pruned to production dependencies, linked as `current`.
       const current = join(paths.install, 'current');
@@ -278,6 +289,8 @@ describe('Ansible playbook and role', { skip }, () => {
       assert.equal(config.port, port);
       assert.equal(config.dataDir, paths.data);
       assert.equal(config.threads, 1);
+      assert.equal(config.metricsPort, metricsPort);
+      assert.equal(config.metricsHost, '127.0.0.1');
 
       const login = await httpRequest(url('/v1/auth/login'), { json: { name: 'admin', passphrase } });
       assert.equal(login.status, 200, login.body);

@@ -112,7 +112,7 @@ const decodedSecretValues = (objects: K8s[]): string[] =>
 /** Names of env variables that would carry a secret in plain text. */
 const SECRET_ENV = /(PASSPHRASE|JWT_KEY|MONGO_URL|PASSWORD|SECRET|TOKEN)$/;
 /** Config keys the chart sets through env or Secrets, never through `config`. */
-const CHART_MANAGED_KEYS = ['host', 'port', 'dataDir', 'mongoUrl', 'mongoDatabase', 'backend', 'threads', 'adminUser', 'adminPassphrase', 'jwtKey', 'policyFile'];
+const CHART_MANAGED_KEYS = ['host', 'port', 'dataDir', 'mongoUrl', 'mongoDatabase', 'backend', 'threads', 'adminUser', 'adminPassphrase', 'jwtKey', 'policyFile', 'metricsHost', 'metricsPort', 'metricsToken'];
 
 /** Facts every value set must keep. */
 function checkCommon(name: string, objects: K8s[]): void {
@@ -198,6 +198,11 @@ function checkCommon(name: string, objects: K8s[]): void {
     assert.equal(envValue(c, 'HANAMI_PORT'), String(port.containerPort), all(`${where}: HANAMI_PORT matches the container port`));
     assert.equal(envValue(c, 'HANAMI_HOST'), '0.0.0.0', all(`${where}: listens on all addresses`));
     assert.equal(envValue(c, 'HANAMI_CONFIG'), '/etc/hanami/config.yaml', all(`${where}: HANAMI_CONFIG`));
+    // Metrics on a port of their own (the API's port does not serve them, issue 13).
+    const metricsPort = c.ports.find((p: K8s) => p.name === 'metrics');
+    assert.ok(metricsPort && metricsPort.containerPort !== port.containerPort, all(`${where}: a metrics port apart from http`));
+    assert.equal(envValue(c, 'HANAMI_METRICS_PORT'), String(metricsPort.containerPort), all(`${where}: HANAMI_METRICS_PORT matches the metrics port`));
+    assert.equal(envValue(c, 'HANAMI_METRICS_HOST'), '0.0.0.0', all(`${where}: the metrics listener is reachable from the scraper`));
     for (const [probe, path] of [['startupProbe', '/healthz'], ['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']] as const) {
       assert.equal(c[probe]?.httpGet?.path, path, all(`${where}: ${probe} on ${path}`));
       assert.equal(c[probe]?.httpGet?.port, 'http', all(`${where}: ${probe} on the http port`));
@@ -260,6 +265,12 @@ function checkCommon(name: string, objects: K8s[]): void {
   for (const np of ofKind(objects, 'NetworkPolicy')) {
     assert.ok(podsSelectedBy(objects, np.spec.podSelector.matchLabels).length >= 1, all(`NetworkPolicy ${np.metadata.name} selects no pods`));
   }
+  const serverPolicy = ofKind(objects, 'NetworkPolicy').find((np) => np.metadata.name === RELEASE);
+  if (serverPolicy) {
+    const rules = serverPolicy.spec.ingress as K8s[];
+    assert.ok(rules.some((r) => r.ports?.some((p: K8s) => p.port === 'metrics')), all('the NetworkPolicy admits the metrics port'));
+    assert.ok(!rules.some((r) => r.ports?.some((p: K8s) => p.port === 'metrics') && r.ports?.some((p: K8s) => p.port === 'http')), all('the metrics port has a rule of its own'));
+  }
   for (const ing of ofKind(objects, 'Ingress')) {
     for (const rule of ing.spec.rules) {
       for (const p of rule.http.paths) {
@@ -269,6 +280,7 @@ function checkCommon(name: string, objects: K8s[]): void {
         }
         const svc = named(objects, 'Service', p.backend.service.name);
         assert.ok(svc.spec.ports.some((sp: K8s) => sp.name === p.backend.service.port.name), all(`Ingress backend port ${p.backend.service.port.name}`));
+        assert.equal(p.backend.service.port.name, 'http', all(`Ingress path ${p.path} routes to the metrics port`));
       }
     }
   }
@@ -279,7 +291,8 @@ function checkCommon(name: string, objects: K8s[]): void {
     assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [NAMESPACE] }, all('ServiceMonitor namespace'));
     assert.equal(sm.spec.endpoints.length, 1, all('one ServiceMonitor endpoint'));
     const [ep] = sm.spec.endpoints;
-    assert.equal(ep.port, 'http', all('ServiceMonitor port'));
+    assert.equal(ep.port, 'metrics', all('ServiceMonitor port: the metrics listener'));
+    assert.ok(named(objects, 'Service', RELEASE).spec.ports.some((p: K8s) => p.name === 'metrics'), all('the main Service has the metrics port'));
     assert.equal(ep.path, '/metrics', all('ServiceMonitor path'));
     assert.match(ep.interval, /^\d+[smh]$/, all('ServiceMonitor interval is a duration'));
     assert.match(ep.scrapeTimeout, /^\d+[smh]$/, all('ServiceMonitor scrapeTimeout is a duration'));
@@ -451,6 +464,7 @@ describe('Helm chart k8s/hanami', { skip }, () => {
       [['cpu.replicas=2'], /embedded store .* serves exactly one replica.*cpu\.replicas=2/],
       [['gpu.enabled=true'], /embedded store .* CPU and a GPU pool side by side need store\.type=mongodb/],
       [['cpu.enabled=false'], /nothing to run/],
+      [['metrics.port=8080'], /metrics\.port=8080 is the API's port/],
       [['updateStrategy=RollingUpdate'], /RollingUpdate would run two servers on the embedded store/],
       [['store.type=mongodb'], /mongodb\.external\.existingSecret/],
       [['store.type=mongodb', 'mongodb.external.existingSecret=m', 'cpu.replicas=2', 'socketIO.stickySessions=false'], /would break Socket\.IO sessions/],

@@ -196,6 +196,9 @@ from validate.yaml.
 {{- fail (printf "socketIO.ownerPool=%s has %d replicas: turn on socketIO.stickySessions or set %s.replicas=1" $owner (int $pool.replicas) $owner) -}}
 {{- end -}}
 {{- end -}}
+{{- if eq (int .Values.metrics.port) (int .Values.port) -}}
+{{- fail (printf "metrics.port=%d is the API's port: metrics are served on a port of their own (the API's port does not serve them)" (int .Values.metrics.port)) -}}
+{{- end -}}
 {{- if and (not .Values.socketIO.stickySessions) (gt (len $pools) 0) -}}
 {{- $total := 0 -}}
 {{- range $pools -}}{{- $total = add $total (int .values.replicas) -}}{{- end -}}

@@ -1,7 +1,9 @@
 /**
  * Login (user name + passphrase → token) and token renewal. Logins are rate-limited per
- * client address (HANAMI_LOGIN_RATE per minute); a wrong name and a wrong passphrase get the
- * same answer in about the same time.
+ * client address (HANAMI_LOGIN_RATE per minute; the address is the socket's, or the one
+ * trusted proxies give in X-Forwarded-For, HANAMI_TRUST_PROXY) and backed off per user name
+ * after failures (auth/login-backoff.ts); a wrong name and a wrong passphrase get the same
+ * answer in about the same time.
  */
 import { Type } from '@sinclair/typebox';
 import { verifyAgainstDummy, verifyPassphrase } from '../../auth/passphrase.js';
@@ -25,13 +27,22 @@ export const authRoutes = [
     body: Login,
     responses: { 200: { description: 'Logged in.', schema: LoginResult } },
     async handler({ body, req, services }) {
-      const limit = services.loginLimiter.hit(req.socket.remoteAddress ?? 'unknown');
+      const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+      const limit = services.loginLimiter.hit(address);
       if (!limit.allowed) {
         throw new ApiError('too_many_logins', `too many login attempts from this address; retry in ${limit.retryAfterSeconds} s`, { retryAfterSeconds: limit.retryAfterSeconds });
       }
+      const backoff = services.loginBackoff.check(body.name, address);
+      if (!backoff.allowed) {
+        throw new ApiError('too_many_logins', `too many failed logins for this user name; retry in ${backoff.retryAfterSeconds} s`, { retryAfterSeconds: backoff.retryAfterSeconds });
+      }
       const user = await services.store.users.findByName(body.name);
       const ok = user ? await verifyPassphrase(body.passphrase, user.passphraseHash) : await verifyAgainstDummy(body.passphrase);
-      if (!user || !ok) throw new ApiError('bad_credentials', 'unknown user name or wrong passphrase');
+      if (!user || !ok) {
+        services.loginBackoff.failed(body.name);
+        throw new ApiError('bad_credentials', 'unknown user name or wrong passphrase');
+      }
+      services.loginBackoff.succeeded(body.name, address);
       requestState(req).actingUserId = user.id;
       return json(200, LoginResult, loginResult(services, user));
     },

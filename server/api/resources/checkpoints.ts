@@ -12,8 +12,9 @@ import { HostedCluster } from '../../tasks/hosted-cluster.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
 import { badRequest } from '../problem.js';
+import { storageLeft } from '../quotas.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 import { clusterView, ClusterView, Stats } from './clusters.js';
 
@@ -22,7 +23,7 @@ const CheckpointView = Closed(
     id: Uuid,
     projectId: Uuid,
     clusterId: Uuid,
-    name: Name,
+    name: StoredName,
     bytes: Type.Integer({ minimum: 0 }),
     sha256: Type.String(),
     stats: Stats,
@@ -83,6 +84,7 @@ export const checkpointRoutes = [
     async handler({ params, body, principal, services }) {
       const { store } = services;
       const { bytes, stats } = await savedState(services, params.projectId, body.clusterId);
+      await storageLeft(services, params.projectId, `a checkpoint of ${bytes.byteLength} bytes`, bytes.byteLength);
       const blob = await store.blobs.put(bytes);
       try {
         const record = await store.checkpoints.create({

@@ -10,13 +10,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseTemplate, templateToText } from '../../network/template.js';
 import type { ClusterRecord } from '../../store/types.js';
 import type { ClusterActivity } from '../../tasks/queries.js';
 import { pageOf } from '../paging.js';
+import { checkCountQuota } from '../quotas.js';
 import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 import { TemplateSummary, TemplateText, templateSummary } from './templates.js';
 
@@ -30,7 +30,7 @@ export const ClusterView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
-    name: Name,
+    name: StoredName,
     seed: Type.Integer({ minimum: 0, maximum: 4294967295 }),
     backend: BackendSetting,
     mode: Mode,
@@ -124,7 +124,9 @@ export const clusterRoutes = [
       if ((body.templateId === undefined) === (body.template === undefined)) {
         throw badRequest('template_choice', 'give exactly one of templateId (a stored template) and template (template text)', { field: '/body/templateId' });
       }
-      const text = body.templateId !== undefined ? (await services.store.templates.get(params.projectId, body.templateId)).text : templateToText(parseTemplate(body.template ?? ''));
+      await checkCountQuota(services, params.projectId, 'clusters');
+      // Template text is parsed off the event loop within the template limits (as POST …/templates).
+      const text = body.templateId !== undefined ? (await services.store.templates.get(params.projectId, body.templateId)).text : (await services.templateParser.parse(body.template ?? '')).canonical;
       const backend = body.backend ?? 'auto';
       await services.backends.get(backend);
       const now = new Date().toISOString();

@@ -12,9 +12,10 @@ import type { DatasetRecord } from '../../store/types.js';
 import type { DatasetPart } from '../../tasks/dataset-loader.js';
 import { dropBlob } from '../cleanup.js';
 import { mapPage, pageOf } from '../paging.js';
+import { checkCountQuota } from '../quotas.js';
 import { ApiError, badRequest, conflict } from '../problem.js';
 import { json, noContent, raw, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, Uuid } from '../schemas.js';
 import { checkAccuracy, CheckResult } from './dataset-check.js';
 import { refuseUpload, upload } from './dataset-upload.js';
 
@@ -34,7 +35,7 @@ export const DatasetView = Closed(
   {
     id: Uuid,
     projectId: Uuid,
-    name: Name,
+    name: StoredName,
     format: StringEnum(['idx', 'csv']),
     status: StringEnum(['uploading', 'ready', 'failed'], {
       description: '`uploading`: waiting for (or receiving) content; `ready`: parsed and usable; `failed`: the last upload failed (see `error`; upload again).',
@@ -133,6 +134,7 @@ export const datasetRoutes = [
       if (body.labelColumn !== undefined && body.targetColumns !== undefined) {
         throw badRequest('label_or_targets', 'give labelColumn (classes) or targetColumns (values), not both', { field: '/body/targetColumns' });
       }
+      await checkCountQuota(services, params.projectId, 'datasets');
       const options: Record<string, unknown> = {};
       if (body.labelColumn !== undefined) options.labelColumn = body.labelColumn;
       if (body.targetColumns !== undefined) options.targetColumns = body.targetColumns;

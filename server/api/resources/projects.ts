@@ -10,12 +10,12 @@ import type { Membership, Project, Role } from '../../store/types.js';
 import { mapPage, pageOf, readAll } from '../paging.js';
 import { conflict, notFound } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, StringEnum, Timestamp, UserName, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, StringEnum, Timestamp, UserName, Uuid } from '../schemas.js';
 import type { Services } from '../services.js';
 
 const Description = Type.String({ maxLength: 2000 });
 
-export const ProjectView = Closed({ id: Uuid, name: Name, description: Description, createdAt: Timestamp, createdBy: Type.String() }, { title: 'Project' });
+export const ProjectView = Closed({ id: Uuid, name: StoredName, description: Description, createdAt: Timestamp, createdBy: Type.String() }, { title: 'Project' });
 
 function projectView(p: Project): Static<typeof ProjectView> {
   return { id: p.id, name: p.name, description: p.description, createdAt: p.createdAt, createdBy: p.createdBy };

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseTemplate } from '../../network/template.js';
+import { interfacesOfCanonicalText } from '../../network/template.js';
 import type { TaskParams, TaskRecord, TaskResult as StoredTaskResult } from '../../store/types.js';
 import { requireMode } from '../../tasks/cluster-service.js';
 import { csvColumns, csvLine, csvRow, decodeOutputs, predictedClasses, rowValues, valueColumns } from '../../tasks/results.js';
@@ -150,9 +150,8 @@ const TaskResults = Closed(
 
 /** Checks the mapping against the template and the dataset before anything is queued. */
 function checkMapping(templateText: string, params: TaskParams, inputWidth: number): void {
-  const template = parseTemplate(templateText);
-  const inputs = template.inputs.map((i) => i.name);
-  const outputs = template.outputs.map((o) => o.name);
+  // The names only: read from the stored canonical text, never a parse on the event loop.
+  const { inputs, outputs } = interfacesOfCanonicalText(templateText);
   for (const [i, m] of (params.inputs ?? []).entries()) {
     if (!inputs.includes(m.name)) throw unprocessable('bad_mapping', `the template has no input "${m.name}" (inputs: ${inputs.join(', ')})`, { field: `/body/inputs/${i}/name` });
     const column = m.column ?? 0;

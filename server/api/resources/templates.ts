@@ -1,17 +1,21 @@
 /**
  * Cluster templates, stored per project after validation: a template that does not parse
  * (or whose topology is unusable) is refused with 422 and the line and column of the
- * problem. Stored in canonical text form; the OpenHanami syntax and JSON are both accepted.
+ * problem; one that would cost more than the template limits, with 422 `template_too_large`.
+ * Parsing runs off the event loop (network/template-parser.ts). Stored in canonical text
+ * form with its summary, so lists never parse; the OpenHanami syntax and JSON are both
+ * accepted.
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseTemplate, templateToText } from '../../network/template.js';
-import type { ClusterTemplate } from '../../network/template-types.js';
+import { interfacesOfCanonicalText, readCanonicalInterfaces } from '../../network/template.js';
 import type { TemplateRecord } from '../../store/types.js';
-import { mapPage, pageOf } from '../paging.js';
+import { pageOf } from '../paging.js';
+import { checkCountQuota } from '../quotas.js';
 import { badRequest } from '../problem.js';
 import { json, noContent, requirePrincipal, route } from '../route.js';
-import { Closed, Name, PageOf, PageQuery, ProjectParams, Timestamp, Uuid } from '../schemas.js';
+import { Closed, Name, PageOf, PageQuery, ProjectParams, StoredName, Timestamp, Uuid } from '../schemas.js';
+import type { Services } from '../services.js';
 
 /** 1 MiB of template text is far beyond any real template and bounds parsing work. */
 const TEMPLATE_TEXT_LIMITS = { minLength: 1, maxLength: 1024 * 1024 };
@@ -37,33 +41,79 @@ export const TemplateSummary = Closed({
   outputs: Type.Array(Type.String()),
 });
 
-function summarize(t: ClusterTemplate): Static<typeof TemplateSummary> {
-  return { hexagons: t.hexagons.length, inputs: t.inputs.map((i) => i.name), outputs: t.outputs.map((o) => o.name) };
-}
-
-/** Stored template texts are canonical and few: remember their summaries instead of re-parsing them for every view. */
-const summaries = new Map<string, Static<typeof TemplateSummary>>();
-const MAX_SUMMARIES = 256;
-
+/**
+ * The summary of a stored template's canonical text, read from its lines (no parse, no
+ * topology): cluster views use it for their `interfaces`.
+ */
 export function templateSummary(text: string): Static<typeof TemplateSummary> {
-  let summary = summaries.get(text);
-  if (!summary) {
-    summary = summarize(parseTemplate(text));
-    if (summaries.size >= MAX_SUMMARIES) summaries.delete(summaries.keys().next().value ?? '');
-    summaries.set(text, summary);
-  }
-  return summary;
+  return interfacesOfCanonicalText(text);
 }
 
 const TemplateView = Closed(
-  { id: Uuid, projectId: Uuid, name: Name, template: Type.String({ description: 'The template (canonical text form).' }), summary: TemplateSummary, createdAt: Timestamp, createdBy: Type.String() },
+  {
+    id: Uuid,
+    projectId: Uuid,
+    name: StoredName,
+    template: Type.String({ description: 'The template (canonical text form).' }),
+    summary: TemplateSummary,
+    createdAt: Timestamp,
+    createdBy: Type.String(),
+  },
   { title: 'Template' },
 );
 const TemplatePage = PageOf(TemplateView, 'TemplatePage');
 const TemplateParams = Closed({ projectId: Uuid, templateId: Uuid });
 
-function templateView(r: TemplateRecord): Static<typeof TemplateView> {
-  return { id: r.id, projectId: r.projectId, name: r.name, template: r.text, summary: templateSummary(r.text), createdAt: r.createdAt, createdBy: r.createdBy };
+type SummarizedRecord = TemplateRecord & { summary: Static<typeof TemplateSummary> };
+
+/** Template ids whose summary is being written back, per service. */
+const writingBack = new WeakMap<Services, Set<string>>();
+
+/**
+ * Writes summaries of older records back in the background, one record per turn of the event
+ * loop: a store write (an fsync, with SQLite) per record would otherwise hold up every other
+ * request while a long list is answered.
+ */
+function writeBackSummaries(services: Services, records: SummarizedRecord[]): void {
+  let pending = writingBack.get(services);
+  if (!pending) writingBack.set(services, (pending = new Set()));
+  const todo = records.filter((r) => !pending.has(r.id));
+  for (const r of todo) pending.add(r.id);
+  void (async () => {
+    for (const r of todo) {
+      await new Promise((resolve) => setImmediate(resolve));
+      await services.store.templates
+        .update(r.projectId, r.id, { summary: r.summary })
+        .catch((error: unknown) => services.logger.warn({ err: error, templateId: r.id }, 'could not store the template summary'));
+      pending.delete(r.id);
+    }
+  })();
+}
+
+/**
+ * Records with their summaries. Records stored before summaries were kept get theirs once,
+ * read from their canonical text's lines (never a parse on the event loop; text in another
+ * form goes to the parser's worker), and written back, so later views just read it.
+ */
+async function withSummaries(services: Services, records: TemplateRecord[]): Promise<SummarizedRecord[]> {
+  const out: SummarizedRecord[] = [];
+  const filled: SummarizedRecord[] = [];
+  for (const r of records) {
+    if (r.summary) {
+      out.push(r as SummarizedRecord);
+      continue;
+    }
+    const summary = readCanonicalInterfaces(r.text) ?? (await services.templateParser.summarizeStored(r.text)).summary;
+    const record = { ...r, summary };
+    out.push(record);
+    filled.push(record);
+  }
+  if (filled.length > 0) writeBackSummaries(services, filled);
+  return out;
+}
+
+function templateView(r: SummarizedRecord): Static<typeof TemplateView> {
+  return { id: r.id, projectId: r.projectId, name: r.name, template: r.text, summary: r.summary, createdAt: r.createdAt, createdBy: r.createdBy };
 }
 
 export const templateRoutes = [
@@ -78,7 +128,8 @@ export const templateRoutes = [
     query: Closed(PageQuery),
     responses: { 200: { description: 'A page of templates.', schema: TemplatePage } },
     async handler({ params, query, services }) {
-      return json(200, TemplatePage, mapPage(await services.store.templates.list(params.projectId, pageOf(query)), templateView));
+      const page = await services.store.templates.list(params.projectId, pageOf(query));
+      return json(200, TemplatePage, { ...page, items: (await withSummaries(services, page.items)).map(templateView) });
     },
   }),
   route({
@@ -86,7 +137,8 @@ export const templateRoutes = [
     path: '/v1/projects/{projectId}/templates',
     operationId: 'createTemplate',
     summary: 'Validate and store a template',
-    description: 'The text goes in `template` (`text` is a deprecated alias). A template that does not parse gives 422 `bad_template` with `line` and `column`.',
+    description:
+      'The text goes in `template` (`text` is a deprecated alias). A template that does not parse gives 422 `bad_template` with `line` and `column`; one whose topology would take more work than the limits allow (HANAMI_TEMPLATE_MAX_HEXAGONS, HANAMI_TEMPLATE_MAX_WORK, HANAMI_TEMPLATE_PARSE_TIMEOUT_MS) gives 422 `template_too_large` naming the limit (`limit`) and the estimate (`estimate`).',
     tag: 'templates',
     access: 'project',
     params: ProjectParams,
@@ -97,16 +149,18 @@ export const templateRoutes = [
       if (given === undefined || (body.template !== undefined && body.text !== undefined)) {
         throw badRequest('template_choice', 'give the template text in "template" (or in its deprecated alias "text"), not in both', { field: '/body/template' });
       }
-      const text = templateToText(parseTemplate(given));
+      await checkCountQuota(services, params.projectId, 'templates');
+      const { canonical, summary } = await services.templateParser.parse(given);
       const record = await services.store.templates.create({
         id: randomUUID(),
         projectId: params.projectId,
         name: body.name,
-        text,
+        text: canonical,
+        summary,
         createdAt: new Date().toISOString(),
         createdBy: requirePrincipal(principal).name,
       });
-      return json(201, TemplateView, templateView(record));
+      return json(201, TemplateView, templateView({ ...record, summary }));
     },
   }),
   route({
@@ -119,7 +173,8 @@ export const templateRoutes = [
     params: TemplateParams,
     responses: { 200: { description: 'The template.', schema: TemplateView } },
     async handler({ params, services }) {
-      return json(200, TemplateView, templateView(await services.store.templates.get(params.projectId, params.templateId)));
+      const [record] = await withSummaries(services, [await services.store.templates.get(params.projectId, params.templateId)]);
+      return json(200, TemplateView, templateView(record));
     },
   }),
   route({

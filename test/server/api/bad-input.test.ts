@@ -93,6 +93,7 @@ describe('bad input', () => {
     assertProblem(await user.send('PUT', `${P}/datasets/${declared}/content/csv`, { body: big, headers: { 'content-type': 'text/csv' } }), 413, 'upload_too_large');
     const streamed = await createDataset(user, project, { name: 'too big streamed', format: 'csv', labelColumn: 'label' });
     const chunks = Readable.from((function* () {
+      yield Buffer.from('a,b,label\n');
       for (let i = 0; i < 20; i++) yield Buffer.from('1,2,x\n'.repeat(100));
     })());
     assertProblem(await user.send('PUT', `${P}/datasets/${streamed}/content/csv`, { body: chunks, headers: { 'content-type': 'text/csv' } }), 413, 'upload_too_large');

@@ -12,6 +12,9 @@ import { assertProblem, createProject, items, memberOf, num, obj, request, start
 import { tinyCsv, uploadCsv } from './fixtures.js';
 import { createCluster, createDataset, jsonResults, runTask } from './workflow.js';
 
+/** /metrics on the API's port needs the metrics token. */
+const METRICS_TOKEN = 'metrics-token-for-tests';
+
 for (const variant of storeVariants()) {
   describe(`clusters and tasks (${variant.name} store)`, () => {
     let t: TestService;
@@ -23,7 +26,7 @@ for (const variant of storeVariants()) {
     let big: string;
 
     before(async () => {
-      t = await startTestService(variant.config);
+      t = await startTestService({ ...variant.config, metricsToken: METRICS_TOKEN });
       project = await createProject(t.admin, 'tasks');
       P = `/v1/projects/${project}`;
       user = await memberOf(t.admin, project, 'runner');
@@ -186,7 +189,7 @@ for (const variant of storeVariants()) {
     });
 
     it('exposes task, sample, cluster and request metrics', async () => {
-      const text = (await request(t.url, 'GET', '/metrics')).text;
+      const text = (await request(t.url, 'GET', '/metrics', { token: METRICS_TOKEN })).text;
       assert.match(text, /hanami_tasks_total\{kind="train",state="finished"\} [1-9]/);
       assert.match(text, /hanami_tasks_total\{kind="train",state="cancelled"\} [1-9]/);
       assert.match(text, /hanami_samples_total\{kind="request"\} [1-9]/);
