@@ -79,6 +79,10 @@ export const ERROR_STATUS = {
   row_mismatch: 422,
   width_mismatch: 422,
   no_matching_output: 422,
+  /** A dataset binding that names columns the data does not have. */
+  bad_columns: 422,
+  /** Growing an interface would move another one whose neurons have learned. */
+  cannot_resize: 422,
   wrong_length: 422,
   not_finite: 422,
   negative: 422,
@@ -150,9 +154,13 @@ export class DomainError extends Error {
   }
 }
 
+/** A code as Socket.IO acknowledgements spell it. */
+type Hyphenated<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}-${Hyphenated<Tail>}` : S;
+export type SocketErrorCode = Hyphenated<ErrorCode>;
+
 /** The code as Socket.IO acknowledgements spell it: `wrong_length` → `wrong-length`. */
-export function socketCode(code: ErrorCode): string {
-  return code.replaceAll('_', '-');
+export function socketCode(code: ErrorCode): SocketErrorCode {
+  return code.replaceAll('_', '-') as SocketErrorCode;
 }
 
 /** The code a Socket.IO spelling stands for (undefined for none of ours). */

@@ -9,14 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
-import { BindError } from '../network/cluster.js';
-import { CheckpointError } from '../network/checkpoint.js';
-import { TemplateError } from '../network/template-types.js';
-import { BackendUnavailableError } from '../network/select-backend.js';
-import { DatasetFormatError } from '../datasets/types.js';
-import { BlobTooLargeError, ConflictError, NotFoundError } from '../store/types.js';
-import { ClusterBusyError, ClusterHostedElsewhereError, ClusterModeError, RuntimeStoppingError } from '../tasks/errors.js';
 import { DomainError } from '../errors.js';
+import { BindError } from '../network/binding.js';
 import { fullCode, isStorageFull } from '../store/write-probe.js';
 import { ApiError, PROBLEM_CONTENT_TYPE, problemType, statusTitle, type Problem } from './problem.js';
 import { noRouteDetail, prefersHtml, sendNotFoundPage } from './not-found.js';
@@ -143,37 +137,18 @@ function problem(status: number, code: string, detail: string, extra: Partial<Pr
   return { type: problemType(code), title: statusTitle(status), status, detail: safe, code, ...extra };
 }
 
-export function mapError(error: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
+export function mapError(raised: unknown, context: ErrorContext = NO_CONTEXT): MappedError {
+  const error = raised instanceof BindError ? raised.asDomainError() : raised;
   // Every error of the vocabulary (server/errors.ts) translates the same way: its code, its
   // status, its message and where it points.
-  if (error instanceof DomainError) {
+  // `internal` (a store that failed, say) is a bug or an outage: its message is for the log.
+  if (error instanceof DomainError && error.code !== 'internal') {
     const { errors, retryAfterSeconds, ...location }: ApiError['location'] = error instanceof ApiError ? error.location : error.details;
     const mapped: MappedError = { problem: problem(error.status, error.code, error.message, { ...location, ...(errors ? { errors } : {}) }), internal: false };
     if (retryAfterSeconds !== undefined) mapped.headers = { 'Retry-After': String(retryAfterSeconds) };
     return mapped;
   }
   if (error instanceof RequestValidationError) return { problem: validationProblem(error.failures, context, error.message), internal: false };
-  if (error instanceof NotFoundError) return { problem: problem(404, 'not_found', error.message), internal: false };
-  if (error instanceof ConflictError) return { problem: problem(409, 'duplicate', error.message, { field: `/body/${error.field}` }), internal: false };
-  if (error instanceof BlobTooLargeError) return { problem: problem(413, 'upload_too_large', `${error.message} (HANAMI_MAX_UPLOAD_BYTES)`), internal: false };
-  if (error instanceof TemplateError) return { problem: problem(422, 'bad_template', error.message, { line: error.line, column: error.column }), internal: false };
-  if (error instanceof DatasetFormatError) {
-    const where: Partial<Problem> = {};
-    if (error.byteOffset !== undefined) where.byteOffset = error.byteOffset;
-    if (error.row !== undefined) where.row = error.row;
-    if (error.column !== undefined) where.column = error.column;
-    return { problem: problem(422, 'bad_dataset', error.message, where), internal: false };
-  }
-  if (error instanceof CheckpointError) return { problem: problem(422, 'bad_checkpoint', error.message), internal: false };
-  if (error instanceof BindError) return { problem: problem(422, 'bad_mapping', error.message), internal: false };
-  if (error instanceof ClusterBusyError) return { problem: problem(409, 'cluster_busy', error.message), internal: false };
-  // Over HTTP only work that needs tasks mode is refused for the mode.
-  if (error instanceof ClusterModeError) return { problem: problem(409, 'cluster_direct', error.message), internal: false };
-  if (error instanceof ClusterHostedElsewhereError) {
-    return { problem: problem(409, 'cluster_hosted_elsewhere', error.message, { owner: error.owner, leaseUntil: error.leaseUntil }), internal: false };
-  }
-  if (error instanceof BackendUnavailableError) return { problem: problem(409, 'backend_unavailable', error.message), internal: false };
-  if (error instanceof RuntimeStoppingError) return { problem: problem(503, 'shutting_down', error.message), internal: false };
   const http = asHttpLike(error);
   if (http && http.status < 500) {
     const body = http.type ? BODY_ERRORS[http.type] : undefined;

@@ -4,7 +4,7 @@
  * worker pool can read them without copies.
  */
 
-import { DomainError, type LimitDetail } from '../errors.js';
+import { DomainError, type ErrorDetails, type LimitDetail } from '../errors.js';
 
 export type InputArray = Uint8Array | Float32Array;
 
@@ -71,7 +71,7 @@ export interface DatasetLimits {
 }
 
 /** A malformed dataset file. Names the byte offset (binary formats) or row/column (CSV). */
-export class DatasetFormatError extends Error {
+export class DatasetFormatError extends DomainError {
   readonly byteOffset: number | undefined;
   readonly row: number | undefined;
   readonly column: number | undefined;
@@ -84,7 +84,11 @@ export class DatasetFormatError extends Error {
         : where.row !== undefined
           ? ` at row ${where.row}${where.column !== undefined ? `, column ${where.column}` : ''}`
           : '';
-    super(`${message}${at}`);
+    const details: ErrorDetails = {};
+    if (where.byteOffset !== undefined) details.byteOffset = where.byteOffset;
+    if (where.row !== undefined) details.row = where.row;
+    if (where.column !== undefined) details.column = where.column;
+    super('bad_dataset', `${message}${at}`, details);
     this.name = 'DatasetFormatError';
     this.byteOffset = where.byteOffset;
     this.row = where.row;

@@ -23,7 +23,7 @@ import { modeRefusal, requireMode } from '../tasks/cluster-service.js';
 import type { HostedCluster } from '../tasks/hosted-cluster.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
 import { DomainError, socketCode } from '../errors.js';
-import { IoError, type IoErrorCode } from './protocol.js';
+import { IoError } from './protocol.js';
 
 export type CallKind = 'request' | 'train' | 'reset';
 
@@ -259,17 +259,12 @@ async function settle(call: Call, work: () => Promise<DirectAnswer | undefined>)
 }
 
 /** Errors of the layers below, as acknowledgement errors. */
-export function asIoError(error: unknown, logger?: Logger): IoError {
-  if (error instanceof IoError) return error;
-  // The vocabulary's errors (server/errors.ts), in Socket.IO's spelling of the same code.
-  if (error instanceof DomainError) return new IoError(socketCode(error.code) as IoErrorCode, error.message);
-  if (error instanceof BindError) return new IoError(error.code as IoErrorCode, error.message);
-  if (error instanceof NotFoundError) return new IoError('not-found', 'the cluster no longer exists');
-  const name = error instanceof Error ? error.name : '';
-  if (name === 'ClusterBusyError') return new IoError('cluster-busy', (error as Error).message);
-  if (name === 'ClusterModeError') return new IoError('not-direct-mode', (error as Error).message);
-  if (name === 'RuntimeStoppingError') return new IoError('shutting-down', (error as Error).message);
-  if (name === 'ClusterHostedElsewhereError') return new IoError('cluster-hosted-elsewhere', (error as Error).message);
-  logger?.error({ err: error }, 'direct I/O failed');
+export function asIoError(raised: unknown, logger?: Logger): IoError {
+  if (raised instanceof IoError) return raised;
+  const error = raised instanceof BindError ? raised.asDomainError() : raised;
+  // The vocabulary's errors (server/errors.ts), in Socket.IO's spelling of the same code;
+  // `internal` ones (a store that failed, a bug) are logged, not described.
+  if (error instanceof DomainError && error.code !== 'internal') return new IoError(socketCode(error.code), error.message);
+  logger?.error({ err: raised }, 'direct I/O failed');
   return new IoError('internal', 'the call failed inside the service; see the error log');
 }

@@ -3,6 +3,7 @@
  * and the error codes of acknowledgements. Everything a client sends is untrusted: it is
  * parsed into typed values here or refused with an IoError naming the problem.
  */
+import type { SocketErrorCode } from '../errors.js';
 import type { SampleInputs, SampleTarget } from '../network/direct.js';
 
 export const IO_NAMESPACE = '/v1/io';
@@ -15,34 +16,9 @@ export const IoEvent = {
   reset: 'reset',
 } as const;
 
-/** Error codes an acknowledgement can carry (stable; documented in docs/socket-io.md). */
-export type IoErrorCode =
-  | 'bad-payload'
-  | 'payload-too-large'
-  | 'unknown-event'
-  | 'not-attached'
-  | 'already-attached'
-  | 'not-found'
-  | 'forbidden'
-  | 'wrong-namespace'
-  | 'not-direct-mode'
-  | 'cluster-busy'
-  | 'cluster-hosted-elsewhere'
-  | 'rate-limited'
-  | 'shutting-down'
-  | 'wrong-length'
-  | 'not-finite'
-  | 'negative'
-  | 'unknown-input'
-  | 'missing-input'
-  | 'named-inputs-required'
-  | 'named-targets-required'
-  | 'unknown-output'
-  | 'classes-required'
-  | 'bad-label'
-  | 'wrong-target'
-  | 'not-trained'
-  | 'internal';
+/** Error codes an acknowledgement can carry: the service's vocabulary (server/errors.ts),
+ *  spelled with hyphens (documented in docs/socket-io.md). */
+export type IoErrorCode = SocketErrorCode;
 
 export class IoError extends Error {
   constructor(

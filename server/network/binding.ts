@@ -12,6 +12,7 @@
  * needs the sizes the network learned. Every refusal is a BindError with a stable code, which
  * the edges translate (HTTP problem, Socket.IO acknowledgement, CLI message).
  */
+import { codeOfSocketCode, DomainError } from '../errors.js';
 import type { BoundData, InputBinding, OutputBinding } from '../../kernels/contract.js';
 import { type NetworkState, type OutputInterfaceState, type OutputMode, findInput, findOutput, sizeInput, sizeOutput } from '../../kernels/state.js';
 import type { Dataset } from '../datasets/types.js';
@@ -47,6 +48,8 @@ export type BindErrorCode =
   /** Anything else the data cannot be used for (a dataset not ready, one without targets). */
   | 'bad-mapping';
 
+/** A refused binding. Its code is the engine's own (the Socket.IO spelling, which direct I/O
+ *  always answered); the edges translate it through `asDomainError`. */
 export class BindError extends Error {
   constructor(
     message: string,
@@ -54,6 +57,11 @@ export class BindError extends Error {
   ) {
     super(message);
     this.name = 'BindError';
+  }
+
+  /** The same refusal in the service's vocabulary (server/errors.ts). */
+  asDomainError(): DomainError {
+    return new DomainError(codeOfSocketCode(this.code) ?? 'bad_mapping', this.message);
   }
 }
 

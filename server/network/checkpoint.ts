@@ -13,6 +13,7 @@
  * version, checksum, and then every index in the buffers, so a damaged or foreign file is
  * rejected with a CheckpointError instead of crashing later.
  */
+import { DomainError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import {
   COUNTER,
@@ -59,9 +60,9 @@ const CHECKSUM_BYTES = 32;
 /** Refuse headers larger than this (a corrupt length must not make us allocate gigabytes). */
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
-export class CheckpointError extends Error {
+export class CheckpointError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('bad_checkpoint', message);
     this.name = 'CheckpointError';
   }
 }

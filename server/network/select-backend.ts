@@ -9,6 +9,7 @@
  * HANAMI_DISABLE_WEBGPU=1 skips WebGPU altogether (a host whose driver misbehaves; tests use it
  * to simulate a host without an adapter).
  */
+import { DomainError } from '../errors.js';
 import { execFile } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type AdapterDescription, describeAdapter, findAdapter } from '../../kernels/webgpu/gpu.js';
@@ -20,9 +21,9 @@ export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'cpu', 'webgpu'];
 
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('backend_unavailable', message);
     this.name = 'BackendUnavailableError';
   }
 }

@@ -4,6 +4,7 @@
  * written in the template (x, y, z); every element remembers where it was written so
  * later semantic errors can still name a line and column.
  */
+import { DomainError } from '../errors.js';
 
 export interface SourceLocation {
   /** 1-based line of the first character of the element. */
@@ -77,12 +78,12 @@ export interface ClusterTemplate {
 }
 
 /** A template that cannot be used; always names where the problem is. */
-export class TemplateError extends Error {
+export class TemplateError extends DomainError {
   readonly line: number;
   readonly column: number;
   readonly expected: string | undefined;
   constructor(message: string, loc: SourceLocation, expected?: string) {
-    super(`line ${loc.line}, column ${loc.column}: ${message}${expected ? ` (expected ${expected})` : ''}`);
+    super('bad_template', `line ${loc.line}, column ${loc.column}: ${message}${expected ? ` (expected ${expected})` : ''}`, { line: loc.line, column: loc.column });
     this.name = 'TemplateError';
     this.line = loc.line;
     this.column = loc.column;

@@ -16,6 +16,7 @@
  *   exclusive across processes on every backend (docs/storage.md says how).
  * - lists are ordered by createdAt then id, and paged with offset/limit.
  */
+import { DomainError, type ErrorCode, type ErrorDetails } from '../errors.js';
 import type { Readable } from 'node:stream';
 
 export type Role = 'project-admin' | 'member';
@@ -428,9 +429,11 @@ export interface Store {
   };
 }
 
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A failure of the store (a driver error, a closed store): `internal` unless a subclass says
+ *  what it is. Its message is for the log; clients see a generic one. */
+export class StoreError extends DomainError {
+  constructor(message: string, code: ErrorCode = 'internal', details: ErrorDetails = {}) {
+    super(code, message, details);
     this.name = 'StoreError';
   }
 }
@@ -440,7 +443,7 @@ export class NotFoundError extends StoreError {
     readonly kind: string,
     readonly key: string,
   ) {
-    super(`${kind} ${key} not found`);
+    super(`${kind} ${key} not found`, 'not_found');
     this.name = 'NotFoundError';
   }
 }
@@ -451,14 +454,14 @@ export class ConflictError extends StoreError {
     readonly field: string,
     readonly value: string,
   ) {
-    super(`${kind} with ${field} "${value}" already exists`);
+    super(`${kind} with ${field} "${value}" already exists`, 'duplicate', { field: `/body/${field}` });
     this.name = 'ConflictError';
   }
 }
 
 export class BlobTooLargeError extends StoreError {
   constructor(readonly limit: number) {
-    super(`data exceeds the limit of ${limit} bytes`);
+    super(`data exceeds the limit of ${limit} bytes (HANAMI_MAX_UPLOAD_BYTES)`, 'upload_too_large');
     this.name = 'BlobTooLargeError';
   }
 }

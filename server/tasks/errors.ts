@@ -1,40 +1,41 @@
 /**
- * What the task runtime refuses or reports, by name: the API (server/api/errors.ts) and
- * direct I/O (server/io/channel.ts `asIoError`) translate these, never the reverse.
+ * What the task runtime refuses or reports: errors of the vocabulary (server/errors.ts), so the
+ * API and direct I/O translate them like any other.
  */
+import { DomainError } from '../errors.js';
 
 /** The cluster has queued or running tasks (HTTP 409 `cluster_busy`, Socket.IO `cluster-busy`). */
-export class ClusterBusyError extends Error {
+export class ClusterBusyError extends DomainError {
   constructor(message: string) {
-    super(message);
+    super('cluster_busy', message);
     this.name = 'ClusterBusyError';
   }
 }
 
-/** The operation needs the cluster in the other mode (HTTP 409 `cluster_direct`: it is in
- *  direct mode; Socket.IO `not-direct-mode`: it is in tasks mode). */
-export class ClusterModeError extends Error {
+/** The operation needs the cluster in the other mode: `cluster_direct` (it is in direct mode;
+ *  tasks and deletion need tasks mode), `not_direct_mode` (direct I/O needs direct mode). */
+export class ClusterModeError extends DomainError {
   constructor(
     readonly clusterId: string,
     /** The mode the cluster is in. */
     readonly mode: 'tasks' | 'direct',
     message: string,
   ) {
-    super(message);
+    super(mode === 'direct' ? 'cluster_direct' : 'not_direct_mode', message);
     this.name = 'ClusterModeError';
   }
 }
 
 /** The service is stopping: no new work (HTTP 503 `shutting_down`). */
-export class RuntimeStoppingError extends Error {
+export class RuntimeStoppingError extends DomainError {
   constructor() {
-    super('the service is shutting down; try again after it restarts');
+    super('shutting_down', 'the service is shutting down; try again after it restarts');
     this.name = 'RuntimeStoppingError';
   }
 }
 
 /** The cluster is hosted by another live service instance (HTTP 409 `cluster_hosted_elsewhere`). */
-export class ClusterHostedElsewhereError extends Error {
+export class ClusterHostedElsewhereError extends DomainError {
   constructor(
     readonly clusterId: string,
     /** The instance holding it (its HANAMI_INSTANCE_ID). */
@@ -43,7 +44,9 @@ export class ClusterHostedElsewhereError extends Error {
     readonly leaseUntil: string,
   ) {
     super(
+      'cluster_hosted_elsewhere',
       `cluster ${clusterId} is hosted by service instance "${owner}" (lease until ${leaseUntil}, renewed while it works on the cluster and given up once it has been idle); send this request to that instance, or retry once it has released the cluster`,
+      { owner, leaseUntil },
     );
     this.name = 'ClusterHostedElsewhereError';
   }

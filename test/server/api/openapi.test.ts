@@ -89,3 +89,14 @@ describe('OpenAPI document', () => {
     assert.match(docs.text, /swagger-ui/);
   });
 });
+
+describe('the error vocabulary', () => {
+  it('every code of server/errors.ts is documented in docs/api.md, and Socket.IO spells the same codes', async () => {
+    const { ERROR_STATUS, socketCode, codeOfSocketCode } = await import('../../../server/errors.js');
+    const { readFileSync } = await import('node:fs');
+    const api = readFileSync(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    const undocumented = Object.keys(ERROR_STATUS).filter((code) => !api.includes(`\`${code}\``));
+    assert.deepEqual(undocumented, [], 'codes missing from docs/api.md "Errors"');
+    for (const code of Object.keys(ERROR_STATUS) as (keyof typeof ERROR_STATUS)[]) assert.equal(codeOfSocketCode(socketCode(code)), code);
+  });
+});
