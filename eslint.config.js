@@ -18,7 +18,16 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': [
         'error',
         // node:test's describe/it/test return promises the runner itself awaits.
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          // `void promise` is not a way out: a promise is awaited, returned, or given a handler
+          // that does something with its failure.
+          ignoreVoid: false,
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+            // It never rejects: a failure is ignored on purpose, and the call says why.
+            { from: 'file', name: 'ignoreFailure', path: 'kernels/background.ts' },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
@@ -30,6 +39,15 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-console': 'off',
+      // A failure swallowed without a word (`.catch(() => undefined)`) hides bugs: log it, or
+      // say why it may be ignored through `ignoreFailure` (server/ignore-failure.ts).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression[params.length=0][body.type='Identifier'][body.name='undefined']",
+          message: 'Do not swallow a failure silently: log it, or use ignoreFailure(promise, why).',
+        },
+      ],
     },
   },
   {

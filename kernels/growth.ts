@@ -148,7 +148,7 @@ export function applyGrowth(state: NetworkState, lists: readonly GrowthRequests[
       const a = requests.a[i]!;
       const b = requests.b[i]!;
       const value = requests.value[i]!;
-      switch (requests.kind[i]) {
+      switch (requests.kind[i]!) {
         case GrowthKind.newSection:
           growNeuron(state, a, b, value, key);
           break;

@@ -274,7 +274,7 @@ function loadFile(path: string): FileConfig {
   for (const key of Object.keys(parsed)) {
     if (!known.has(key)) throw new ConfigError(`HANAMI_CONFIG ${path}: unknown setting "${key}" (known: ${[...known].join(', ')})`);
   }
-  return parsed as FileConfig;
+  return parsed;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

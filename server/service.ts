@@ -3,6 +3,7 @@
  * task runtime (with start-up recovery), HTTP server. `server/main.ts` is the command-line
  * entry; tests start services in-process with this function.
  */
+import { ignoreFailure } from '../kernels/background.js';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -126,9 +127,9 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const policy = await Policy.load(config.policyFile ?? DEFAULT_POLICY_FILE);
     backends = await BackendSet.open(config.backend, config.threads, logger);
     const datasets = new DatasetCache(store, config.datasetCacheBytes);
-    let runtime: TaskRuntime | undefined;
+    // The metrics read the runtime only when scraped, after it exists.
     const metrics = new ServiceMetrics(() => runtime);
-    runtime = new TaskRuntime({
+    const runtime: TaskRuntime = new TaskRuntime({
       store,
       backends,
       datasets,
@@ -221,8 +222,9 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       })());
     return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };
   } catch (error) {
-    await backends?.close().catch(() => undefined);
-    await store.close().catch(() => undefined);
+    // The start failed: its error is the one to report, not a failure to clean up after it.
+    if (backends) await ignoreFailure(backends.close(), 'cleaning up after a failed start');
+    await ignoreFailure(store.close(), 'cleaning up after a failed start');
     throw error;
   }
 }

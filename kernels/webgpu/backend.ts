@@ -20,6 +20,7 @@
  * sets its own data columns in the plan, so such a read between two batches changes nothing
  * for the job around it.
  */
+import { ignoreFailure } from '../background.js';
 import { type Backend, type BoundData, type ClusterHandle, type PredictRequest, type TrainRequest, type TransferCounters, type WorkReport, JobCancelled, outputWidth } from '../contract.js';
 import type { NetworkState } from '../state.js';
 import { newTransferCounters } from './counters.js';
@@ -108,7 +109,10 @@ export class WebGpuBackend implements Backend {
         const [oldestKey, oldest] = this.residents.entries().next().value!;
         this.residents.delete(oldestKey);
         // Destroy once the evicted cluster's running job (if any) is done.
-        void oldest.jobs.run(async () => oldest.network.destroy());
+        ignoreFailure(
+          oldest.jobs.run(async () => oldest.network.destroy()),
+          'destroying an evicted copy: if it fails, the device frees its memory when it is closed',
+        );
       }
       r = {
         network: new GpuNetwork(this.session.context, this.session.pipelines, cluster.state, this.session.counters),

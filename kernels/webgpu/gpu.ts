@@ -7,6 +7,7 @@
  * (dawn-gpu/node-webgpu#17, #18): the handle is held only by an open GpuContext, and
  * closeGpu() destroys the device and drops the handle.
  */
+import { ignoreFailure } from '../background.js';
 import { pcgHash } from '../rng.js';
 
 /** GPUBufferUsage / GPUMapMode flag values (fixed by the WebGPU specification), so the
@@ -122,13 +123,16 @@ export async function openGpu(found?: { gpu: GPU; adapter: GPUAdapter }): Promis
     maxWorkgroupsPerDimension: device.limits.maxComputeWorkgroupsPerDimension,
     lost: undefined,
   };
-  void device.lost.then((info) => {
-    context.lost ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
-  });
+  ignoreFailure(
+    device.lost.then((info) => {
+      context.lost ??= `the WebGPU device was lost (${info.reason}): ${info.message}`;
+    }),
+    'device.lost never rejects',
+  );
   // A validation or out-of-memory error outside an error scope would otherwise pass
   // silently and leave a job computing on garbage: it makes the device unusable instead.
   device.addEventListener('uncapturederror', (event) => {
-    context.lost ??= `WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`;
+    context.lost ??= `WebGPU error: ${(event).error.message}`;
   });
   try {
     await smokeTest(device);

@@ -19,6 +19,7 @@
  * empty almost every sample asks for some, so batches start at one sample and grow with the
  * samples trained (batchSizeAt); docs/architecture.md has the measured effect.
  */
+import { ignoreFailure } from '../background.js';
 import { type BoundData, JobCancelled } from '../contract.js';
 import { GrowthKind } from '../growth.js';
 import { COUNTER, FREE_SECTION, REDUCTION_INTERVAL, SECTION_STRIDE, SEC_KIND, SPLIT_KEEP_SYNAPSES, SEC_SYN_OFFSET, SEC_SYN_PAGE } from '../layout.js';
@@ -109,7 +110,7 @@ export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state
   } catch (e) {
     // A failure between batches (a hook, a progress callback): the host copy is made current
     // before the error goes on. Within a batch the copies may disagree: the caller drops both.
-    if (consistent && !(e instanceof JobCancelled) && !session.context.lost) await session.lock.run(() => network.sync(state)).catch(() => undefined);
+    if (consistent && !(e instanceof JobCancelled) && !session.context.lost) await ignoreFailure(session.lock.run(() => network.sync(state)), 'the job failed already: its own error is the one to report');
     throw e;
   }
   return { visits };
@@ -248,7 +249,7 @@ async function fetchSplitBorders(network: GpuNetwork, state: NetworkState, reque
   sections.forEach((s, i) => {
     const o = s * SECTION_STRIDE;
     const page = state.pages[state.sectionsI32[o + SEC_SYN_PAGE]!]!;
-    new Uint32Array(page.border.buffer, page.border.byteOffset, page.border.length).set(borders[i]!, state.sectionsI32[o + SEC_SYN_OFFSET]!);
+    new Uint32Array(page.border.buffer, page.border.byteOffset, page.border.length).set(borders[i]!, state.sectionsI32[o + SEC_SYN_OFFSET]);
   });
 }
 

@@ -190,7 +190,7 @@ function errorContext(req: Request, services: Services): ErrorContext {
   return {
     operation,
     body: req.body as unknown,
-    query: req.query as unknown,
+    query: req.query,
     // The router resets req.params for each layer; the validator's match keeps them.
     params: match?.pathParams ?? req.params,
     method: req.method,

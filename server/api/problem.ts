@@ -56,7 +56,7 @@ export interface ProblemDetail {
   path: string;
   message: string;
   /** What the request had there, as JSON text cut after FOUND_MAX_CHARS characters; absent when it had nothing. */
-  found?: string;
+  found?: string | undefined;
   allowed?: Allowed;
 }
 
@@ -71,7 +71,7 @@ export interface Problem extends ProblemLocation {
   /** Every validation failure (the first is also `field`, `found`, `allowed`). */
   errors?: ProblemDetail[];
   /** Validation and 415: what the request had, as JSON text (cut), and what is allowed. */
-  found?: string;
+  found?: string | undefined;
   allowed?: Allowed;
   /** `cluster_hosted_elsewhere`: the instance hosting the cluster and its lease end. */
   owner?: string;
@@ -111,7 +111,7 @@ export class ApiError extends DomainError {
   constructor(
     code: ErrorCode,
     message: string,
-    readonly location: ProblemLocation & { errors?: ProblemDetail[]; found?: string; allowed?: Allowed; retryAfterSeconds?: number } = {},
+    readonly location: ProblemLocation & { errors?: ProblemDetail[]; found?: string | undefined; allowed?: Allowed; retryAfterSeconds?: number } = {},
     status?: 403,
   ) {
     super(code, message, location, status);

@@ -115,7 +115,7 @@ export interface AnyRoute {
 
 /** Declares a route; the generic parameters come from its schemas. */
 export function route<P extends TObject, Q extends TObject, B extends TSchema>(def: RouteDef<P, Q, B>): AnyRoute {
-  return def as unknown as AnyRoute;
+  return def;
 }
 
 /** `/v1/projects/{projectId}` → `/v1/projects/:projectId` (Express 5 / path-to-regexp 8). */

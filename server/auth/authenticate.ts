@@ -158,6 +158,6 @@ function unauthorized(message: string): DomainError {
 
 function unauthorizedFor(req: Request, info: unknown): DomainError {
   if (!req.headers.authorization) return unauthorized('this endpoint needs a token: send "Authorization: Bearer <token>" (POST /v1/auth/login gives one)');
-  const message = info instanceof Error ? info.message : typeof info === 'object' && info !== null && 'message' in info ? String((info as { message: unknown }).message) : 'invalid token';
+  const message = info instanceof Error ? info.message : typeof info === 'object' && info !== null && 'message' in info ? String((info).message) : 'invalid token';
   return unauthorized(`invalid token: ${message}`);
 }

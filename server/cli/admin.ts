@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { ReadStream } from 'node:tty';
 import { generatePassphrase, hashPassphrase } from '../auth/passphrase.js';
 import { ConfigError, loadConfig, type HanamiConfig } from '../config.js';
 import { openStore } from '../store/index.js';
@@ -84,7 +83,7 @@ async function readStdin(): Promise<string> {
 }
 
 async function promptTwice(user: string): Promise<string> {
-  const prompt = new SecretPrompt(process.stdin as ReadStream, process.stderr);
+  const prompt = new SecretPrompt(process.stdin, process.stderr);
   try {
     const first = await prompt.ask(`New passphrase for "${user}": `);
     checkPassphrase(first);

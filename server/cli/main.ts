@@ -44,7 +44,7 @@ function list(value: string): string[] {
 function backendOption(): Option {
   const fromEnv = process.env.HANAMI_BACKEND;
   const fallback = fromEnv && (BACKEND_CHOICES as readonly string[]).includes(fromEnv) ? fromEnv : 'cpu';
-  return new Option('--backend <name>', 'network backend: cpu, webgpu, or auto (WebGPU on a hardware adapter, else cpu)').choices(BACKEND_CHOICES as string[]).default(fallback);
+  return new Option('--backend <name>', 'network backend: cpu, webgpu, or auto (WebGPU on a hardware adapter, else cpu)').choices(BACKEND_CHOICES).default(fallback);
 }
 
 /** A progress bar on stderr, only when stderr is a terminal and output is not JSON. */
@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<void> {
         threads: o.threads as number | undefined,
       });
       if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else printHuman(report as unknown as Record<string, unknown>);
+      else printHuman(report);
     });
 
   program
@@ -232,7 +232,7 @@ main(process.argv).then(
   },
   (e: unknown) => {
     const err = asCliError(e);
-    if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
+    if (err && typeof err === 'object' && 'code' in err && typeof (err).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
       // commander already printed its message (or help): 0 for --help / --version, and
       // 2 (bad input) for every usage error, where commander itself would exit with 1.
       process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;

@@ -18,6 +18,7 @@
  * offset, row and column, or DatasetTooLargeError), so the upload stops there; `failure` keeps
  * it for the caller. Anything the head does not show is left to the full parse after upload.
  */
+import { inBackground } from '../../kernels/background.js';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { readCsvDataset, type CsvDatasetOptions } from './csv.js';
@@ -160,13 +161,10 @@ export class UploadHeadCheck extends Transform {
     // The reader's own checks on the complete lines of the head; only a missing data row
     // is no fault of a head.
     const options: CsvDatasetOptions = { ...this.options.csv, limits: { ...this.options.limits, maxDecodedBytes: undefined } };
-    const checked = readCsvDataset(Readable.from([text.slice(0, end)]), options).then(
-      () => undefined,
-      (error: unknown) => {
-        if (error instanceof Error && !/^no data rows/.test(error.message)) this.refuse(error);
-      },
-    );
-    void checked;
+    // A refusal arrives asynchronously and aborts the upload through `refuse`.
+    inBackground(readCsvDataset(Readable.from([text.slice(0, end)]), options), (error: unknown) => {
+      if (error instanceof Error && !/^no data rows/.test(error.message)) this.refuse(error);
+    });
     return true;
   }
 

@@ -56,7 +56,7 @@ const MAX_U32 = 0xffffffff;
 
 export interface ReadIdxOptions {
   /** Cap on the decoded array's size in bytes (default 2 GiB), checked against the header. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** The setting `maxBytes` comes from (the service's HANAMI_MAX_DATASET_BYTES): over it is
    *  then a DatasetTooLargeError naming it, rather than a format error. */
   maxBytesSetting?: string;

@@ -139,7 +139,7 @@ async function readDigitFile(path: string): Promise<number[]> {
   if (!Array.isArray(data) || data.length % PIXELS !== 0 || !data.every((v) => typeof v === 'number')) {
     throw new Error(`${path}: expected {"data": [...]} with a multiple of ${PIXELS} numbers`);
   }
-  return data as number[];
+  return data;
 }
 
 /** All digits in pool order: digit 0..9, samples in file order. */

@@ -11,6 +11,7 @@
  *
  * The worker is started on first use, kept (unref'd) and started again if it dies.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { CsvDatasetOptions } from './csv.js';
@@ -130,7 +131,7 @@ export class DatasetParser {
     const job = this.current;
     if (!job) return;
     if (message.type === 'want') {
-      void this.send(worker, job, message.part);
+      ignoreFailure(this.send(worker, job, message.part), 'send reports its own failures to the worker');
       return;
     }
     this.current = undefined;
@@ -172,7 +173,7 @@ export class DatasetParser {
     if (worker !== this.worker) return;
     this.worker = undefined;
     this.ready = false;
-    void worker.terminate();
+    ignoreFailure(worker.terminate(), 'the worker failed already; terminating it is a formality');
     const job = this.current;
     this.current = undefined;
     if (job) {

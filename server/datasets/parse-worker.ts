@@ -6,6 +6,7 @@
  * the parent without a copy — or with the error, described so the parent can raise the same
  * class again.
  */
+import { inBackground } from '../../kernels/background.js';
 import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { readCsvDataset, type CsvDatasetOptions } from './csv.js';
@@ -132,7 +133,13 @@ async function run(job: ParseJob): Promise<FromWorker> {
 }
 
 parentPort?.on('message', (message: ToWorker) => {
-  if (message.type === 'start') void run(message).then((reply) => parentPort?.postMessage(reply));
+  if (message.type === 'start') {
+    // run() answers its own failures; what is left is a reply that could not be posted.
+    inBackground(
+      run(message).then((reply) => parentPort?.postMessage(reply)),
+      (error) => parentPort?.postMessage({ type: 'error', error: describe(error) } satisfies FromWorker),
+    );
+  }
   else sources.get(message.part)?.deliver(message);
 });
 parentPort?.postMessage({ type: 'ready' } satisfies FromWorker);

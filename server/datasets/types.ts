@@ -57,10 +57,10 @@ export class DatasetTooLargeError extends DomainError {
 export interface DatasetLimits {
   /** Bytes after decompression, per part (HANAMI_MAX_DECODED_BYTES, or what is left of
    *  HANAMI_PROJECT_MAX_DECODED_BYTES when that is less: then `decodedLimit` names it). */
-  maxDecodedBytes?: number;
-  decodedLimit?: LimitDetail;
+  maxDecodedBytes?: number | undefined;
+  decodedLimit?: LimitDetail | undefined;
   /** Project usage already counted against `decodedLimit` (for the message). */
-  decodedUsage?: number;
+  decodedUsage?: number | undefined;
   /** Memory of the parsed dataset: inputs and targets (HANAMI_MAX_DATASET_BYTES). */
   maxDatasetBytes?: number;
   /** CSV data rows (HANAMI_CSV_MAX_ROWS) and columns (HANAMI_CSV_MAX_COLUMNS). */

@@ -12,6 +12,7 @@
  * sockets' batches; it also works in tasks mode, where requests run as the runtime's
  * interludes (between the slices of a running task).
  */
+import { ignoreFailure, inBackground } from '../../kernels/background.js';
 import type { Logger } from 'pino';
 import type { Backend } from '../../kernels/contract.js';
 import { BindError } from '../network/binding.js';
@@ -99,7 +100,7 @@ export class ClusterChannel {
       // the same turn join the batch (the only moment they can: each socket's message is its
       // own I/O callback). Costs one loop turn, a few microseconds when idle.
       this.draining = true;
-      setImmediate(() => void this.drain());
+      setImmediate(() => inBackground(this.drain(), (error) => this.logger.error({ err: error }, 'a direct-I/O channel could not run its queue')));
     }
     return {
       done,
@@ -223,7 +224,9 @@ export class ClusterChannel {
   private markDirty(): void {
     this.dirty = true;
     clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => void this.save(), this.options.saveDelayMs);
+    this.saveTimer = setTimeout(() => {
+      ignoreFailure(this.save(), 'save() logs its own failures');
+    }, this.options.saveDelayMs);
     this.saveTimer.unref();
   }
 

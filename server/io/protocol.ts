@@ -115,7 +115,7 @@ function parseNamedInputs(inputs: unknown, maxBytes: number): Record<string, Flo
   let total = 0;
   for (const [name, values] of Object.entries(inputs)) {
     out[name] = toFloat32(values, `input "${name}"`, maxBytes - total);
-    total += out[name]!.byteLength;
+    total += out[name].byteLength;
   }
   if (Object.keys(out).length === 0) throw new IoError('bad-payload', 'inputs is empty');
   return out;

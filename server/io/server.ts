@@ -12,6 +12,7 @@
  *   and size limits get an error acknowledgement and the socket stays usable.
  * - Idle sockets are closed; a socket that disconnects mid-call loses only its answers.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
@@ -262,7 +263,7 @@ export class DirectIoServer {
     state.attachment = undefined;
     const channel = attachment.channel;
     channel.attached--;
-    if (channel.attached === 0) void channel.save();
+    if (channel.attached === 0) ignoreFailure(channel.save(), 'save() logs its own failures');
   }
 
   private onDisconnect(socket: Socket, state: SocketState): void {

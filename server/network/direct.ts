@@ -93,7 +93,7 @@ export class DirectRunner {
     const width = first.inputWidth;
     const bytes = Math.max(1, rows.length * width) * 4;
     const inputs = new Float32Array(inline ? new ArrayBuffer(bytes) : new SharedArrayBuffer(bytes));
-    rows.forEach((r, i) => inputs.set(r.inputs as Float32Array, i * width));
+    rows.forEach((r, i) => inputs.set(r.inputs, i * width));
     return { ...first, rows: rows.length, inputs };
   }
 

@@ -14,6 +14,7 @@
  * Errors arrive as the parser's own classes (TemplateError with line and column,
  * TemplateTooLargeError with the limit and the estimate).
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import { Worker } from 'node:worker_threads';
 import { TemplateTooLargeError, type TemplateLimits } from './template-limits.js';
 import { TemplateError } from './template-types.js';
@@ -155,7 +156,7 @@ export class TemplateParser {
   private abandon(worker: Worker, reason: Error): void {
     if (worker !== this.worker) return;
     this.worker = undefined;
-    void worker.terminate();
+    ignoreFailure(worker.terminate(), 'the worker failed or timed out already; terminating it is a formality');
     const current = this.current;
     this.current = undefined;
     if (current) {

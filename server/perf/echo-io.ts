@@ -4,6 +4,7 @@
  * back. The difference to the service is what Hanami adds per call (auth is done once at
  * connect in both). Prints "listening on <url>".
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
@@ -20,6 +21,6 @@ http.listen(0, '127.0.0.1', () => {
   process.stdout.write(`listening on http://127.0.0.1:${port}\n`);
 });
 process.on('SIGTERM', () => {
-  io.close();
+  ignoreFailure(io.close(), 'the process exits at once anyway');
   process.exit(0);
 });

@@ -90,7 +90,7 @@ export function chartSvg(chart: Chart): string {
   ];
   out.push(`<text x="${WIDTH / 2}" y="20" text-anchor="middle" font-size="15">${escape(chart.title)}</text>`);
   chart.panels.forEach((panel, i) => {
-    const f = fs[i];
+    const f = fs[i]!;
     out.push(`<text x="${f.x0}" y="${f.y0 - 10}" font-size="13">${escape(panel.title)}</text>`);
     out.push(`<rect x="${f.x0}" y="${f.y0}" width="${f.w}" height="${f.h}" fill="none" stroke="#888"/>`);
     for (const t of ticks(f.yMin, f.yMax, 5)) {
@@ -209,7 +209,7 @@ class Raster {
     const width = chars.length * 6 * scale;
     let left = anchor === 'start' ? x : anchor === 'end' ? x - width : x - width / 2;
     for (const ch of chars) {
-      const glyph = FONT[ch] ?? FONT[' '];
+      const glyph = FONT[ch] ?? FONT[' ']!;
       glyph.forEach((row, r) => {
         for (let k = 0; k < 5; k++) if (row[k] === '#') this.fill(left + k * scale, y - 7 * scale + r * scale, scale, scale, c);
       });
@@ -222,7 +222,7 @@ class Raster {
     const chars = [...s.toUpperCase()];
     let bottom = y + (chars.length * 6) / 2;
     for (const ch of chars) {
-      const glyph = FONT[ch] ?? FONT[' '];
+      const glyph = FONT[ch] ?? FONT[' ']!;
       glyph.forEach((row, r) => {
         for (let k = 0; k < 5; k++) if (row[k] === '#') this.set(x - 7 + r, bottom - k, c);
       });
@@ -262,7 +262,7 @@ export function chartPng(chart: Chart): Buffer {
   const r = new Raster(WIDTH, height(chart));
   r.text(chart.title, WIDTH / 2, 24, INK, 'middle', 2);
   chart.panels.forEach((panel, i) => {
-    const f = fs[i];
+    const f = fs[i]!;
     r.text(panel.title, f.x0, f.y0 - 8, INK, 'start', 1);
     for (const t of ticks(f.yMin, f.yMax, 5)) {
       r.line(f.x0, py(f, t), f.x0 + f.w, py(f, t), LIGHT);
@@ -276,8 +276,8 @@ export function chartPng(chart: Chart): Buffer {
     r.textUp(panel.yLabel, 22, f.y0 + f.h / 2, INK);
     panel.series.forEach((s, k) => {
       for (let j = 1; j < s.points.length; j++) {
-        const [ax, ay] = s.points[j - 1];
-        const [bx, by] = s.points[j];
+        const [ax, ay] = s.points[j - 1]!;
+        const [bx, by] = s.points[j]!;
         r.line(px(f, ax), py(f, ay), px(f, bx), py(f, by), s.color, 2);
       }
       r.fill(f.x0 + 10 + k * 220, f.y0 + 10, 14, 4, s.color);

@@ -4,6 +4,7 @@
  * heap, and its event-loop delay (perf_hooks monitorEventLoopDelay, 10 ms resolution, reset
  * after every sample) — sent to the parent over IPC every SOAK_SAMPLE_MS.
  */
+import { inBackground } from '../../kernels/background.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../config.js';
 import { startService } from '../service.js';
@@ -43,5 +44,11 @@ const timer = setInterval(() => {
 process.on('message', (message) => {
   if (message !== 'stop') return;
   clearInterval(timer);
-  void service.stop().then(() => process.exit(0));
+  inBackground(
+    service.stop().then(() => process.exit(0)),
+    (error) => {
+      process.stderr.write(`soak service: stop failed: ${String(error)}\n`);
+      process.exit(1);
+    },
+  );
 });

@@ -19,6 +19,7 @@
  * Also exports the streaming helpers (chunk iteration, size cap, hashing, progress) that the
  * GridFS blob store in mongo.ts shares.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -190,7 +191,7 @@ export class FsBlobStore implements BlobStore {
       await this.moveIntoPlace(tmpPath, this.pathOf(id));
       return info;
     } catch (e) {
-      await unlink(tmpPath).catch(() => undefined);
+      await ignoreFailure(unlink(tmpPath), 'the write failed already; a leftover temp file is harmless and never read');
       if (e instanceof StoreError) throw e;
       throw wrapDriverError('blobs', 'put', e);
     } finally {

@@ -12,7 +12,7 @@
  *   params and results are checked on their way in and out: task-codec.ts).
  * - our ids are the `_id`s; timestamps stay ISO strings, as in the embedded store.
  */
-import { Readable, PassThrough } from 'node:stream';
+import { type Readable, PassThrough } from 'node:stream';
 import {
   GridFSBucket,
   MongoClient,
@@ -96,7 +96,7 @@ function encodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
 function decodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
   const out: Fields = { ...fields };
   for (const key of jsonFields) {
-    if (typeof out[key] === 'string') out[key] = JSON.parse(out[key] as string);
+    if (typeof out[key] === 'string') out[key] = JSON.parse(out[key]);
   }
   return out;
 }
@@ -106,7 +106,7 @@ interface CollectionSpec {
   /** Name used in errors ("user", "template", ...). */
   kind: string;
   /** The field guarded by the collection's one unique index besides `_id`... */
-  uniqueField?: string;
+  uniqueField?: string | undefined;
   /** ...together with these fields (per-project names: `projectId`). */
   uniqueScope?: readonly string[];
   /** Free-form fields stored as JSON text (see the file comment). */
@@ -296,12 +296,12 @@ class RecordCollection<T extends { id: string }> {
   }
 
   async insert(record: T): Promise<T> {
-    this.codec?.checkWrite(record as T & Fields, record.id);
+    this.codec?.checkWrite(record, record.id);
     const doc = this.toDocument(record);
     try {
       await this.collection.insertOne(doc);
     } catch (e) {
-      if (isDuplicateKey(e)) throw await this.conflictFor(e, record as T & Fields);
+      if (isDuplicateKey(e)) throw await this.conflictFor(e, record);
       throw e;
     }
     return this.fromDocument(doc);

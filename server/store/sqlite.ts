@@ -191,7 +191,7 @@ interface TableSpec {
   /** Column order as inserted; `data` (JSON of the other fields) is appended. */
   columns: ColumnSpec[];
   /** The field guarded by the table's one UNIQUE index besides the primary key. */
-  uniqueField?: string;
+  uniqueField?: string | undefined;
   /** ORDER BY for lists: creation order, ties broken by id. */
   order: string;
 }

@@ -116,7 +116,7 @@ function outputLayout(value: unknown, where: string): OutputLayout {
   if (mode !== 'class' && mode !== 'value') throw new Unreadable(`${where}.mode`, 'is neither "class" nor "value"');
   const labels = o.labels;
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new Unreadable(`${where}.labels`, 'is not a list of strings');
-  return { name: text(o.name, `${where}.name`), mode, column: count(o.column, `${where}.column`), size: count(o.size, `${where}.size`), labels: labels as string[] };
+  return { name: text(o.name, `${where}.name`), mode, column: count(o.column, `${where}.column`), size: count(o.size, `${where}.size`), labels: labels };
 }
 
 export function readRequestResult(value: unknown): RequestResult | null {

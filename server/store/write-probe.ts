@@ -11,6 +11,7 @@
  *
  * Until the first probe has finished, the store counts as writable.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import type { Store } from './types.js';
 
 const PROBE_BYTES = 4096;
@@ -58,8 +59,11 @@ export class StoreWriteProbe {
   ) {}
 
   start(): void {
-    void this.probe();
-    this.timer = setInterval(() => void this.probe(), this.intervalMs);
+    // probe() records its failures as the store's state; it does not reject.
+    ignoreFailure(this.probe(), 'probe() records its outcome itself');
+    this.timer = setInterval(() => {
+      ignoreFailure(this.probe(), 'probe() records its outcome itself');
+    }, this.intervalMs);
     this.timer.unref();
   }
 
@@ -82,7 +86,7 @@ export class StoreWriteProbe {
     this.running ??= (async () => {
       try {
         const blob = await this.store.blobs.put(Buffer.alloc(PROBE_BYTES));
-        await this.store.blobs.delete(blob.id).catch(() => undefined);
+        await ignoreFailure(this.store.blobs.delete(blob.id), 'the write worked, which is what the probe asks; a probe blob left behind is tiny');
         this.state = { writable: true, checkedAt: new Date().toISOString() };
       } catch (error) {
         const reason = isStorageFull(error) ? `${fullCode(error)}: the disk is full` : error instanceof Error ? error.message : String(error);

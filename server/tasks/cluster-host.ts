@@ -9,6 +9,7 @@
  * The host also gives clusters up: after `idleMs` without work (saving what direct I/O
  * changed first), at shutdown, and when a cluster is deleted.
  */
+import { ignoreFailure, inBackground } from '../../kernels/background.js';
 import type { ClusterRecord } from '../store/types.js';
 import { ClusterSlot, type ClusterTurn, type Occupant, type SlotDeps, type TurnPurpose } from './cluster-slot.js';
 import type { HostedCluster } from './hosted-cluster.js';
@@ -82,7 +83,7 @@ export class ClusterHost {
     const done = slot.interludes.add(work);
     const offer = slot.occupant.by === 'task' ? slot.occupant.interludes : undefined;
     if (offer) {
-      if (offer.now) void offer.drain();
+      if (offer.now) ignoreFailure(offer.drain() ?? Promise.resolve(), 'each interlude settles its own caller');
     } else {
       // Nothing holds the cluster (or a task is about to): take a turn in its line. A task
       // that starts meanwhile drains the list first, and this turn finds it empty.
@@ -197,7 +198,7 @@ export class ClusterHost {
   forget(ref: ClusterRef): void {
     this.slots.get(ref.clusterId)?.drop();
     this.slots.delete(ref.clusterId);
-    void this.deps.keeper.release(ref);
+    inBackground(this.deps.keeper.release(ref), (error) => this.deps.logger.warn({ err: error, clusterId: ref.clusterId }, 'could not release the lease of a deleted cluster; it runs out by itself'));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -219,6 +220,11 @@ export class ClusterHost {
     const network = this.slots.get(clusterId)?.network;
     if (!network || !this.deps.keeper.holds(clusterId)) return undefined;
     if (network.state === 'loaded') return network.hosted;
-    return network.state === 'loading' ? network.ready.catch(() => undefined) : undefined;
+    // A load that fails is reported where the network is used; here it is simply not there.
+    if (network.state !== 'loading') return undefined;
+    return network.ready.then(
+      (hosted) => hosted,
+      () => undefined,
+    );
   }
 }

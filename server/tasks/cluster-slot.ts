@@ -10,6 +10,7 @@
  * - `occupant`, who has the line now: none, or a task (which may offer its slice
  *   boundaries to interludes), direct I/O, an interlude turn, a restore.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import type { Logger } from 'pino';
 import type { Backend } from '../../kernels/contract.js';
 import type { ClusterRecord, Store } from '../store/types.js';
@@ -35,7 +36,7 @@ export type NetworkState =
 /** What a turn in the cluster's line is for. */
 export type TurnPurpose = 'task' | 'direct' | 'interlude' | 'restore';
 
-export type Occupant = { by: 'none' } | { by: 'task'; interludes?: InterludeOffer } | { by: Exclude<TurnPurpose, 'task'> };
+export type Occupant = { by: 'none' } | { by: 'task'; interludes?: InterludeOffer | undefined } | { by: Exclude<TurnPurpose, 'task'> };
 
 /** The cluster, its record and its backend, ready to work on. */
 export interface OpenCluster {
@@ -189,7 +190,7 @@ export class ClusterSlot {
       const before = await store.clusters.get(projectId, clusterId);
       const updated = await store.clusters.updateIfOwner(projectId, clusterId, keeper.instanceId, { stateBlobId: blob.id, stats, templateText: record.templateText, updatedAt: now() });
       if (!updated) {
-        await store.blobs.delete(blob.id).catch(() => undefined);
+        await ignoreFailure(store.blobs.delete(blob.id), 'the lease is lost, which is what to report; the orphan blob is only space');
         keeper.lost(clusterId, 'another instance took it over');
         throw new LeaseLostError(clusterId, 'another instance took it over');
       }

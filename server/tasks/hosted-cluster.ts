@@ -63,7 +63,7 @@ function parseOutputLabels(text: string | undefined): OutputLabels {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
     const out: OutputLabels = {};
     for (const [name, labels] of Object.entries(parsed)) {
-      if (Array.isArray(labels) && labels.every((l) => typeof l === 'string')) out[name] = labels as string[];
+      if (Array.isArray(labels) && labels.every((l) => typeof l === 'string')) out[name] = labels;
     }
     return out;
   } catch {

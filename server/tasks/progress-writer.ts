@@ -3,6 +3,7 @@
  * the latest value (so a cancelled task shows exactly the samples it completed) and stops
  * further writes.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 export class ProgressWriter {
   private last = 0;
   private latest: { done: number; total: number } | undefined;
@@ -29,7 +30,10 @@ export class ProgressWriter {
     if (!value || value === this.written) return;
     this.written = value;
     // Progress is best-effort; the task's final update after the run is not.
-    this.chain = this.chain.then(() => this.write(value.done, value.total)).catch(() => undefined);
+    this.chain = ignoreFailure(
+      this.chain.then(() => this.write(value.done, value.total)),
+      'progress is best-effort; the final update is not',
+    );
   }
 
   /** Writes the latest value; later reports are ignored. */

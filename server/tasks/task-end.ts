@@ -4,6 +4,7 @@
  * `running` under this instance (a compare-and-set: another instance may have ended it).
  * Failures that are not the data's or the user's fault also go to the error log.
  */
+import { ignoreFailure } from '../../kernels/background.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { JobCancelled } from '../../kernels/contract.js';
@@ -101,7 +102,7 @@ export class TaskEnd {
     });
     if (!ended) {
       this.logger.warn({ taskId: task.id }, 'a task finished after another instance had ended it; its result is dropped');
-      if (resultBlobId) await this.store.blobs.delete(resultBlobId).catch(() => undefined);
+      if (resultBlobId) await ignoreFailure(this.store.blobs.delete(resultBlobId), 'an orphan result blob is only space');
       return;
     }
     this.observer?.taskEnded(task.kind, 'finished');

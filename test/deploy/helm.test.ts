@@ -57,7 +57,7 @@ function render(valueFile: string | undefined, sets: string[] = []): { text: str
   const objects = parseAllDocuments(r.stdout)
     .map((d) => {
       assert.equal(d.errors.length, 0, `rendered YAML does not parse: ${d.errors.map((e) => e.message).join('; ')}`);
-      return d.toJSON() as K8s;
+      return d.toJSON();
     })
     .filter((o) => o !== null && o !== undefined);
   return { text: r.stdout, objects };
@@ -491,7 +491,7 @@ describe('Helm chart k8s/hanami', { skip }, () => {
   });
 
   test('every setting the schema lets into config.yaml is one the server knows', () => {
-    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as K8s;
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
     const config = schema.properties.config;
     const defaults = defaultConfig() as unknown as Record<string, unknown>;
     assert.equal(config.additionalProperties, false);

@@ -6,6 +6,7 @@
  * form with its summary, so lists never parse; the OpenHanami syntax and JSON are both
  * accepted.
  */
+import { inBackground } from '../../../kernels/background.js';
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { interfacesOfCanonicalText, readCanonicalInterfaces } from '../../network/template.js';
@@ -79,7 +80,7 @@ function writeBackSummaries(services: Services, records: SummarizedRecord[]): vo
   if (!pending) writingBack.set(services, (pending = new Set()));
   const todo = records.filter((r) => !pending.has(r.id));
   for (const r of todo) pending.add(r.id);
-  void (async () => {
+  const writeAll = async (): Promise<void> => {
     for (const r of todo) {
       await new Promise((resolve) => setImmediate(resolve));
       await services.store.templates
@@ -87,7 +88,9 @@ function writeBackSummaries(services: Services, records: SummarizedRecord[]): vo
         .catch((error: unknown) => services.logger.warn({ err: error, templateId: r.id }, 'could not store the template summary'));
       pending.delete(r.id);
     }
-  })();
+  };
+  // Each write reports its own failure; what is left is a bug in the loop itself.
+  inBackground(writeAll(), (error) => services.logger.error({ err: error }, 'writing template summaries back failed'));
 }
 
 /**
@@ -174,7 +177,7 @@ export const templateRoutes = [
     responses: { 200: { description: 'The template.', schema: TemplateView } },
     async handler({ params, services }) {
       const [record] = await withSummaries(services, [await services.store.templates.get(params.projectId, params.templateId)]);
-      return json(200, TemplateView, templateView(record));
+      return json(200, TemplateView, templateView(record!));
     },
   }),
   route({

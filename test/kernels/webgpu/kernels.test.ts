@@ -189,7 +189,7 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
               await gpu.run('step_update');
               const cells = await gpu.readCells();
               const base = gpu.network.layout.hexBase[h]!;
-              const active = new Set(Array.from(ctx.hex[h]!.active.subarray(0, ctx.activeCount[h]!)));
+              const active = new Set(Array.from(ctx.hex[h]!.active.subarray(0, ctx.activeCount[h])));
               for (let i = 0; i < cpu.hexagons[h]!.blocks * NEURONS_PER_BLOCK; i++) {
                 close(cells.act[base + i]!, ctx.hex[h]!.act[i]!, `seed ${seed} row ${row} hexagon ${h} act ${i}`);
                 assert.equal(cells.slope[base + i]! > 0, active.has(i), `neuron ${i} active`);

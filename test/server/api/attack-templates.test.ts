@@ -114,7 +114,7 @@ describe('attack: templates that freeze the process', () => {
     }
     // Written back in the background, one record per turn of the event loop.
     const after = await waitFor(
-      () => t.service.services.store.templates.get(projectId, ids[80]),
+      () => t.service.services.store.templates.get(projectId, ids[80]!),
       (r) => r.summary !== undefined,
       'the summary written back',
       10_000,
@@ -125,7 +125,7 @@ describe('attack: templates that freeze the process', () => {
   it('health probes answer while another client uploads the largest body', async () => {
     // 1 MiB of hexagon lines: refused by the prescan, the body parsed within the JSON limit.
     const lines = ['version: 1', 'hexagons:'];
-    for (let bytes = 0; bytes < 900 * 1024; bytes += lines[lines.length - 1].length + 1) lines.push(`    ${lines.length},1,1`);
+    for (let bytes = 0; bytes < 900 * 1024; bytes += lines[lines.length - 1]!.length + 1) lines.push(`    ${lines.length},1,1`);
     const { result, slowestHealthMs } = await duringWork(t.url, () => request(t.url, 'POST', `${P}/templates`, { token: t.admin.token, json: { name: 'wide', template: lines.join('\n') } }));
     assertProblem(result, 422, 'template_too_large');
     assert.ok(slowestHealthMs < 1000, `/healthz ${Math.round(slowestHealthMs)} ms`);

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
-import { assertProblem, createProject, memberOf, num, request, startTestService, str, type Client, type TestService } from './helpers.js';
+import { assertProblem, createProject, memberOf, num, request, startTestService, str, type Client, type Reply, type TestService } from './helpers.js';
 import { tinyCsv, uploadCsv } from './fixtures.js';
 import { createCluster, createDataset } from './workflow.js';
 
@@ -150,7 +150,7 @@ describe('bad input', () => {
 
   it('malformed IDX files: 422 with the byte offset; the part can be uploaded again', async () => {
     const id = await createDataset(user, project, { name: 'bad idx', format: 'idx' });
-    const put = (part: string, body: Buffer): Promise<import('./helpers.js').Reply> =>
+    const put = (part: string, body: Buffer): Promise<Reply> =>
       user.send('PUT', `${P}/datasets/${id}/content/${part}`, { body, headers: { 'content-type': 'application/octet-stream' } });
     const magic = assertProblem(await put('images', Buffer.from([1, 0, 8, 3, 0, 0, 0, 1])), 422, 'bad_dataset');
     assert.equal(magic.byteOffset, 0);

@@ -2,6 +2,7 @@
  * The service as a child process (`node dist/server/main.js`), for the tests that need a
  * real process: start-up output, signals, SIGKILL and restart on the same data folder.
  */
+import { ignoreFailure } from '../../../kernels/background.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -44,10 +45,13 @@ export function startChild(env: Record<string, string>, timeoutMs = 60_000): Pro
       }
     });
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the service exited (${code}) before it listened:\n${out}\n${err}`));
-    });
+    ignoreFailure(
+      exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`the service exited (${code}) before it listened:\n${out}\n${err}`));
+      }),
+      'the exit event never rejects',
+    );
   });
 }
 

@@ -86,7 +86,7 @@ describe('direct I/O through the WebGPU backend', { skip }, () => {
       between: async () => {
         // The job waits for this; queuing behind the job would never finish.
         const [answer] = await runner.requestMany([x], { inline: true });
-        assert.ok(!(answer instanceof Error));
+        assert.ok(answer !== undefined && !(answer instanceof Error));
         const reference = await cpu.predict(cluster, cluster.bind({ name: 'x', rows: 1, inputWidth: 784, inputColumns: [], inputs: x }, { readOnly: true }), { inline: true });
         near(answer.outputs, reference.outputs, 'between batches, the network as trained so far', 1e-5);
         answered++;
@@ -111,7 +111,7 @@ describe('direct I/O through the WebGPU backend', { skip }, () => {
     order.push('inline');
     const { outputs } = await job;
     assert.deepEqual(order, ['inline', 'job']);
-    assert.ok(!(lone instanceof Error));
+    assert.ok(lone !== undefined && !(lone instanceof Error));
     near(lone.outputs, outputs.subarray(50, 60), 'row 5', 1e-6);
   });
 });

@@ -628,7 +628,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const projectId = randomUUID();
         const cluster = await store.clusters.create({ ...makeCluster(projectId), stats: { neurons: 3, loss: Number.NaN, best: Number.POSITIVE_INFINITY } });
         const stored = await store.clusters.get(projectId, cluster.id);
-        assert.deepEqual(stored.stats as Record<string, unknown>, { neurons: 3, loss: null, best: null });
+        assert.deepEqual(stored.stats, { neurons: 3, loss: null, best: null });
         assert.deepEqual(cluster, stored);
         const task = await store.tasks.create(makeTask(projectId, undefined, at(0), { progress: { done: 1, total: Number.NaN } }));
         assert.equal((await store.tasks.get(projectId, task.id)).progress.total, null);

@@ -79,11 +79,11 @@ describe('lease states', () => {
 
 describe('network states', () => {
   it('absent → loading → loaded on first use; absent again when the lease is lost', async () => {
-    let host!: ClusterHost;
-    const keeper = new LeaseKeeper(store, settings('pod-e'), logger, { claimed: async (c) => host.claimed(c), lost: (id) => host.lost(id) });
+    // The keeper calls the host only once a claim happens, after both exist.
+    const keeper: LeaseKeeper = new LeaseKeeper(store, settings('pod-e'), logger, { claimed: async (c) => host.claimed(c), lost: (id) => host.lost(id) });
     // This test never asks for a backend.
     const backends = {} as unknown as BackendSet;
-    host = new ClusterHost({ store, keeper, backends, logger, hasTaskWork: () => false });
+    const host: ClusterHost = new ClusterHost({ store, keeper, backends, logger, hasTaskWork: () => false });
     const cluster = await makeCluster();
     assert.equal(host.liveStats(cluster.clusterId), undefined, 'absent');
     const seen: string[] = [];
