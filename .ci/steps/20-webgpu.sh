@@ -14,10 +14,11 @@ hanami_bookworm_mirror() {
       }' "$file"
   done
   # One-line format: deb [options] URI bookworm components...
-  grep -hsE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+  # (Either file may be missing: grep's status 2 must not end the sourcing script.)
+  { grep -hsE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true; } |
     sed -E 's/\[[^]]*\][[:space:]]*//' | awk '$3 == "bookworm" { print $2; exit }'
 }
-if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list.d/ && ! grep -qs 'bookworm-backports' /etc/apt/sources.list; then
   hanami_mirror="$(hanami_bookworm_mirror | head -n 1)"
   if [ -z "$hanami_mirror" ]; then
     echo "::error::no apt source for Debian bookworm found; cannot add bookworm-backports for Mesa 25" >&2
