@@ -136,6 +136,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       logger,
       observer: metrics,
       ownership: { instanceId: config.instanceId, leaseMs: config.clusterLeaseMs, renewMs: config.clusterRenewMs, idleMs: config.clusterIdleMs, pollMs: config.taskPollMs },
+      metrics: { everySamples: config.taskMetricSamples, maxPoints: config.taskMetricPoints },
     });
     const tokens = new TokenService(jwtKey, config.tokenTtlSeconds);
     // Direct I/O's call queues, shared by Socket.IO and POST …/predict.

@@ -29,6 +29,7 @@ import {
 import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
 import { claimable, guardedTransition, LeaseLog, UNOWNED, type LeaseDoc, type TransitionDoc } from './mongo-cas.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
@@ -217,6 +218,9 @@ const LEASE_INDEXES: IndexDescription[] = [
 const TRANSITION_COLLECTION = 'taskTransitions';
 const TRANSITION_INDEXES: IndexDescription[] = [{ key: { taskId: 1 }, name: 'task' }];
 const CANCEL_REQUEST_COLLECTION = 'taskCancelRequests';
+/** Tasks' metric series, one document per point (metric-series.ts bounds them). */
+const METRIC_COLLECTION = 'taskMetrics';
+const METRIC_INDEXES: IndexDescription[] = [{ key: { taskId: 1, seq: 1 }, name: 'task_seq', unique: true }];
 /** The indexes the driver's GridFSBucket expects (it would create them on first upload). */
 const BLOB_FILE_INDEXES: IndexDescription[] = [{ key: { filename: 1, uploadDate: 1 } }];
 const BLOB_CHUNK_INDEXES: IndexDescription[] = [{ key: { files_id: 1, n: 1 }, unique: true }];
@@ -421,6 +425,13 @@ interface SettingDoc extends StoredDoc {
   value: string;
 }
 
+/** One point of a task's metric series: `_id` is `<taskId>:<seq>`. */
+interface MetricDoc extends StoredDoc {
+  taskId: string;
+  projectId: string;
+  seq: number;
+}
+
 interface CancelRequestDoc extends StoredDoc {
   projectId: string;
   by: string;
@@ -511,6 +522,10 @@ export class MongoStore implements Store {
     return this.db.collection<TransitionDoc>(TRANSITION_COLLECTION);
   }
 
+  private get metrics_(): Collection<MetricDoc> {
+    return this.db.collection<MetricDoc>(METRIC_COLLECTION);
+  }
+
   private get cancelRequests_(): Collection<CancelRequestDoc> {
     return this.db.collection<CancelRequestDoc>(CANCEL_REQUEST_COLLECTION);
   }
@@ -552,6 +567,7 @@ export class MongoStore implements Store {
       await createIndexes(db, 'memberships', MEMBERSHIP_INDEXES);
       await createIndexes(db, LEASE_COLLECTION, LEASE_INDEXES);
       await createIndexes(db, TRANSITION_COLLECTION, TRANSITION_INDEXES);
+      await createIndexes(db, METRIC_COLLECTION, METRIC_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.files`, BLOB_FILE_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.chunks`, BLOB_CHUNK_INDEXES);
       this.database = db;
@@ -756,6 +772,7 @@ export class MongoStore implements Store {
         await this.taskBase.delete(projectId, id);
         await this.transitions_.deleteMany({ taskId: id });
         await this.cancelRequests_.deleteOne({ _id: id });
+        await this.metrics_.deleteMany({ taskId: id, projectId });
       }),
     listByCluster: (projectId: string, clusterId: string, page?: Page) =>
       this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
@@ -775,6 +792,28 @@ export class MongoStore implements Store {
         }
       }),
     cancelRequestOf: (projectId, id) => this.run('tasks.cancelRequestOf', async () => (await this.cancelRequests_.findOne({ _id: id, projectId }))?.by ?? null),
+    appendMetric: (projectId, taskId, point, limit) =>
+      this.run('tasks.appendMetric', async () => {
+        // Only the task's runner appends, one point at a time: no two writers race here.
+        const fields = metricFields(point);
+        await this.metrics_.insertOne({ ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId });
+        const seqs = (await this.metrics_.find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } }).sort({ seq: 1 }).toArray()).map((d) => d.seq);
+        const drop = seqsToThin(seqs, limit);
+        if (drop.length > 0) await this.metrics_.deleteMany({ taskId, projectId, seq: { $in: drop } });
+        return seqs.length - drop.length;
+      }),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', async () => {
+        const p = resolvePage(page);
+        const total = await this.metrics_.countDocuments({ taskId, projectId });
+        const docs = await this.metrics_.find({ taskId, projectId }).sort({ seq: 1 }).skip(p.offset).limit(p.limit).toArray();
+        return pagedResult(docs.map((d) => readMetricPoint(d as unknown as Fields)), total, p);
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', async () => {
+        const doc = await this.metrics_.find({ taskId, projectId }).sort({ seq: -1 }).limit(1).next();
+        return doc ? readMetricPoint(doc as unknown as Fields) : null;
+      }),
   };
 
   /** A task compare-and-set: state changes through a guard (mongo-cas.ts), other fields by

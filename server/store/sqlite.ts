@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { FsBlobStore, type BlobPutOptions } from './blobs-fs.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
@@ -26,6 +27,7 @@ import {
   type DatasetRecord,
   type ErrorEntry,
   type Membership,
+  type MetricPoint,
   type Page,
   type Paged,
   type Project,
@@ -148,9 +150,20 @@ const SCHEMA_V2 = `
   );
 `;
 
+/** Version 3: tasks' metric series, one row per point (metric-series.ts bounds them). */
+const SCHEMA_V3 = `
+  CREATE TABLE task_metrics (
+    task_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+  );
+`;
+
 /** Forward-only migrations; entry i takes the schema from version i to i + 1. Never edit a
  *  released entry: append a new one. */
-const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2)];
+const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2), (db) => db.exec(SCHEMA_V3)];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -399,6 +412,10 @@ export interface SqliteStoreOptions {
 
 type ProjectRecord = { id: string; projectId: string; name: string };
 
+function metricOf(data: string): MetricPoint {
+  return readMetricPoint(JSON.parse(data) as Record<string, unknown>);
+}
+
 /** The key of a project record. */
 const SCOPED = 'project_id = ? AND id = ?';
 
@@ -644,8 +661,33 @@ export class SqliteStore implements Store {
         this.db.transaction(() => {
           this.tables.tasks.delete(SCOPED, [projectId, id], id);
           this.statement('DELETE FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').run(id, projectId);
+          this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ?').run(id, projectId);
         }).immediate(),
       ),
+    appendMetric: (projectId, taskId, point, limit) =>
+      this.run('tasks.appendMetric', () =>
+        this.db.transaction(() => {
+          const fields = metricFields(point);
+          this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)').run(taskId, projectId, fields.seq, JSON.stringify(fields));
+          const seqs = (this.statement('SELECT seq FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq').all(taskId, projectId) as { seq: number }[]).map((r) => r.seq);
+          const drop = seqsToThin(seqs, limit);
+          const remove = this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ? AND seq = ?');
+          for (const seq of drop) remove.run(taskId, projectId, seq);
+          return seqs.length - drop.length;
+        }).immediate(),
+      ),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', () => {
+        const p = resolvePage(page);
+        const total = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+        const rows = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq LIMIT ? OFFSET ?').all(taskId, projectId, p.limit, p.offset) as { data: string }[];
+        return pagedResult(rows.map((r) => metricOf(r.data)), total, p);
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', () => {
+        const row = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq DESC LIMIT 1').get(taskId, projectId) as { data: string } | undefined;
+        return row ? metricOf(row.data) : null;
+      }),
   };
 
   readonly settings: Store['settings'] = {
