@@ -797,6 +797,8 @@ export class MongoStore implements Store {
         // Only the task's runner appends, one point at a time: no two writers race here.
         const fields = metricFields(point);
         await this.metrics_.insertOne({ ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId });
+        const count = await this.metrics_.countDocuments({ taskId, projectId });
+        if (count <= limit) return count;
         const seqs = (await this.metrics_.find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } }).sort({ seq: 1 }).toArray()).map((d) => d.seq);
         const drop = seqsToThin(seqs, limit);
         if (drop.length > 0) await this.metrics_.deleteMany({ taskId, projectId, seq: { $in: drop } });

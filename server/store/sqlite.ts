@@ -669,6 +669,8 @@ export class SqliteStore implements Store {
         this.db.transaction(() => {
           const fields = metricFields(point);
           this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)').run(taskId, projectId, fields.seq, JSON.stringify(fields));
+          const count = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+          if (count <= limit) return count;
           const seqs = (this.statement('SELECT seq FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq').all(taskId, projectId) as { seq: number }[]).map((r) => r.seq);
           const drop = seqsToThin(seqs, limit);
           const remove = this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ? AND seq = ?');

@@ -18,6 +18,7 @@ import {
   type DatasetRecord,
   type ErrorEntry,
   type Membership,
+  type MetricPoint,
   type Project,
   type ProjectCollection,
   type Store,
@@ -632,6 +633,71 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.deepEqual(cluster, stored);
         const task = await store.tasks.create(makeTask(projectId, undefined, at(0), { progress: { done: 1, total: Number.NaN } }));
         assert.equal((await store.tasks.get(projectId, task.id)).progress.total, null);
+      });
+    });
+
+    describe('task metric series', () => {
+      const point = (seq: number, extra: Partial<MetricPoint> = {}): MetricPoint => ({
+        seq,
+        time: at(seq),
+        done: (seq + 1) * 1000,
+        total: 1_000_000,
+        samplesPerSecond: 5000 + seq,
+        window: 1000,
+        accuracy: (seq % 100) / 100,
+        neurons: 100 + seq,
+        synapses: 10_000 + seq,
+        sections: 50 + seq,
+        bytes: 123_456 + seq,
+        final: false,
+        ...extra,
+      });
+
+      it('appends, pages and reads the last point; values read back as written', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        assert.deepEqual(await store.tasks.listMetrics(projectId, task.id), { items: [], total: 0, offset: 0, limit: 100 });
+        assert.equal(await store.tasks.lastMetric(projectId, task.id), null);
+        const unscored = (p: MetricPoint): MetricPoint => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'accuracy')) as unknown as MetricPoint;
+        const written = [point(0), { ...unscored(point(1)), rmse: 0.25, mae: 0.125 }, { ...unscored(point(2)), final: true, window: 0 }];
+        for (const [i, p] of written.entries()) assert.equal(await store.tasks.appendMetric(projectId, task.id, p, 1000), i + 1);
+        const clean = written.map((p) => JSON.parse(JSON.stringify(p)) as MetricPoint);
+        assert.deepEqual((await store.tasks.listMetrics(projectId, task.id)).items, clean);
+        assert.deepEqual(await store.tasks.listMetrics(projectId, task.id, { offset: 1, limit: 1 }), { items: [clean[1]], total: 3, offset: 1, limit: 1 });
+        assert.deepEqual(await store.tasks.lastMetric(projectId, task.id), clean[2]);
+        // Scoped by project: another project's id sees nothing.
+        assert.equal((await store.tasks.listMetrics(randomUUID(), task.id)).total, 0);
+      });
+
+      it('stays bounded: a series over its limit halves, keeping the first and the newest point', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        const limit = 8;
+        const kept: number[] = [];
+        for (let seq = 0; seq < 40; seq++) {
+          const n = await store.tasks.appendMetric(projectId, task.id, point(seq), limit);
+          assert.ok(n <= limit, `${n} points kept after seq ${seq}`);
+          kept.push(n);
+        }
+        // 9 points → every second one dropped (1, 3, 5, 7) → 5; and so on.
+        assert.deepEqual(kept.slice(0, 10), [1, 2, 3, 4, 5, 6, 7, 8, 5, 6]);
+        const series = (await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items.map((p) => p.seq);
+        assert.equal(series.length, kept[kept.length - 1]);
+        assert.equal(series[0], 0);
+        assert.equal(series[series.length - 1], 39);
+        assert.deepEqual(series, [...series].sort((a, b) => a - b), 'in seq order');
+        assert.equal((await store.tasks.lastMetric(projectId, task.id))?.seq, 39);
+      });
+
+      it('keeps 1,000 points at most and deletes the series with its task', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        let n = 0;
+        for (let seq = 0; seq < 1001; seq++) n = await store.tasks.appendMetric(projectId, task.id, point(seq), 1000);
+        assert.equal(n, 501);
+        assert.equal((await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items.length, 501);
+        await store.tasks.delete(projectId, task.id);
+        assert.equal((await store.tasks.listMetrics(projectId, task.id)).total, 0);
       });
     });
 
