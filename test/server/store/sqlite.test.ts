@@ -154,7 +154,7 @@ describe('SqliteStore specifics', () => {
       assert.equal(await migrated.tasks.appendMetric(projectId, task.id, point, 1000), 1);
       await migrated.close();
       const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
-      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
+      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: SQLITE_SCHEMA_VERSION }]);
       check.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
