@@ -81,7 +81,8 @@ interface Follow {
 type Ack = (reply: unknown) => void;
 
 function parseScope(payload: unknown): Scope {
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new IoError('bad-payload', 'send { projectId } to follow a project, or { projectId, clusterId, taskId } to follow a task');
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw new IoError('bad-payload', 'send { projectId } to follow a project, or { projectId, clusterId, taskId } to follow a task');
   const p = payload as Record<string, unknown>;
   const id = (name: string, required: boolean): string | undefined => {
     const v = p[name];
@@ -93,7 +94,8 @@ function parseScope(payload: unknown): Scope {
   const taskId = id('taskId', false);
   const clusterId = id('clusterId', taskId !== undefined);
   for (const key of Object.keys(p)) if (!['projectId', 'clusterId', 'taskId'].includes(key)) throw new IoError('bad-payload', `unknown field "${key}"`);
-  if (clusterId !== undefined && taskId === undefined) throw new IoError('bad-payload', 'clusterId without taskId: follow a task ({ projectId, clusterId, taskId }) or a whole project ({ projectId })');
+  if (clusterId !== undefined && taskId === undefined)
+    throw new IoError('bad-payload', 'clusterId without taskId: follow a task ({ projectId, clusterId, taskId }) or a whole project ({ projectId })');
   return { projectId, ...(clusterId !== undefined ? { clusterId } : {}), ...(taskId !== undefined ? { taskId } : {}) };
 }
 

@@ -329,10 +329,7 @@ class RecordCollection<T extends { id: string }> {
 
   async page(filter: Filter<StoredDoc>, page: Page | undefined): Promise<Paged<T>> {
     const resolved = resolvePage(page);
-    const [docs, total] = await Promise.all([
-      this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(),
-      this.collection.countDocuments(filter),
-    ]);
+    const [docs, total] = await Promise.all([this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(), this.collection.countDocuments(filter)]);
     return pagedResult(
       docs.map((doc) => this.fromDocument(doc)),
       total,
@@ -371,8 +368,6 @@ class RecordCollection<T extends { id: string }> {
     if ((await this.collection.countDocuments(filter, { limit: 1 })) === 0) throw new NotFoundError(this.spec.kind, key);
     return null;
   }
-
-
 
   /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
    *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
@@ -577,9 +572,7 @@ export class MongoStore implements Store {
   /** Records the schema version on first use; refuses a database a newer Hanami wrote. */
   private async checkSchemaVersion(db: Db): Promise<void> {
     const meta = db.collection<{ _id: string; version: number }>('meta');
-    const doc = await upsertWithRetry(() =>
-      meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }),
-    );
+    const doc = await upsertWithRetry(() => meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }));
     const version = doc?.version ?? MONGO_SCHEMA_VERSION;
     if (version > MONGO_SCHEMA_VERSION) {
       throw new StoreError(`database ${this.options.database} has schema version ${version}, newer than this Hanami understands (${MONGO_SCHEMA_VERSION}); upgrade Hanami`);
@@ -647,10 +640,7 @@ export class MongoStore implements Store {
         ]);
         return pagedResult(docs.map(membershipFromDoc), total, resolved);
       }),
-    listByUser: (userId) =>
-      this.run('memberships.listByUser', async () =>
-        (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc),
-      ),
+    listByUser: (userId) => this.run('memberships.listByUser', async () => (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc)),
     remove: (projectId, userId) =>
       this.run('memberships.remove', async () => {
         const { deletedCount } = await this.memberships_.deleteOne({ _id: membershipId(projectId, userId) });
@@ -774,8 +764,7 @@ export class MongoStore implements Store {
         await this.cancelRequests_.deleteOne({ _id: id });
         await this.metrics_.deleteMany({ taskId: id, projectId });
       }),
-    listByCluster: (projectId: string, clusterId: string, page?: Page) =>
-      this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
+    listByCluster: (projectId: string, clusterId: string, page?: Page) => this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
     listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
       this.run('tasks.listByState', async () =>
         states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states }, ...(cluster ? { projectId: cluster.projectId, clusterId: cluster.clusterId } : {}) }),
@@ -799,7 +788,12 @@ export class MongoStore implements Store {
         await this.metrics_.insertOne({ ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId });
         const count = await this.metrics_.countDocuments({ taskId, projectId });
         if (count <= limit) return count;
-        const seqs = (await this.metrics_.find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } }).sort({ seq: 1 }).toArray()).map((d) => d.seq);
+        const seqs = (
+          await this.metrics_
+            .find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } })
+            .sort({ seq: 1 })
+            .toArray()
+        ).map((d) => d.seq);
         const drop = seqsToThin(seqs, limit);
         if (drop.length > 0) await this.metrics_.deleteMany({ taskId, projectId, seq: { $in: drop } });
         return seqs.length - drop.length;
@@ -809,7 +803,11 @@ export class MongoStore implements Store {
         const p = resolvePage(page);
         const total = await this.metrics_.countDocuments({ taskId, projectId });
         const docs = await this.metrics_.find({ taskId, projectId }).sort({ seq: 1 }).skip(p.offset).limit(p.limit).toArray();
-        return pagedResult(docs.map((d) => readMetricPoint(d as unknown as Fields)), total, p);
+        return pagedResult(
+          docs.map((d) => readMetricPoint(d as unknown as Fields)),
+          total,
+          p,
+        );
       }),
     lastMetric: (projectId, taskId) =>
       this.run('tasks.lastMetric', async () => {
@@ -840,9 +838,7 @@ export class MongoStore implements Store {
       this.run('settings.setIfAbsent', async () => {
         // $setOnInsert writes only when the upsert inserts; the returned document holds the
         // value that won, whichever replica wrote it.
-        const doc = await upsertWithRetry(() =>
-          this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }),
-        );
+        const doc = await upsertWithRetry(() => this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }));
         if (!doc) throw new StoreError(`setting ${key}: upsert returned no document`);
         return doc.value;
       }),

@@ -11,8 +11,7 @@ import type { MetricPoint, TaskRecord } from '../store/types.js';
 
 export type TaskEvent =
   /** The task's record after a state change (its `state` says which). */
-  | { type: 'state'; task: TaskRecord }
-  | { type: 'metric'; projectId: string; clusterId: string; taskId: string; point: MetricPoint };
+  { type: 'state'; task: TaskRecord } | { type: 'metric'; projectId: string; clusterId: string; taskId: string; point: MetricPoint };
 
 export type TaskEventListener = (event: TaskEvent) => void;
 

@@ -50,7 +50,7 @@ const TaskResult = Closed(
     mae: Type.Optional(Type.Number({ minimum: 0 })),
     confusion: Type.Optional(
       Type.Array(Type.Array(Type.Integer({ minimum: 0 })), {
-        description: 'Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output\'s labels.',
+        description: "Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.",
       }),
     ),
     perClass: Type.Optional(
@@ -64,7 +64,10 @@ const TaskResult = Closed(
       ),
     ),
   },
-  { description: 'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score (with the confusion matrix and per-class accuracy for class outputs).' },
+  {
+    description:
+      'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score (with the confusion matrix and per-class accuracy for class outputs).',
+  },
 );
 
 export const MetricPointView = Closed(
@@ -74,7 +77,11 @@ export const MetricPointView = Closed(
     done: Type.Integer({ minimum: 0, description: 'Samples done (train: over all epochs).' }),
     total: Type.Integer({ minimum: 0 }),
     samplesPerSecond: Type.Number({ minimum: 0, description: 'Since the previous point.' }),
-    window: Type.Integer({ minimum: 0, description: 'Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.' }),
+    window: Type.Integer({
+      minimum: 0,
+      description:
+        'Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.',
+    }),
     accuracy: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Class outputs.' })),
     rmse: Type.Optional(Type.Number({ minimum: 0, description: 'Value outputs.' })),
     mae: Type.Optional(Type.Number({ minimum: 0, description: 'Value outputs.' })),
@@ -208,10 +215,13 @@ function checkMapping(templateText: string, params: TaskParams, inputWidth: numb
     if (!inputs.includes(m.name)) throw unprocessable('bad_mapping', `the template has no input "${m.name}" (inputs: ${inputs.join(', ')})`, { field: `/body/inputs/${i}/name` });
     const column = m.column ?? 0;
     const size = m.size ?? inputWidth - column;
-    if (column + size > inputWidth || size <= 0) throw unprocessable('bad_mapping', `input "${m.name}": columns ${column}..${column + size - 1} are outside the dataset's ${inputWidth} columns`, { field: `/body/inputs/${i}` });
+    if (column + size > inputWidth || size <= 0)
+      throw unprocessable('bad_mapping', `input "${m.name}": columns ${column}..${column + size - 1} are outside the dataset's ${inputWidth} columns`, { field: `/body/inputs/${i}` });
   }
-  if (!params.inputs && inputs.length !== 1) throw unprocessable('bad_mapping', `the template has ${inputs.length} inputs (${inputs.join(', ')}): say which columns feed which in "inputs"`, { field: '/body/inputs' });
-  if (params.output !== undefined && !outputs.includes(params.output)) throw unprocessable('bad_mapping', `the template has no output "${params.output}" (outputs: ${outputs.join(', ')})`, { field: '/body/output' });
+  if (!params.inputs && inputs.length !== 1)
+    throw unprocessable('bad_mapping', `the template has ${inputs.length} inputs (${inputs.join(', ')}): say which columns feed which in "inputs"`, { field: '/body/inputs' });
+  if (params.output !== undefined && !outputs.includes(params.output))
+    throw unprocessable('bad_mapping', `the template has no output "${params.output}" (outputs: ${outputs.join(', ')})`, { field: '/body/output' });
 }
 
 export const taskRoutes = [
@@ -274,7 +284,9 @@ export const taskRoutes = [
         finishedAt: null,
         createdBy: requirePrincipal(principal).name,
       };
-      const task = await store.tasks.create(body.kind === 'train' ? { ...fields, kind: 'train', params: { datasetId: dataset.id, epochs, ...binding } } : { ...fields, kind: 'request', params: { datasetId: dataset.id, ...binding } });
+      const task = await store.tasks.create(
+        body.kind === 'train' ? { ...fields, kind: 'train', params: { datasetId: dataset.id, epochs, ...binding } } : { ...fields, kind: 'request', params: { datasetId: dataset.id, ...binding } },
+      );
       services.runtime.submit(task);
       return json(202, TaskView, taskView(task));
     },

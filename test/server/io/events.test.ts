@@ -55,7 +55,12 @@ class Follower {
 
   /** Waits for the task's end state and returns its events. */
   async untilEnd(taskId: string): Promise<Got[]> {
-    await waitFor(async () => this.of(taskId), (evs) => evs.some((e) => e.event === 'state' && ENDED.includes(str(e.body, 'state'))), `the end of task ${taskId}`, 120_000);
+    await waitFor(
+      async () => this.of(taskId),
+      (evs) => evs.some((e) => e.event === 'state' && ENDED.includes(str(e.body, 'state'))),
+      `the end of task ${taskId}`,
+      120_000,
+    );
     return this.of(taskId);
   }
 }
@@ -175,7 +180,11 @@ describe('the metric series of a train task', () => {
       got.map((e) => e.event),
       [...stored.map(() => 'metric'), 'state'],
     );
-    await waitFor(async () => eventsStats().follows, (n) => n === 0, 'the ended task follow to close');
+    await waitFor(
+      async () => eventsStats().follows,
+      (n) => n === 0,
+      'the ended task follow to close',
+    );
     follower.socket.disconnect();
   });
 });
@@ -195,7 +204,10 @@ describe('the final metrics of a request task', () => {
     const accuracy = num(result, 'accuracy');
     const confusion = result.confusion as number[][];
     assert.equal(confusion.length, 2);
-    assert.equal(confusion.flat().reduce((a, b) => a + b, 0), 2000);
+    assert.equal(
+      confusion.flat().reduce((a, b) => a + b, 0),
+      2000,
+    );
     const perClass = (result.perClass as Record<string, unknown>[]).map((c) => [c.label, c.samples]);
     assert.deepEqual(perClass.sort(), [
       ['even', 1000],
@@ -229,12 +241,16 @@ describe('who may follow', () => {
     const bad = await follower.follow({ projectId: 'nope' });
     assert.equal(obj(bad.error).code, 'bad-payload');
     assert.equal(eventsStats().follows, 0, 'a refused follow leaves nothing behind');
-    await waitFor(() => member.expect(200, 'GET', `${tasksPath(projectId, clusterId)}/${taskId}`), (t) => ENDED.includes(str(t, 'state')), 'the task to end');
+    await waitFor(
+      () => member.expect(200, 'GET', `${tasksPath(projectId, clusterId)}/${taskId}`),
+      (t) => ENDED.includes(str(t, 'state')),
+      'the task to end',
+    );
     assert.equal(follower.events.length, 0, 'the outsider heard nothing of the task');
     follower.socket.disconnect();
   });
 
-  test('a project follow hears only its project: another project\'s task is not pushed', async () => {
+  test("a project follow hears only its project: another project's task is not pushed", async () => {
     const follower = await Follower.connect(member.token);
     await follower.follow({ projectId });
     const otherCluster = await createCluster(outsider, otherProjectId, { name: 'theirs', template: DEFAULT_TEMPLATE });
@@ -242,7 +258,11 @@ describe('who may follow', () => {
     const ours = await createCluster(member, projectId, { name: 'ours', template: DEFAULT_TEMPLATE });
     // Submitted after theirs on another cluster: when ours ended, theirs was seen by the bus
     // long before (the queued state is published at submit).
-    await waitFor(() => outsider.expect(200, 'GET', `${tasksPath(otherProjectId, otherCluster)}/${theirs}`), (t) => ENDED.includes(str(t, 'state')), 'their task to end');
+    await waitFor(
+      () => outsider.expect(200, 'GET', `${tasksPath(otherProjectId, otherCluster)}/${theirs}`),
+      (t) => ENDED.includes(str(t, 'state')),
+      'their task to end',
+    );
     const mine = await submit(member, projectId, ours, { kind: 'train', datasetId });
     await follower.untilEnd(mine);
     assert.ok(follower.events.length > 0);
@@ -255,7 +275,11 @@ describe('who may follow', () => {
 describe('leaving', () => {
   test('followers that disconnect mid-task leave no subscription behind', async () => {
     // The earlier tests' sockets are gone once the server has seen them leave.
-    await waitFor(async () => eventsStats(), (s) => s.sockets === 0 && s.follows === 0 && s.subscriptions === 0, 'nothing open before');
+    await waitFor(
+      async () => eventsStats(),
+      (s) => s.sockets === 0 && s.follows === 0 && s.subscriptions === 0,
+      'nothing open before',
+    );
     const clusterId = await createCluster(member, projectId, { name: 'long', template: DEFAULT_TEMPLATE });
     // Long enough to still run while the followers come and go.
     const taskId = await submit(member, projectId, clusterId, { kind: 'train', datasetId, epochs: 1000 });
@@ -267,9 +291,17 @@ describe('leaving', () => {
     // An unfollow ends one follow.
     assert.deepEqual(obj(await followers[2]!.socket.timeout(10_000).emitWithAck('unfollow', { projectId })), { ok: true });
     assert.deepEqual(eventsStats(), { sockets: 3, follows: 3, subscriptions: 3 });
-    await waitFor(async () => followers.map((f) => f.of(taskId).filter((e) => e.event === 'metric').length), (n) => n.every((k) => k >= 2), 'points on every follower');
+    await waitFor(
+      async () => followers.map((f) => f.of(taskId).filter((e) => e.event === 'metric').length),
+      (n) => n.every((k) => k >= 2),
+      'points on every follower',
+    );
     for (const f of followers) f.socket.disconnect();
-    await waitFor(async () => eventsStats(), (s) => s.sockets === 0 && s.follows === 0 && s.subscriptions === 0, 'every subscription gone');
+    await waitFor(
+      async () => eventsStats(),
+      (s) => s.sockets === 0 && s.follows === 0 && s.subscriptions === 0,
+      'every subscription gone',
+    );
     const cancelled = await member.expect(200, 'POST', `${tasksPath(projectId, clusterId)}/${taskId}/cancel`);
     assert.equal(cancelled.state, 'cancelled');
     // The cancelled task's series ends with a final point at what it learned.
