@@ -325,10 +325,7 @@ class RecordCollection<T extends { id: string }> {
 
   async page(filter: Filter<StoredDoc>, page: Page | undefined): Promise<Paged<T>> {
     const resolved = resolvePage(page);
-    const [docs, total] = await Promise.all([
-      this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(),
-      this.collection.countDocuments(filter),
-    ]);
+    const [docs, total] = await Promise.all([this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(), this.collection.countDocuments(filter)]);
     return pagedResult(
       docs.map((doc) => this.fromDocument(doc)),
       total,
@@ -367,8 +364,6 @@ class RecordCollection<T extends { id: string }> {
     if ((await this.collection.countDocuments(filter, { limit: 1 })) === 0) throw new NotFoundError(this.spec.kind, key);
     return null;
   }
-
-
 
   /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
    *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
@@ -561,9 +556,7 @@ export class MongoStore implements Store {
   /** Records the schema version on first use; refuses a database a newer Hanami wrote. */
   private async checkSchemaVersion(db: Db): Promise<void> {
     const meta = db.collection<{ _id: string; version: number }>('meta');
-    const doc = await upsertWithRetry(() =>
-      meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }),
-    );
+    const doc = await upsertWithRetry(() => meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }));
     const version = doc?.version ?? MONGO_SCHEMA_VERSION;
     if (version > MONGO_SCHEMA_VERSION) {
       throw new StoreError(`database ${this.options.database} has schema version ${version}, newer than this Hanami understands (${MONGO_SCHEMA_VERSION}); upgrade Hanami`);
@@ -631,10 +624,7 @@ export class MongoStore implements Store {
         ]);
         return pagedResult(docs.map(membershipFromDoc), total, resolved);
       }),
-    listByUser: (userId) =>
-      this.run('memberships.listByUser', async () =>
-        (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc),
-      ),
+    listByUser: (userId) => this.run('memberships.listByUser', async () => (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc)),
     remove: (projectId, userId) =>
       this.run('memberships.remove', async () => {
         const { deletedCount } = await this.memberships_.deleteOne({ _id: membershipId(projectId, userId) });
@@ -757,8 +747,7 @@ export class MongoStore implements Store {
         await this.transitions_.deleteMany({ taskId: id });
         await this.cancelRequests_.deleteOne({ _id: id });
       }),
-    listByCluster: (projectId: string, clusterId: string, page?: Page) =>
-      this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
+    listByCluster: (projectId: string, clusterId: string, page?: Page) => this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
     listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
       this.run('tasks.listByState', async () =>
         states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states }, ...(cluster ? { projectId: cluster.projectId, clusterId: cluster.clusterId } : {}) }),
@@ -799,9 +788,7 @@ export class MongoStore implements Store {
       this.run('settings.setIfAbsent', async () => {
         // $setOnInsert writes only when the upsert inserts; the returned document holds the
         // value that won, whichever replica wrote it.
-        const doc = await upsertWithRetry(() =>
-          this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }),
-        );
+        const doc = await upsertWithRetry(() => this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }));
         if (!doc) throw new StoreError(`setting ${key}: upsert returned no document`);
         return doc.value;
       }),

@@ -10,17 +10,7 @@
  * statistic or score is left out and a null throughput figure reads as 0 (what the API has
  * always shown for it). Request params of earlier versions carry `epochs: 1`; it is ignored.
  */
-import {
-  StoreError,
-  type InputMapping,
-  type OutputLayout,
-  type RequestParams,
-  type RequestResult,
-  type TaskRecord,
-  type Throughput,
-  type TrainParams,
-  type TrainResult,
-} from './types.js';
+import { StoreError, type InputMapping, type OutputLayout, type RequestParams, type RequestResult, type TaskRecord, type Throughput, type TrainParams, type TrainResult } from './types.js';
 
 type Fields = Record<string, unknown>;
 

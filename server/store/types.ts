@@ -383,12 +383,7 @@ export interface Store {
      *  with `runBy`, was started by that instance). A patch that changes the state moves the
      *  task out of its current state exactly once, however many instances try at the same
      *  time. Null when the condition does not hold; NotFoundError for an unknown task. */
-    updateIf(
-      projectId: string,
-      id: string,
-      condition: { states: TaskState[]; runBy?: string },
-      patch: TaskPatch,
-    ): Promise<TaskRecord | null>;
+    updateIf(projectId: string, id: string, condition: { states: TaskState[]; runBy?: string }, patch: TaskPatch): Promise<TaskRecord | null>;
     /** Records that `by` asked to stop the task, for the instance running it (which may be
      *  another one); kept apart from the task record, which only its runner writes. True for
      *  the first request. */

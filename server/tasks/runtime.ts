@@ -119,7 +119,11 @@ export class TaskRuntime {
         this.host.releaseIdle(idleMs);
       },
     );
-    this.rounds.every(pollMs, () => this.scheduler.isStopping, () => this.scheduler.poll(false));
+    this.rounds.every(
+      pollMs,
+      () => this.scheduler.isStopping,
+      () => this.scheduler.poll(false),
+    );
     return recovered;
   }
 

@@ -108,7 +108,8 @@ export class Scheduler {
     this.deps.keeper.claim(ref).then(
       () => this.enqueue(ref, task),
       (error: unknown) => {
-        if (!(error instanceof ClusterHostedElsewhereError) && !(error instanceof NotFoundError)) this.deps.logger.warn({ err: error, taskId: task.id }, 'could not claim the cluster of a new task; the next poll tries again');
+        if (!(error instanceof ClusterHostedElsewhereError) && !(error instanceof NotFoundError))
+          this.deps.logger.warn({ err: error, taskId: task.id }, 'could not claim the cluster of a new task; the next poll tries again');
       },
     );
   }
@@ -148,7 +149,9 @@ export class Scheduler {
     const tasks = this.tasksOf(ref);
     if (this.stopping || tasks.queued.has(task.id) || tasks.running?.taskId === task.id) return false;
     tasks.queued.set(task.id, { createdAt: task.createdAt, enqueuedAt: Date.now() });
-    this.deps.host.withCluster(ref, 'task', (turn) => this.runOldest(turn, tasks)).catch((e: unknown) => this.deps.logger.error({ err: e, clusterId: ref.clusterId }, 'a task could not be started; it stays queued'));
+    this.deps.host
+      .withCluster(ref, 'task', (turn) => this.runOldest(turn, tasks))
+      .catch((e: unknown) => this.deps.logger.error({ err: e, clusterId: ref.clusterId }, 'a task could not be started; it stays queued'));
     return true;
   }
 

@@ -156,10 +156,13 @@ function checkMapping(templateText: string, params: TaskParams, inputWidth: numb
     if (!inputs.includes(m.name)) throw unprocessable('bad_mapping', `the template has no input "${m.name}" (inputs: ${inputs.join(', ')})`, { field: `/body/inputs/${i}/name` });
     const column = m.column ?? 0;
     const size = m.size ?? inputWidth - column;
-    if (column + size > inputWidth || size <= 0) throw unprocessable('bad_mapping', `input "${m.name}": columns ${column}..${column + size - 1} are outside the dataset's ${inputWidth} columns`, { field: `/body/inputs/${i}` });
+    if (column + size > inputWidth || size <= 0)
+      throw unprocessable('bad_mapping', `input "${m.name}": columns ${column}..${column + size - 1} are outside the dataset's ${inputWidth} columns`, { field: `/body/inputs/${i}` });
   }
-  if (!params.inputs && inputs.length !== 1) throw unprocessable('bad_mapping', `the template has ${inputs.length} inputs (${inputs.join(', ')}): say which columns feed which in "inputs"`, { field: '/body/inputs' });
-  if (params.output !== undefined && !outputs.includes(params.output)) throw unprocessable('bad_mapping', `the template has no output "${params.output}" (outputs: ${outputs.join(', ')})`, { field: '/body/output' });
+  if (!params.inputs && inputs.length !== 1)
+    throw unprocessable('bad_mapping', `the template has ${inputs.length} inputs (${inputs.join(', ')}): say which columns feed which in "inputs"`, { field: '/body/inputs' });
+  if (params.output !== undefined && !outputs.includes(params.output))
+    throw unprocessable('bad_mapping', `the template has no output "${params.output}" (outputs: ${outputs.join(', ')})`, { field: '/body/output' });
 }
 
 export const taskRoutes = [
@@ -222,7 +225,9 @@ export const taskRoutes = [
         finishedAt: null,
         createdBy: requirePrincipal(principal).name,
       };
-      const task = await store.tasks.create(body.kind === 'train' ? { ...fields, kind: 'train', params: { datasetId: dataset.id, epochs, ...binding } } : { ...fields, kind: 'request', params: { datasetId: dataset.id, ...binding } });
+      const task = await store.tasks.create(
+        body.kind === 'train' ? { ...fields, kind: 'train', params: { datasetId: dataset.id, epochs, ...binding } } : { ...fields, kind: 'request', params: { datasetId: dataset.id, ...binding } },
+      );
       services.runtime.submit(task);
       return json(202, TaskView, taskView(task));
     },

@@ -135,7 +135,15 @@ function makeTask(projectId: string, name = unique('task'), createdAt = at(0), o
     name,
     state: 'queued',
     // Names with dots and dollars: MongoDB field-name rules must not touch them.
-    params: { datasetId: randomUUID(), epochs: 2, inputs: [{ name: 'in.put', column: 0, size: 2 }, { name: '$dollar', column: 2 }], output: 'out.$' },
+    params: {
+      datasetId: randomUUID(),
+      epochs: 2,
+      inputs: [
+        { name: 'in.put', column: 0, size: 2 },
+        { name: '$dollar', column: 2 },
+      ],
+      output: 'out.$',
+    },
     progress: { done: 0, total: 10 },
     result: null,
     resultBlobId: null,
@@ -548,8 +556,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const expected = byCreation(mine);
 
           const pages = [await c.list(projectId, { limit: 3 }), await c.list(projectId, { offset: 3, limit: 3 }), await c.list(projectId, { offset: 6, limit: 3 })];
-          assert.deepEqual(pages.map((p) => ids(p.items)), [ids(expected.slice(0, 3)), ids(expected.slice(3, 6)), ids(expected.slice(6))]);
-          assert.deepEqual(pages.map((p) => [p.total, p.offset, p.limit]), [[7, 0, 3], [7, 3, 3], [7, 6, 3]]);
+          assert.deepEqual(
+            pages.map((p) => ids(p.items)),
+            [ids(expected.slice(0, 3)), ids(expected.slice(3, 6)), ids(expected.slice(6))],
+          );
+          assert.deepEqual(
+            pages.map((p) => [p.total, p.offset, p.limit]),
+            [
+              [7, 0, 3],
+              [7, 3, 3],
+              [7, 6, 3],
+            ],
+          );
           assert.deepEqual(pages[0]!.items[0], expected[0]);
           assert.deepEqual(await c.list(projectId, { offset: 50 }), { items: [], total: 7, offset: 50, limit: 100 });
 
@@ -564,10 +582,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       it('lists by cluster within a project, paged', async () => {
         const projectId = randomUUID();
         const clusterId = randomUUID();
-        const onCluster = [
-          await store.tasks.create(makeTask(projectId, undefined, at(2), { clusterId })),
-          await store.tasks.create(makeTask(projectId, undefined, at(1), { clusterId })),
-        ];
+        const onCluster = [await store.tasks.create(makeTask(projectId, undefined, at(2), { clusterId })), await store.tasks.create(makeTask(projectId, undefined, at(1), { clusterId }))];
         await store.tasks.create(makeTask(projectId, undefined, at(0)));
         await store.tasks.create(makeTask(randomUUID(), undefined, at(0), { clusterId }));
 
@@ -585,7 +600,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const listed = await store.tasks.listByState(['queued', 'running']);
         assert.deepEqual(orderAmong(listed, [queued, running, finished]), [running.id, queued.id]);
         assert.ok(listed.every((t) => t.state === 'queued' || t.state === 'running'));
-        assert.deepEqual(listed.find((t) => t.id === queued.id), queued);
+        assert.deepEqual(
+          listed.find((t) => t.id === queued.id),
+          queued,
+        );
         assert.deepEqual(await store.tasks.listByState([]), []);
         await store.tasks.update(queued.projectId, queued.id, { state: 'cancelled', finishedAt: at(9) });
         assert.ok(!ids(await store.tasks.listByState(['queued'])).includes(queued.id));
@@ -636,7 +654,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
     });
 
     describe('task compare-and-set', () => {
-      it('lists one cluster\'s tasks by state', async () => {
+      it("lists one cluster's tasks by state", async () => {
         const projectId = randomUUID();
         const clusterId = randomUUID();
         const a = await store.tasks.create(makeTask(projectId, undefined, at(3), { clusterId, state: 'queued' }));
@@ -707,9 +725,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       it('lets exactly one of several concurrent starts win', async () => {
         const projectId = randomUUID();
         const task = await store.tasks.create(makeTask(projectId));
-        const results = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: `pod-${i}` })),
-        );
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: `pod-${i}` })));
         const winners = results.filter((r) => r !== null);
         assert.equal(winners.length, 1);
         assert.equal((await store.tasks.get(projectId, task.id)).runBy, winners[0]!.runBy);
@@ -830,7 +846,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(ids.includes(held.id));
         assert.ok(!ids.includes(released.id));
         assert.ok(!ids.includes(never.id));
-        assert.deepEqual(leased.find((r) => r.id === held.id), await store.clusters.get(held.projectId, held.id));
+        assert.deepEqual(
+          leased.find((r) => r.id === held.id),
+          await store.clusters.get(held.projectId, held.id),
+        );
       });
     });
 
@@ -865,12 +884,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const append = (entry: AuditEntry & ErrorEntry) => (log === 'audit' ? store.audit.append(entry) : store.errors.append(entry));
           const list = (filter: { userId?: string; projectId?: string }, page?: { offset?: number; limit?: number }) =>
             log === 'audit' ? store.audit.list(filter, page) : store.errors.list(filter, page);
-          const entries = [
-            make({ time: at(3), userId, projectId }),
-            make({ time: at(1), userId }),
-            make({ time: at(2), projectId }),
-            make({ time: at(2), userId, projectId }),
-          ] as (AuditEntry & ErrorEntry)[];
+          const entries = [make({ time: at(3), userId, projectId }), make({ time: at(1), userId }), make({ time: at(2), projectId }), make({ time: at(2), userId, projectId })] as (AuditEntry &
+            ErrorEntry)[];
           for (const e of entries) await append(e);
 
           const byTime = <T extends { time: string; id: string }>(xs: T[]) => [...xs].sort((a, b) => a.time.localeCompare(b.time) || (a.id < b.id ? -1 : 1));

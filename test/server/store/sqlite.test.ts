@@ -127,12 +127,38 @@ describe('SqliteStore specifics', () => {
       const projectId = randomUUID();
       const now = new Date().toISOString();
       const cluster = await store.clusters.create({
-        id: randomUUID(), projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks',
-        stateBlobId: null, stats: {}, owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        name: 'old',
+        templateText: 'version: 1',
+        seed: 1,
+        backend: 'auto',
+        mode: 'tasks',
+        stateBlobId: null,
+        stats: {},
+        owner: null,
+        leaseUntil: null,
+        createdAt: now,
+        updatedAt: now,
+        createdBy: 'u',
       });
       const task = await store.tasks.create({
-        id: randomUUID(), projectId, clusterId: cluster.id, kind: 'train', name: 't', state: 'queued', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 0, total: 1 },
-        result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        clusterId: cluster.id,
+        kind: 'train',
+        name: 't',
+        state: 'queued',
+        params: { datasetId: 'd1', epochs: 1 },
+        progress: { done: 0, total: 1 },
+        result: null,
+        resultBlobId: null,
+        error: null,
+        runBy: null,
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+        createdBy: 'u',
       });
       await store.close();
       // Back to what version 1 had: no lease or runner columns, no cancel requests.
@@ -167,13 +193,27 @@ describe('SqliteStore specifics', () => {
       const now = new Date().toISOString();
       const outputs = [{ name: 'output', mode: 'class', column: 0, size: 2, labels: ['even', 'odd'] }];
       const data = {
-        kind: 'request', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 3, total: 3 },
+        kind: 'request',
+        params: { datasetId: 'd1', epochs: 1 },
+        progress: { done: 3, total: 3 },
         result: { rows: 3, width: 2, outputs, samples: 3, seconds: 0.001, samplesPerSecond: 3000, rmse: null, mae: null },
-        resultBlobId: 'b1', error: null, startedAt: now, finishedAt: now, createdBy: 'u',
+        resultBlobId: 'b1',
+        error: null,
+        startedAt: now,
+        finishedAt: now,
+        createdBy: 'u',
       };
       const db = new Database(join(dir, SQLITE_FILE));
-      db.prepare('INSERT INTO tasks (id, project_id, name, created_at, cluster_id, state, run_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(id, projectId, 'old', now, 'c1', 'finished', 'pod-a', JSON.stringify(data));
+      db.prepare('INSERT INTO tasks (id, project_id, name, created_at, cluster_id, state, run_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        id,
+        projectId,
+        'old',
+        now,
+        'c1',
+        'finished',
+        'pod-a',
+        JSON.stringify(data),
+      );
       db.close();
       const reopened = new SqliteStore({ dataDir: dir });
       await reopened.init();
