@@ -347,7 +347,7 @@ export class GpuNetwork {
     if (data.length === 0) return;
     // Dawn's writeBuffer takes no SharedArrayBuffer (the host network lives in them): copy.
     const source = data.buffer instanceof SharedArrayBuffer ? data.slice() : data;
-    this.context.device.queue.writeBuffer(buffer, byteOffset, source.buffer as ArrayBuffer, source.byteOffset, source.byteLength);
+    this.context.device.queue.writeBuffer(buffer, byteOffset, source.buffer, source.byteOffset, source.byteLength);
     this.counters.bytesUploaded += data.byteLength;
   }
 
@@ -708,7 +708,7 @@ export class GpuNetwork {
       await staging.mapAsync(MapMode.READ);
       this.counters.readbacks++;
       const mapped = staging.getMappedRange();
-      return ranges.map((r, i) => new Uint32Array(mapped.slice(at[i]!, at[i]! + r.bytes)));
+      return ranges.map((r, i) => new Uint32Array(mapped.slice(at[i], at[i]! + r.bytes)));
     } finally {
       staging.destroy();
     }

@@ -110,7 +110,11 @@ export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state
   } catch (e) {
     // A failure between batches (a hook, a progress callback): the host copy is made current
     // before the error goes on. Within a batch the copies may disagree: the caller drops both.
-    if (consistent && !(e instanceof JobCancelled) && !session.context.lost) await ignoreFailure(session.lock.run(() => network.sync(state)), 'the job failed already: its own error is the one to report');
+    if (consistent && !(e instanceof JobCancelled) && !session.context.lost)
+      await ignoreFailure(
+        session.lock.run(() => network.sync(state)),
+        'the job failed already: its own error is the one to report',
+      );
     throw e;
   }
   return { visits };

@@ -48,12 +48,10 @@ const OUTPUT_TYPES: readonly OutputType[] = ['plain', 'bool', 'int', 'float'];
 // =======================================================================================
 
 /** A value as written, before its meaning is known; `shown` is how messages quote it. */
-type RawScalar = (
-  | { kind: 'number'; value: number; integral: boolean }
-  | { kind: 'boolean'; value: boolean }
-  | { kind: 'string'; value: string }
-  | { kind: 'other' }
-) & { shown: string; loc: SourceLocation };
+type RawScalar = ({ kind: 'number'; value: number; integral: boolean } | { kind: 'boolean'; value: boolean } | { kind: 'string'; value: string } | { kind: 'other' }) & {
+  shown: string;
+  loc: SourceLocation;
+};
 
 interface RawPosition {
   coords: RawScalar[];
@@ -628,9 +626,7 @@ class JsonTemplateReader {
     const version = this.scalar(field('version'));
     return {
       version,
-      settings: settings
-        ? this.properties(settings, '"settings"').map((p) => ({ name: p.name, nameLoc: this.loc(p.key), value: this.scalar(p.value) }))
-        : [],
+      settings: settings ? this.properties(settings, '"settings"').map((p) => ({ name: p.name, nameLoc: this.loc(p.key), value: this.scalar(p.value) })) : [],
       hexagons: this.elements(field('hexagons'), '"hexagons"').map((n) => this.position(n, 'a hexagon')),
       hexagonsLoc: this.loc(field('hexagons')),
       axons: axons ? this.elements(axons, '"axons"').map((n) => this.axon(n)) : [],
@@ -698,10 +694,7 @@ const SETTING_READERS: ReadonlyMap<string, SettingReader> = new Map<string, Sett
     },
   ],
   ['refractory_time', (v, s) => void (s.refractoryTime = integerOf(v, 'refractory_time', 1, MAX_REFRACTORY_TIME))],
-  [
-    'max_connection_distance',
-    (v, s) => void (s.maxConnectionDistance = integerOf(v, 'max_connection_distance', 1, MAX_CONNECTION_DISTANCE)),
-  ],
+  ['max_connection_distance', (v, s) => void (s.maxConnectionDistance = integerOf(v, 'max_connection_distance', 1, MAX_CONNECTION_DISTANCE))],
   [
     'enable_reduction',
     (v, s) => {
@@ -733,8 +726,7 @@ function readPosition(raw: RawPosition, what: string): Position {
   if (!x || !y || extra.length > 0) {
     throw new TemplateError(`the position of ${what} must have 2 or 3 coordinates (x, y[, z]), found ${raw.coords.length}`, raw.loc);
   }
-  const coordinate = (s: RawScalar, axis: string): number =>
-    integerOf(s, `${axis} coordinate of ${what}`, -MAX_COORDINATE, MAX_COORDINATE);
+  const coordinate = (s: RawScalar, axis: string): number => integerOf(s, `${axis} coordinate of ${what}`, -MAX_COORDINATE, MAX_COORDINATE);
   return { x: coordinate(x, 'x'), y: coordinate(y, 'y'), z: z ? coordinate(z, 'z') : 1 };
 }
 
@@ -806,10 +798,7 @@ class NameRegistry {
   claim(name: string, kind: string, loc: SourceLocation): void {
     const first = this.used.get(name);
     if (first) {
-      throw new TemplateError(
-        `duplicate name "${name}" (already used by the ${first.kind} at ${formatLoc(first.loc)}); input and output names must be unique`,
-        loc,
-      );
+      throw new TemplateError(`duplicate name "${name}" (already used by the ${first.kind} at ${formatLoc(first.loc)}); input and output names must be unique`, loc);
     }
     this.used.set(name, { kind, loc });
   }
@@ -837,8 +826,7 @@ function readOutputs(raw: RawTemplate, declared: ReadonlySet<string>, names: Nam
     const input = inputs.find((i) => formatPosition(i.position) === formatPosition(position));
     if (input) {
       throw new TemplateError(
-        `output "${name}" is on hexagon ${formatPosition(position)}, which already holds input "${input.name}" ` +
-          `(${formatLoc(input.loc)}); a hexagon cannot hold both inputs and outputs`,
+        `output "${name}" is on hexagon ${formatPosition(position)}, which already holds input "${input.name}" ` + `(${formatLoc(input.loc)}); a hexagon cannot hold both inputs and outputs`,
         port.position.loc,
       );
     }
@@ -892,8 +880,7 @@ export function templateToText(t: ClusterTemplate): string {
   if (t.axons.length > 0) {
     lines.push('axons:', ...t.axons.map((a) => `${indent}${formatPosition(a.from)} -> ${formatPosition(a.to)}`));
   }
-  const port = (p: InputSpec | OutputSpec): string =>
-    `${indent}${p.name}: ${formatPosition(p.position)}${p.type === 'plain' ? '' : ` (${p.type})`}`;
+  const port = (p: InputSpec | OutputSpec): string => `${indent}${p.name}: ${formatPosition(p.position)}${p.type === 'plain' ? '' : ` (${p.type})`}`;
   lines.push('inputs:', ...t.inputs.map(port));
   lines.push('outputs:', ...t.outputs.map(port));
   return `${lines.join('\n')}\n`;
@@ -946,8 +933,7 @@ function interfacesOf(t: ClusterTemplate): TemplateInterfaces {
 export function templateToJson(t: ClusterTemplate): string {
   const pos = (p: Position): string => `[${p.x}, ${p.y}, ${p.z}]`;
   const list = (items: string[]): string => (items.length === 0 ? '[]' : `[\n    ${items.join(',\n    ')}\n  ]`);
-  const port = (p: InputSpec | OutputSpec): string =>
-    `{ "name": ${JSON.stringify(p.name)}, "position": ${pos(p.position)}, "type": ${JSON.stringify(p.type)} }`;
+  const port = (p: InputSpec | OutputSpec): string => `{ "name": ${JSON.stringify(p.name)}, "position": ${pos(p.position)}, "type": ${JSON.stringify(p.type)} }`;
   const settings = [
     `"neuron_cooldown": ${JSON.stringify(t.settings.neuronCooldown)}`,
     `"refractory_time": ${JSON.stringify(t.settings.refractoryTime)}`,
