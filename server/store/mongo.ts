@@ -812,7 +812,7 @@ export class MongoStore implements Store {
     lastMetric: (projectId, taskId) =>
       this.run('tasks.lastMetric', async () => {
         const doc = await this.metrics_.find({ taskId, projectId }).sort({ seq: -1 }).limit(1).next();
-        return doc ? readMetricPoint(doc as unknown as Fields) : null;
+        return doc ? readMetricPoint(doc) : null;
       }),
   };
 
