@@ -213,7 +213,14 @@ export class TaskEventsNamespace {
     };
     const deliver = (event: TaskEvent): void => {
       if (buffer) buffer.push(event);
-      else this.send(socket, scope, sent, event, stop);
+      else {
+        try {
+          this.send(socket, scope, sent, event, stop);
+        } catch (e) {
+          // The runtime publishes from its own work: a follower's trouble must not reach it.
+          this.deps.logger.error({ err: e }, 'task events: could not send an event to a follower');
+        }
+      }
     };
     follow.unsubscribe = this.deps.events.subscribe(scope, deliver);
     follows.set(key, follow);

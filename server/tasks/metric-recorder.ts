@@ -1,6 +1,7 @@
 /**
- * A task's metric series while it runs: a point every `everySamples` samples (taken at the
- * first slice or batch boundary at or after it, where the network is consistent) and a final
+ * A task's metric series while it runs: a point every `everySamples` samples since the
+ * previous one (taken at the first slice or batch boundary where that many are done, where
+ * the network is consistent) and a final
  * one at the end. Each point is appended to the store (which bounds the series, see
  * server/store/metric-series.ts) and then published (task-events.ts), in order.
  *
@@ -124,7 +125,8 @@ export class TrainingScore {
 export class MetricRecorder {
   private seq = 0;
   private every: number;
-  private nextAt: number;
+  /** Samples done at the last point taken while running (the cadence counts from there). */
+  private pointAt = 0;
   private done = 0;
   private total = 0;
   private lastDone = 0;
@@ -142,7 +144,6 @@ export class MetricRecorder {
     private readonly logger: Logger,
   ) {
     this.every = Math.max(1, settings.everySamples);
-    this.nextAt = this.every;
     this.lastTime = performance.now();
     this.total = task.progress.total;
   }
@@ -155,7 +156,7 @@ export class MetricRecorder {
 
   /** Whether the next point is due (the samples since the last one reached the cadence). */
   get due(): boolean {
-    return !this.ended && this.done >= this.nextAt;
+    return !this.ended && this.done - this.pointAt >= this.every;
   }
 
   /** Samples done so far, as last reported. */
@@ -167,7 +168,7 @@ export class MetricRecorder {
    *  since the previous point. */
   record(size: Size, score: WindowScore = { window: 0 }): void {
     if (this.ended) return;
-    while (this.nextAt <= this.done) this.nextAt += this.every;
+    this.pointAt = this.done;
     this.append(size, score, false);
   }
 
