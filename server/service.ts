@@ -201,6 +201,8 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       policy,
       logger,
       maxSocketsPerUser: config.io.maxSocketsPerUser,
+      instanceId: runtime.instanceId,
+      pollMs: config.taskPollMs,
       taskView,
       metricView,
     });

@@ -19,8 +19,10 @@
  * - A task follow ends by itself after the task's end state; `unfollow` ends any follow; a
  *   disconnect ends all of a socket's follows (nothing is left subscribed).
  *
- * Events come from the process that runs the task (the host of its cluster): with several
- * service instances, a follower connected to another instance gets the snapshot only.
+ * Events are published by the process that runs the task (the host of its cluster). With
+ * several service instances, a task follow on an instance that does not run the task reads
+ * the store instead, every `pollMs` (the task's record and its new points), until the end;
+ * a project follow hears the tasks this instance runs.
  */
 import type { Logger } from 'pino';
 import type { Namespace, Socket } from 'socket.io';
@@ -60,6 +62,10 @@ export interface TaskEventsDeps {
   policy: Policy;
   logger: Logger;
   maxSocketsPerUser: number;
+  /** This process's instance id: tasks another one runs are followed through the store. */
+  instanceId: string;
+  /** How often such a follow reads the store (HANAMI_TASK_POLL_MS). */
+  pollMs: number;
   /** The task as `GET …/tasks/{id}` shows it (server/api/resources/tasks.ts). */
   taskView: (task: TaskRecord) => unknown;
   metricView: (point: MetricPoint) => unknown;
@@ -112,6 +118,8 @@ export class TaskEventsNamespace {
   private readonly socketsPerUser = new Map<string, number>();
   /** Each connected socket's follows, by key. */
   private readonly follows = new Map<Socket, Map<string, Follow>>();
+  /** Task follows reading the store (their task runs on another instance). */
+  private pollers = 0;
 
   constructor(
     private readonly ns: Namespace,
@@ -127,10 +135,10 @@ export class TaskEventsNamespace {
   }
 
   /** Sockets connected now and follows open now (for tests and metrics). */
-  get stats(): { sockets: number; follows: number; subscriptions: number } {
+  get stats(): { sockets: number; follows: number; subscriptions: number; pollers: number } {
     let follows = 0;
     for (const f of this.follows.values()) follows += f.size;
-    return { sockets: this.follows.size, follows, subscriptions: this.deps.events.size };
+    return { sockets: this.follows.size, follows, subscriptions: this.deps.events.size, pollers: this.pollers };
   }
 
   private async authenticate(socket: Socket): Promise<void> {
@@ -233,7 +241,49 @@ export class TaskEventsNamespace {
     const waiting = buffer;
     buffer = undefined;
     for (const event of waiting) this.send(socket, scope, sent, event, stop);
+    if (scope.taskId !== undefined && follows.get(key) === follow) this.pollElsewhere(socket, scope as Required<Scope>, sent, follow, stop);
     return { ok: true, following: scope };
+  }
+
+  /**
+   * A task that another instance runs (or may run: queued) publishes nothing here: until it
+   * ends, the follow reads its record and new points from the store every `pollMs`. Not while
+   * this instance runs it (then the live events come); duplicates are dropped as ever.
+   */
+  private pollElsewhere(socket: Socket, scope: Required<Scope>, sent: Map<string, Sent>, follow: Follow, stop: () => void): void {
+    let polling = false;
+    const poll = async (): Promise<void> => {
+      const task = await this.deps.store.tasks.get(scope.projectId, scope.taskId);
+      if (task.state === 'running' && task.runBy === this.deps.instanceId) return;
+      const seen = sent.get(task.id)?.seq ?? -1;
+      const points = (await this.deps.store.tasks.listMetrics(scope.projectId, scope.taskId, { limit: 1000 })).items.filter((p) => p.seq > seen);
+      const ended = ENDED.has(task.state);
+      if (!ended) this.send(socket, scope, sent, { type: 'state', task }, stop);
+      for (const point of points) this.send(socket, scope, sent, { type: 'metric', projectId: task.projectId, clusterId: task.clusterId, taskId: task.id, point }, stop);
+      if (ended) this.send(socket, scope, sent, { type: 'state', task }, stop);
+    };
+    const timer = setInterval(() => {
+      if (polling) return;
+      polling = true;
+      poll()
+        .catch((e: unknown) => {
+          // A deleted task ends the follow; anything else is tried again at the next tick.
+          if (e instanceof NotFoundError) stop();
+          else this.deps.logger.warn({ err: e, taskId: scope.taskId }, 'task events: could not read a followed task');
+        })
+        .finally(() => {
+          polling = false;
+        });
+    }, this.deps.pollMs);
+    timer.unref();
+    this.pollers++;
+    const unsubscribe = follow.unsubscribe;
+    follow.unsubscribe = () => {
+      unsubscribe();
+      clearInterval(timer);
+      this.pollers--;
+      follow.unsubscribe = () => undefined;
+    };
   }
 
   /** What happened before the follow: a task's stored points and state, or a project's

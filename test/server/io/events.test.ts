@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
 import { io as connectSocket, type Socket } from 'socket.io-client';
+import { startService } from '../../../server/service.js';
 import { DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
-import { type Client, createProject, items, memberOf, num, obj, startTestService, str, type TestService, waitFor } from '../api/helpers.js';
+import { type Client, createProject, items, memberOf, num, obj, startTestService, str, testConfig, type TestService, waitFor } from '../api/helpers.js';
 import { tinyCsv, uploadCsv } from '../api/fixtures.js';
 import { createCluster, createDataset } from '../api/workflow.js';
 
@@ -36,8 +38,8 @@ class Follower {
     socket.on('task:metric', (d: Record<string, unknown>) => this.events.push({ event: 'metric', taskId: str(d, 'taskId'), projectId: str(d, 'projectId'), body: obj(d.point) }));
   }
 
-  static connect(token: string | null): Promise<Follower> {
-    const socket = connectSocket(`${svc.url}/v1/events`, { auth: token === null ? {} : { token }, transports: ['websocket'], reconnection: false });
+  static connect(token: string | null, url = svc.url): Promise<Follower> {
+    const socket = connectSocket(`${url}/v1/events`, { auth: token === null ? {} : { token }, transports: ['websocket'], reconnection: false });
     sockets.push(socket);
     return new Promise((resolve, reject) => {
       socket.once('connect', () => resolve(new Follower(socket)));
@@ -71,12 +73,14 @@ async function submit(client: Client, project: string, cluster: string, body: Re
   return str(await client.expect(202, 'POST', tasksPath(project, cluster), { json: body }), 'id');
 }
 
-function eventsStats(): { sockets: number; follows: number; subscriptions: number } {
+function eventsStats(): { sockets: number; follows: number; subscriptions: number; pollers: number } {
   return svc.service.events.stats;
 }
 
 before(async () => {
-  svc = await startTestService({ taskMetricSamples: EVERY, taskMetricPoints: KEPT });
+  // A named instance: a second service in this process (below) would take the default
+  // `<hostname>-<pid>` for an earlier life of its own and release its leases.
+  svc = await startTestService({ instanceId: 'first-instance', taskMetricSamples: EVERY, taskMetricPoints: KEPT });
   projectId = await createProject(svc.admin, 'events-project');
   otherProjectId = await createProject(svc.admin, 'events-elsewhere');
   member = await memberOf(svc.admin, projectId, 'events-member');
@@ -290,7 +294,8 @@ describe('leaving', () => {
     await followers[2]!.follow({ projectId, clusterId, taskId });
     // An unfollow ends one follow.
     assert.deepEqual(obj(await followers[2]!.socket.timeout(10_000).emitWithAck('unfollow', { projectId })), { ok: true });
-    assert.deepEqual(eventsStats(), { sockets: 3, follows: 3, subscriptions: 3 });
+    // Each task follow also watches the store, in case another instance runs the task.
+    assert.deepEqual(eventsStats(), { sockets: 3, follows: 3, subscriptions: 3, pollers: 2 });
     await waitFor(
       async () => followers.map((f) => f.of(taskId).filter((e) => e.event === 'metric').length),
       (n) => n.every((k) => k >= 2),
@@ -308,5 +313,51 @@ describe('leaving', () => {
     const last = obj(obj((await member.expect(200, 'GET', `${tasksPath(projectId, clusterId)}/${taskId}`)).metrics).last);
     assert.equal(last.final, true);
     assert.equal(num(last, 'done'), num(obj(cancelled.progress), 'done'));
+  });
+});
+
+describe('a task another instance runs', () => {
+  test('a follower on this instance gets its points and end from the store, and nothing stays behind', async () => {
+    // A second service process on the same store (an embedded one shared by two instances,
+    // as the service and the CLI share it); the first runs the task, the second is asked.
+    const second = await startService(testConfig(svc.dataDir, { instanceId: 'second-instance', taskPollMs: 200, taskMetricSamples: EVERY, taskMetricPoints: KEPT }), {
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const clusterId = await createCluster(member, projectId, { name: 'elsewhere', template: DEFAULT_TEMPLATE });
+      const taskId = await submit(member, projectId, clusterId, { kind: 'train', datasetId, epochs: 20 });
+      const running = await waitFor(
+        () => member.expect(200, 'GET', `${tasksPath(projectId, clusterId)}/${taskId}`),
+        (t) => t.state !== 'queued',
+        'the task to start',
+      );
+      assert.equal(running.runBy, 'first-instance');
+      const follower = await Follower.connect(member.token, second.url);
+      assert.equal((await follower.follow({ projectId, clusterId, taskId })).ok, true);
+      const atAck = follower.of(taskId).length;
+      const got = await follower.untilEnd(taskId);
+      follower.socket.disconnect();
+      const task = await member.expect(200, 'GET', `${tasksPath(projectId, clusterId)}/${taskId}`);
+      assert.equal(task.state, 'finished', String(task.error));
+      assert.ok(got.length > atAck, 'events came after the follow began, read from the store');
+      const points = got.filter((e) => e.event === 'metric').map((e) => e.body);
+      const seqs = points.map((p) => num(p, 'seq'));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        'points in order',
+      );
+      assert.equal(new Set(seqs).size, seqs.length, 'none twice');
+      assert.deepEqual(points.at(-1), obj(task.metrics).last);
+      assert.equal(got.at(-1)!.event, 'state');
+      assert.deepEqual(obj(got.at(-1)!.body.result), obj(task.result));
+      await waitFor(
+        async () => second.events.stats,
+        (st) => st.follows === 0 && st.pollers === 0 && st.sockets === 0,
+        'the second instance to forget the follower',
+      );
+    } finally {
+      await second.stop();
+    }
   });
 });
