@@ -2,7 +2,7 @@
  * A task's metric series where it crosses the store, shared by both implementations: how a
  * full series is thinned, and how a stored point reads back.
  *
- * Bounding: a series holds at most `limit` points. The point that goes over the limit makes
+ * Bounding: a series holds at most `limit` points. The points that take it over the limit make
  * the store drop every second point (index 1, 3, 5, ... in `seq` order), keeping the first and
  * the newest, so the series halves and what is kept still spans the whole run. The recorder
  * (server/tasks/metric-recorder.ts) doubles its cadence at the same moment, so the points
@@ -13,11 +13,16 @@ import { StoreError, type MetricPoint } from './types.js';
 /** The default and largest number of points kept per task. */
 export const DEFAULT_METRIC_POINTS = 1000;
 
-/** The seqs to drop from a series (given in `seq` order) that holds more than `limit` points. */
+/** The seqs to drop from a series (given in `seq` order) that holds more than `limit` points:
+ *  halvings until it fits. */
 export function seqsToThin(seqs: readonly number[], limit: number): number[] {
-  if (seqs.length <= limit) return [];
   const drop: number[] = [];
-  for (let i = 1; i < seqs.length - 1; i += 2) drop.push(seqs[i]!);
+  let kept = [...seqs];
+  while (kept.length > Math.max(2, limit)) {
+    const next: number[] = [];
+    kept.forEach((seq, i) => (i % 2 === 1 && i < kept.length - 1 ? drop.push(seq) : next.push(seq)));
+    kept = next;
+  }
   return drop;
 }
 

@@ -781,11 +781,17 @@ export class MongoStore implements Store {
         }
       }),
     cancelRequestOf: (projectId, id) => this.run('tasks.cancelRequestOf', async () => (await this.cancelRequests_.findOne({ _id: id, projectId }))?.by ?? null),
-    appendMetric: (projectId, taskId, point, limit) =>
-      this.run('tasks.appendMetric', async () => {
-        // Only the task's runner appends, one point at a time: no two writers race here.
-        const fields = metricFields(point);
-        await this.metrics_.insertOne({ ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId });
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', async () => {
+        // Only the task's runner appends, one call at a time: no two writers race here.
+        if (points.length > 0) {
+          await this.metrics_.insertMany(
+            points.map((point) => {
+              const fields = metricFields(point);
+              return { ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId };
+            }),
+          );
+        }
         const count = await this.metrics_.countDocuments({ taskId, projectId });
         if (count <= limit) return count;
         const seqs = (

@@ -660,12 +660,15 @@ export class SqliteStore implements Store {
           })
           .immediate(),
       ),
-    appendMetric: (projectId, taskId, point, limit) =>
-      this.run('tasks.appendMetric', () =>
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', () =>
         this.db
           .transaction(() => {
-            const fields = metricFields(point);
-            this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)').run(taskId, projectId, fields.seq, JSON.stringify(fields));
+            const insert = this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)');
+            for (const point of points) {
+              const fields = metricFields(point);
+              insert.run(taskId, projectId, fields.seq, JSON.stringify(fields));
+            }
             const count = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
             if (count <= limit) return count;
             const seqs = (this.statement('SELECT seq FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq').all(taskId, projectId) as { seq: number }[]).map((r) => r.seq);

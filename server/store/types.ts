@@ -217,7 +217,7 @@ export interface ClassScore {
 /**
  * One point of a task's metric series, recorded while it runs (every `HANAMI_TASK_METRIC_SAMPLES`
  * samples, at the next slice or batch boundary) and once at its end (`final`). Stored apart
- * from the task record (`tasks.appendMetric`), at most a bounded number per task.
+ * from the task record (`tasks.appendMetrics`), at most a bounded number per task.
  */
 export interface MetricPoint {
   /** 0, 1, 2, ... in recording order; unique within the task (thinning leaves gaps). */
@@ -434,13 +434,13 @@ export interface Store {
     /** Who asked to stop the task, or null. */
     cancelRequestOf(projectId: string, id: string): Promise<string | null>;
     /**
-     * Appends one point to the task's metric series (its `seq` larger than any stored) and
-     * bounds the series: when it then holds more than `limit` points, every second point is
-     * dropped, oldest first, keeping the first and the newest (so the series halves and the
-     * kept points stay spread over the whole run). Returns how many points are kept. Deleting
-     * the task deletes its series.
+     * Appends points (in `seq` order, each larger than any stored) to the task's metric series
+     * and bounds it: while it holds more than `limit` points, every second point is dropped,
+     * oldest first, keeping the first and the newest (so the series halves and the kept points
+     * stay spread over the whole run). Returns how many points are kept. Only the task's runner
+     * appends, one call at a time. Deleting the task deletes its series.
      */
-    appendMetric(projectId: string, taskId: string, point: MetricPoint, limit: number): Promise<number>;
+    appendMetrics(projectId: string, taskId: string, points: MetricPoint[], limit: number): Promise<number>;
     /** The task's metric series in `seq` order, paged (empty for an unknown task). */
     listMetrics(projectId: string, taskId: string, page?: Page): Promise<Paged<MetricPoint>>;
     /** The newest point of the task's series, or null. */

@@ -134,7 +134,9 @@ export class MetricRecorder {
   private lastSize: Size = { neurons: 0, synapses: 0, sections: 0, bytes: 0 };
   private kept = 0;
   private ended = false;
-  private chain: Promise<void> = Promise.resolve();
+  /** Points taken but not yet stored. */
+  private readonly pending: MetricPoint[] = [];
+  private draining: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -182,8 +184,8 @@ export class MetricRecorder {
   }
 
   /** Waits until every point is stored and published. */
-  flush(): Promise<void> {
-    return this.chain;
+  async flush(): Promise<void> {
+    while (this.draining) await this.draining;
   }
 
   private append(size: Size, score: WindowScore, final: boolean): void {
@@ -208,20 +210,32 @@ export class MetricRecorder {
     this.lastTime = now;
     this.lastDone = this.done;
     this.lastSize = { neurons: size.neurons, synapses: size.synapses, sections: size.sections, bytes: size.bytes };
+    this.pending.push(point);
+    this.draining ??= this.drain().finally(() => {
+      this.draining = undefined;
+    });
+  }
+
+  /**
+   * Writes the points waiting, one store call at a time, each call taking every point that
+   * arrived meanwhile (so a slow store gets fewer, larger writes instead of a growing queue),
+   * and publishes each point after the store has it: a follower that reads the store after
+   * subscribing sees every point once, in order.
+   */
+  private async drain(): Promise<void> {
     const { projectId, clusterId, id } = this.task;
-    // One write at a time, in order; a point is published after the store has it, so a
-    // follower that reads the store after subscribing sees every point once.
-    this.chain = this.chain.then(async () => {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
       try {
-        const kept = await this.store.tasks.appendMetric(projectId, id, point, this.settings.maxPoints);
+        const kept = await this.store.tasks.appendMetrics(projectId, id, batch, this.settings.maxPoints);
         // The store halved the series: so does the rate of new points.
-        if (kept <= this.kept) this.every *= 2;
+        if (kept < this.kept + batch.length) this.every *= 2;
         this.kept = kept;
       } catch (error) {
         // The series is best-effort; the task's own end is not.
-        this.logger.warn({ err: error, taskId: id }, 'could not store a metric point');
+        this.logger.warn({ err: error, taskId: id }, 'could not store metric points');
       }
-      this.events.publish({ type: 'metric', projectId, clusterId, taskId: id, point });
-    });
+      for (const point of batch) this.events.publish({ type: 'metric', projectId, clusterId, taskId: id, point });
+    }
   }
 }

@@ -678,7 +678,9 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.equal(await store.tasks.lastMetric(projectId, task.id), null);
         const unscored = (p: MetricPoint): MetricPoint => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'accuracy')) as unknown as MetricPoint;
         const written = [point(0), { ...unscored(point(1)), rmse: 0.25, mae: 0.125 }, { ...unscored(point(2)), final: true, window: 0 }];
-        for (const [i, p] of written.entries()) assert.equal(await store.tasks.appendMetric(projectId, task.id, p, 1000), i + 1);
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, written.slice(0, 1), 1000), 1);
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, written.slice(1), 1000), 3);
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, [], 1000), 3);
         const clean = written.map((p) => JSON.parse(JSON.stringify(p)) as MetricPoint);
         assert.deepEqual((await store.tasks.listMetrics(projectId, task.id)).items, clean);
         assert.deepEqual(await store.tasks.listMetrics(projectId, task.id, { offset: 1, limit: 1 }), { items: [clean[1]], total: 3, offset: 1, limit: 1 });
@@ -693,7 +695,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const limit = 8;
         const kept: number[] = [];
         for (let seq = 0; seq < 40; seq++) {
-          const n = await store.tasks.appendMetric(projectId, task.id, point(seq), limit);
+          const n = await store.tasks.appendMetrics(projectId, task.id, [point(seq)], limit);
           assert.ok(n <= limit, `${n} points kept after seq ${seq}`);
           kept.push(n);
         }
@@ -715,9 +717,26 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const projectId = randomUUID();
         const task = await store.tasks.create(makeTask(projectId));
         let n = 0;
-        for (let seq = 0; seq < 1001; seq++) n = await store.tasks.appendMetric(projectId, task.id, point(seq), 1000);
+        for (let seq = 0; seq < 1000; seq += 100)
+          n = await store.tasks.appendMetrics(
+            projectId,
+            task.id,
+            Array.from({ length: 100 }, (_, i) => point(seq + i)),
+            1000,
+          );
+        assert.equal(n, 1000);
+        n = await store.tasks.appendMetrics(projectId, task.id, [point(1000)], 1000);
         assert.equal(n, 501);
-        assert.equal((await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items.length, 501);
+        // A batch far over the limit halves as often as it takes: 501 + 1,600 → 2,101 → 1,051 → 526.
+        n = await store.tasks.appendMetrics(
+          projectId,
+          task.id,
+          Array.from({ length: 1600 }, (_, i) => point(1001 + i)),
+          1000,
+        );
+        assert.equal(n, 526);
+        const kept = (await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items;
+        assert.deepEqual([kept[0]?.seq, kept.at(-1)?.seq], [0, 2600]);
         await store.tasks.delete(projectId, task.id);
         assert.equal((await store.tasks.listMetrics(projectId, task.id)).total, 0);
       });

@@ -177,7 +177,7 @@ describe('SqliteStore specifics', () => {
       // Version 3: the task has an empty metric series that takes points.
       assert.equal((await migrated.tasks.listMetrics(projectId, task.id)).total, 0);
       const point = { seq: 0, time: now, done: 1, total: 1, samplesPerSecond: 1, window: 0, neurons: 1, synapses: 0, sections: 0, bytes: 0, final: true };
-      assert.equal(await migrated.tasks.appendMetric(projectId, task.id, point, 1000), 1);
+      assert.equal(await migrated.tasks.appendMetrics(projectId, task.id, [point], 1000), 1);
       await migrated.close();
       const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
       assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: SQLITE_SCHEMA_VERSION }]);
