@@ -152,6 +152,7 @@ export class TaskEventsNamespace {
     if (open >= this.deps.maxSocketsPerUser) throw new IoError('rate-limited', `too many sockets: at most ${this.deps.maxSocketsPerUser} per user`);
     this.socketsPerUser.set(user.id, open + 1);
     socket.data.user = user;
+    socket.data.token = token;
   }
 
   private onConnection(socket: Socket): void {
@@ -197,7 +198,13 @@ export class TaskEventsNamespace {
     const key = keyOf(scope);
     if (follows.has(key)) return { ok: true, following: scope };
     if (follows.size >= MAX_FOLLOWS_PER_SOCKET) throw new IoError('quota-exceeded', `at most ${MAX_FOLLOWS_PER_SOCKET} follows per socket; unfollow one first`);
-    const role = await roleInProject(this.deps.store, user, scope.projectId);
+    // The token again (the verifier caches it): one that expired or was revoked since the
+    // connect starts nothing new; and the user as they are now (an admin flag taken away).
+    const current = await this.deps.authenticator.verifyToken(socket.data.token as string).catch((e: unknown) => {
+      throw e instanceof DomainError && e.code === 'unauthorized' ? new DomainError('unauthorized', `unauthorized: ${e.message}; connect again with a fresh token`) : e;
+    });
+    if (current.id !== user.id) throw new DomainError('unauthorized', 'unauthorized: the token names another user');
+    const role = await roleInProject(this.deps.store, current, scope.projectId);
     const route = scope.taskId !== undefined ? FOLLOW_TASK_ROUTE : FOLLOW_PROJECT_ROUTE;
     if (!(await this.deps.policy.allows(role, scope.projectId, route, 'GET'))) {
       throw new IoError('forbidden', `the policy does not allow role "${role}" to GET ${route} in project ${scope.projectId}`);

@@ -254,6 +254,17 @@ describe('who may follow', () => {
     follower.socket.disconnect();
   });
 
+  test('a token revoked after the connect starts no new follow', async () => {
+    const changer = await memberOf(svc.admin, projectId, 'events-changer', 'member', 'first-passphrase');
+    const follower = await Follower.connect(changer.token);
+    assert.equal((await follower.follow({ projectId })).ok, true);
+    await changer.expect(200, 'PATCH', '/v1/users/me', { json: { currentPassphrase: 'first-passphrase', passphrase: 'second-passphrase' } });
+    const refused = await follower.follow({ projectId: otherProjectId });
+    assert.equal(obj(refused.error).code, 'unauthorized');
+    assert.match(str(obj(refused.error), 'message'), /revoked/);
+    follower.socket.disconnect();
+  });
+
   test("a project follow hears only its project: another project's task is not pushed", async () => {
     const follower = await Follower.connect(member.token);
     await follower.follow({ projectId });
