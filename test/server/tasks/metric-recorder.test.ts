@@ -48,6 +48,24 @@ describe('TrainingScore', () => {
   });
 });
 
+describe('TrainingScore on value targets', () => {
+  it("gives RMSE and MAE of the window in the targets' units", () => {
+    const rows = 4;
+    const inputs = new Float32Array(new SharedArrayBuffer(rows * 2 * 4));
+    inputs.fill(1);
+    const values = Float32Array.of(1, 2, 3, 4);
+    const cluster = Cluster.create(DEFAULT_TEMPLATE, 1);
+    const bound = cluster.bind({ name: 'values', rows, inputWidth: 2, inputColumns: ['a', 'b'], inputs, targets: { kind: 'values', columns: ['y'], values } }, {});
+    const score = TrainingScore.for(bound, cluster.state);
+    assert.ok(score, 'a value output is scored');
+    const width = score.outputs.length / rows;
+    // Predictions 1, 2, 3, 4 + errors 0, 0, 3, -4.
+    [1, 2, 6, 0].forEach((v, r) => (score.outputs[r * width] = v));
+    assert.deepEqual(score.take(2), { window: 2, rmse: 0, mae: 0 });
+    assert.deepEqual(score.take(4), { window: 2, rmse: Math.round(Math.sqrt(12.5) * 1e6) / 1e6, mae: 3.5 });
+  });
+});
+
 describe('thinning', () => {
   it('drops every second point once over the limit, keeping the first and the newest', () => {
     assert.deepEqual(seqsToThin([0, 1, 2, 3], 4), []);
