@@ -52,7 +52,7 @@ export interface TrainReport {
   test?: { samples: number; seconds: number; accuracy?: number; rmse?: number; mae?: number };
   network: { neurons: number; synapses: number; sections: number; outputLinks: number; bytes: number; bytesPerSynapse: number };
   work: { visitsPerTrainSample: number; visitsPerTestSample?: number };
-  /** CPU backend: what two-thread training teams did (cpu-fallback/pool.ts TeamStats). */
+  /** CPU backend, when a two-thread training team ran: what the teams did (cpu-fallback/pool.ts TeamStats). */
   teams?: TeamStats;
   peakRssBytes: number;
 }
@@ -129,7 +129,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
       train: { samples, seconds: roundTo(trainSeconds, 4), samplesPerSecond: Math.round(samples / trainSeconds) },
       network: networkPart(cluster),
       work: { visitsPerTrainSample: Math.round(trained.visits / Math.max(1, samples)) },
-      ...(backend instanceof CpuBackend ? { teams: { ...backend.pool.teams } } : {}),
+      ...(backend instanceof CpuBackend && backend.pool.teams.slices > 0 ? { teams: { ...backend.pool.teams } } : {}),
       peakRssBytes: 0,
     };
     if (testData) {
