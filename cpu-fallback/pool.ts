@@ -7,11 +7,11 @@
  * workers, the one place where splitting one cluster's work pays on two cores
  * (docs/performance.md).
  */
-import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { type BoundData, JobCancelled, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
 import { type TeamCounters, failTeam, newTeamSync } from './team.js';
+import { defaultThreads } from './threads.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
 /** A training slice gets a second thread only when the job's slices so far walked at least
@@ -144,7 +144,7 @@ export class CpuPool {
     return this.teams.slices;
   }
 
-  constructor(threads = availableParallelism()) {
+  constructor(threads = defaultThreads().threads) {
     this.threads = Math.max(1, Math.floor(threads));
     for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn());
   }

@@ -3,7 +3,6 @@
  * call them directly.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { type Backend, outputWidth } from '../../kernels/contract.js';
 import { BackendUnavailableError, createBackend, type BackendChoice } from '../network/select-backend.js';
 import { BindError, Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
@@ -14,6 +13,7 @@ import { DatasetFormatError } from '../datasets/types.js';
 import { CliError } from './errors.js';
 import { CpuBackend } from '../../cpu-fallback/backend.js';
 import type { TeamStats } from '../../cpu-fallback/pool.js';
+import { defaultThreads as detectedThreads } from '../../cpu-fallback/threads.js';
 import { loadDatasetArg, type DatasetArgs } from './datasets.js';
 
 export interface TrainArgs extends DatasetArgs {
@@ -202,5 +202,5 @@ export async function runTest(args: TestArgs): Promise<Omit<TrainReport, 'train'
 }
 
 export function defaultThreads(): number {
-  return availableParallelism();
+  return detectedThreads().threads;
 }

@@ -6,7 +6,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { FASHION_MNIST_DIR } from '../datasets/fashion.js';
 import { exportMnist8k } from '../datasets/mnist8k.js';
 import { closestName } from '../did-you-mean.js';
@@ -15,7 +14,7 @@ import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
 import { runGpuShape } from './gpu-shape.js';
 import { resetPassphrase } from './admin.js';
-import { asCliError, runTest, runTrain } from './commands.js';
+import { asCliError, defaultThreads, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -37,7 +36,10 @@ function nonNegativeInt(name: string) {
 }
 
 function list(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 /** The backend option; its default is HANAMI_BACKEND when that names a backend, else cpu. */
@@ -177,9 +179,12 @@ async function main(argv: string[]): Promise<void> {
     .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
-    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
+    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), defaultThreads())
     .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
-    .option('--shape', 'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines')
+    .option(
+      '--shape',
+      'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines',
+    )
     .option('--train-rows <n>', 'with --shape: training samples per dataset (default all)', positiveInt('--train-rows'))
     .action(async (o: Record<string, unknown>) => {
       if (o.shape) {
@@ -232,7 +237,7 @@ main(process.argv).then(
   },
   (e: unknown) => {
     const err = asCliError(e);
-    if (err && typeof err === 'object' && 'code' in err && typeof (err).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
+    if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
       // commander already printed its message (or help): 0 for --help / --version, and
       // 2 (bad input) for every usage error, where commander itself would exit with 1.
       process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
