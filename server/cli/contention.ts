@@ -73,7 +73,7 @@ async function train(dataset: string, threads: number | undefined): Promise<Trai
   return JSON.parse(stdout) as TrainReport;
 }
 
-export async function runContention(args: ContentionArgs, emit: (line: string) => void): Promise<{ runs: ContentionRun[]; summary: ContentionSummary }> {
+export async function runContention(args: ContentionArgs, emit: (line: string) => void): Promise<{ runs: ContentionRun[]; summary: ContentionSummary; busyPid: number | undefined }> {
   const busy = startBusyLoop(args.busySeconds ?? 120 + args.runs * 120);
   const runs: ContentionRun[] = [];
   try {
@@ -115,5 +115,5 @@ export async function runContention(args: ContentionArgs, emit: (line: string) =
     target: 1.15,
   };
   emit(JSON.stringify(summary));
-  return { runs, summary };
+  return { runs, summary, busyPid: busy.pid };
 }

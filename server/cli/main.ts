@@ -176,23 +176,25 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('bench')
     .description('run the standard benchmark suite and write bench-results.json (--shape: the CPU vs WebGPU shape figures)')
-    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k)', list)
+    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), defaultThreads())
     .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
+    .option('--contention', 'only the contention suite: one core kept busy, default threads ÷ one thread (same as --only contention)')
     .option(
       '--shape',
       'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines',
     )
     .option('--train-rows <n>', 'with --shape: training samples per dataset (default all)', positiveInt('--train-rows'))
-    .action(async (o: Record<string, unknown>) => {
+    .action(async (o: Record<string, unknown>, command: Command) => {
       if (o.shape) {
         await runGpuShape({ threads: o.threads as number, out: o.out as string | undefined, trainRows: o.trainRows as number | undefined });
         return;
       }
       await runBench({
-        only: o.only as string[] | undefined,
+        only: o.contention ? ['contention'] : (o.only as string[] | undefined),
+        threadsGiven: command.getOptionValueSource('threads') === 'cli',
         runs: o.runs as number,
         backend: o.backend as BackendChoice,
         threads: o.threads as number,

@@ -491,7 +491,7 @@ describe('hanami --help', () => {
     [['train'], ['--train', '--test', '--train-labels', '--test-labels', '--label', '--targets', '--inputs', '--template', '--epochs', '--seed', '--backend', '--threads', '--save', '--json']],
     [['test'], ['--checkpoint', '--test', '--test-labels', '--label', '--targets', '--backend', '--threads', '--json']],
     [['info'], ['--json']],
-    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--shape', '--train-rows']],
+    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--contention', '--shape', '--train-rows']],
     [
       ['dataset', 'export'],
       ['mnist8k', '<dir>'],
