@@ -120,6 +120,8 @@ interface Slot {
   slice: Slice | null;
   /** Set while the slot is the second thread of a training team. */
   teamSync: Int32Array | null;
+  /** Slices this worker ran (training, inference, and team parts), for tests and reports. */
+  ran: number;
 }
 
 let nextMessageId = 1;
@@ -151,7 +153,7 @@ export class CpuPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const slot: Slot = { worker, job: null, slice: null, teamSync: null };
+    const slot: Slot = { worker, job: null, slice: null, teamSync: null, ran: 0 };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     worker.on('error', (e) => this.onWorkerFailure(slot, e));
     worker.on('exit', (code) => {
@@ -314,6 +316,7 @@ export class CpuPool {
     slot.slice = null;
     slot.teamSync = null;
     slot.worker.unref();
+    slot.ran++;
     if (job && partnerOf) {
       // A partner thread finished its part of a slice.
       job.partners--;
@@ -415,6 +418,11 @@ export class CpuPool {
       this.settleIfDone(job);
     }
     this.schedule();
+  }
+
+  /** Slices each worker has run so far (index = worker): how work spread over the pool. */
+  workerSlices(): number[] {
+    return this.slots.map((s) => s.ran);
   }
 
   /** Jobs waiting or running. */
