@@ -38,6 +38,8 @@ export interface TeamStats {
   soloSamples: number;
   /** Slices that ran without a partner because of the back-off. */
   backedOff: number;
+  /** Seconds the leaders of team slices took (to compare with solo slices per sample). */
+  seconds: number;
 }
 
 export interface TrainOptions {
@@ -139,7 +141,7 @@ export class CpuPool {
   private cursor = 0;
   private closed = false;
   /** What training teams did so far (for reports and tests). */
-  readonly teams: TeamStats = { slices: 0, fallbacks: 0, partnerPhases: 0, leaderPhases: 0, soloSamples: 0, backedOff: 0 };
+  readonly teams: TeamStats = { slices: 0, fallbacks: 0, partnerPhases: 0, leaderPhases: 0, soloSamples: 0, backedOff: 0, seconds: 0 };
 
   /** Training slices run by a team of two threads so far. */
   get teamSlices(): number {
@@ -340,7 +342,7 @@ export class CpuPool {
     if (reply.outputs && job.outputs) job.outputs.set(reply.outputs, (slice.from - job.first) * job.width);
     job.visits += reply.visits;
     job.seconds += reply.seconds;
-    if (reply.team) this.countTeam(job, reply.team);
+    if (reply.team) this.countTeam(job, reply.team, reply.seconds);
     job.done += slice.to - slice.from;
     if (!job.failed) job.onProgress?.(job.done, job.total);
     this.settleIfDone(job);
@@ -348,8 +350,9 @@ export class CpuPool {
     this.schedule();
   }
 
-  private countTeam(job: Job, c: TeamCounters): void {
+  private countTeam(job: Job, c: TeamCounters, seconds: number): void {
     const t = this.teams;
+    t.seconds += seconds;
     t.fallbacks += c.fallbacks;
     t.partnerPhases += c.partnerPhases;
     t.leaderPhases += c.leaderPhases;
