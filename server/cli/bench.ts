@@ -123,7 +123,7 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
     const counts = args.threads > 2 ? [2, args.threads] : [2];
     for (let r = 0; r < args.runs; r++) {
       for (const clusters of counts) {
-        const t = await runTenants({ dataset: poolDataset, rows: rowsPerCluster, clusters, threads: args.threads });
+        const t = await runTenants({ dataset: poolDataset, rows: rowsPerCluster, clusters, threads: args.threads, processesFirst: r % 2 === 1 });
         results.push({ ...t, run: r + 1 });
         process.stdout.write(`${JSON.stringify({ ...t, run: r + 1 })}\n`);
       }

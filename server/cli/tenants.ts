@@ -21,6 +21,9 @@ export interface TenantsArgs {
   clusters: number;
   /** Worker threads of the shared pool. */
   threads: number;
+  /** Measure the separate processes before the pool (alternate between runs, so a drift in
+   *  the background load hits both). */
+  processesFirst?: boolean;
 }
 
 export interface TenantsRun {
@@ -98,8 +101,15 @@ export async function runTenants(args: TenantsArgs): Promise<TenantsRun> {
   const data = await loadDatasetArg(args.dataset, 'train', {});
   const rows = args.rows > 0 ? Math.min(args.rows, data.rows) : data.rows;
   const alone = await onPool(args, 1, rows);
-  const pool = await onPool(args, args.clusters, rows);
-  const processes = await inProcesses(args, rows);
+  let pool: number;
+  let processes: number;
+  if (args.processesFirst) {
+    processes = await inProcesses(args, rows);
+    pool = await onPool(args, args.clusters, rows);
+  } else {
+    pool = await onPool(args, args.clusters, rows);
+    processes = await inProcesses(args, rows);
+  }
   return {
     suite: 'tenants',
     dataset: args.dataset,
