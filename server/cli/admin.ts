@@ -59,7 +59,10 @@ function checkSqliteStore(dataDir: string): void {
   try {
     owner = statSync(file).uid;
   } catch {
-    throw new CliError(`no Hanami store at ${file}: run this where the service runs, with its configuration (HANAMI_DATA_DIR, HANAMI_CONFIG or HANAMI_MONGO_URL)`, 1);
+    throw new CliError(
+      `no Hanami store at ${file}: run this where the service runs, with its configuration (HANAMI_DATA_DIR, HANAMI_CONFIG or HANAMI_MONGO_URL)`,
+      1,
+    );
   }
   const me = process.getuid?.();
   if (me !== undefined && me !== owner) {
@@ -76,9 +79,7 @@ async function readStdin(): Promise<string> {
     if (bytes > MAX_STDIN_BYTES) break;
   }
   // One line: its line break is not part of the passphrase (`echo … |`, a file with a final newline).
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
 async function promptTwice(user: string): Promise<string> {

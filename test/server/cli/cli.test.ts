@@ -492,14 +492,8 @@ describe('hanami --help', () => {
     [['test'], ['--checkpoint', '--test', '--test-labels', '--label', '--targets', '--backend', '--threads', '--json']],
     [['info'], ['--json']],
     [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--contention', '--shape', '--train-rows']],
-    [
-      ['dataset', 'export'],
-      ['mnist8k', '<dir>'],
-    ],
-    [
-      ['admin', 'reset-passphrase'],
-      ['<user>', '--passphrase-stdin', '--generate', 'HANAMI_DATA_DIR'],
-    ],
+    [['dataset', 'export'], ['mnist8k', '<dir>']],
+    [['admin', 'reset-passphrase'], ['<user>', '--passphrase-stdin', '--generate', 'HANAMI_DATA_DIR']],
   ];
   for (const [command, options] of cases) {
     it(`hanami ${command.join(' ')} --help`, async () => {
@@ -606,32 +600,16 @@ describe('hanami and the WebGPU backend', () => {
     it('bench --shape prints the CPU and WebGPU figures side by side as JSON lines', { skip: noWebGpu }, async () => {
       const out = join(tmp, 'shape.jsonl');
       const r = await ok('bench', '--shape', '--train-rows', '600', '--threads', '2', '--out', out);
-      const lines = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => obj(JSON.parse(l), 'line'));
-      assert.deepEqual(
-        readFileSync(out, 'utf8')
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as unknown),
-        lines,
-      );
+      const lines = r.stdout.trim().split('\n').map((l) => obj(JSON.parse(l), 'line'));
+      assert.deepEqual(readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown), lines);
       // mnist8k everywhere; fashion60k where Debian's dataset is installed, a note otherwise.
       const datasets = fashionAvailable() ? ['mnist8k', 'fashion60k'] : ['mnist8k'];
       if (!fashionAvailable()) assert.ok(lines.some((l) => l.dataset === 'fashion60k' && l.available === false && typeof l.reason === 'string'));
       for (const backend of ['cpu', 'webgpu']) {
         for (const dataset of datasets) {
           const mine = lines.filter((l) => l.backend === backend && l.dataset === dataset);
-          assert.deepEqual(
-            mine.map((l) => l.phase),
-            ['train', 'train-after-warmup', 'infer', 'infer', 'infer'],
-            `${backend} ${dataset}`,
-          );
-          assert.deepEqual(
-            mine.filter((l) => l.phase === 'infer').map((l) => l.batch),
-            [1, 64, 1024],
-          );
+          assert.deepEqual(mine.map((l) => l.phase), ['train', 'train-after-warmup', 'infer', 'infer', 'infer'], `${backend} ${dataset}`);
+          assert.deepEqual(mine.filter((l) => l.phase === 'infer').map((l) => l.batch), [1, 64, 1024]);
           for (const l of mine) assert.ok(num(l, 'samplesPerSecond', backend) > 0);
         }
       }
