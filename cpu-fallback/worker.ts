@@ -24,8 +24,7 @@ export type WorkerRequest =
   | { type: 'join'; id: number; team: TeamLink };
 
 export type WorkerReply =
-  | { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number; team?: TeamCounters }
-  | { type: 'error'; id: number; message: string };
+  { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number; team?: TeamCounters } | { type: 'error'; id: number; message: string };
 
 /** Scratch contexts per network, kept for the next slice (bounded, oldest dropped). */
 const contexts = new Map<string, ExecutionContext>();

@@ -29,6 +29,7 @@ import {
 import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
 import { claimable, guardedTransition, LeaseLog, UNOWNED, type LeaseDoc, type TransitionDoc } from './mongo-cas.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
@@ -217,6 +218,9 @@ const LEASE_INDEXES: IndexDescription[] = [
 const TRANSITION_COLLECTION = 'taskTransitions';
 const TRANSITION_INDEXES: IndexDescription[] = [{ key: { taskId: 1 }, name: 'task' }];
 const CANCEL_REQUEST_COLLECTION = 'taskCancelRequests';
+/** Tasks' metric series, one document per point (metric-series.ts bounds them). */
+const METRIC_COLLECTION = 'taskMetrics';
+const METRIC_INDEXES: IndexDescription[] = [{ key: { taskId: 1, seq: 1 }, name: 'task_seq', unique: true }];
 /** The indexes the driver's GridFSBucket expects (it would create them on first upload). */
 const BLOB_FILE_INDEXES: IndexDescription[] = [{ key: { filename: 1, uploadDate: 1 } }];
 const BLOB_CHUNK_INDEXES: IndexDescription[] = [{ key: { files_id: 1, n: 1 }, unique: true }];
@@ -325,10 +329,7 @@ class RecordCollection<T extends { id: string }> {
 
   async page(filter: Filter<StoredDoc>, page: Page | undefined): Promise<Paged<T>> {
     const resolved = resolvePage(page);
-    const [docs, total] = await Promise.all([
-      this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(),
-      this.collection.countDocuments(filter),
-    ]);
+    const [docs, total] = await Promise.all([this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(), this.collection.countDocuments(filter)]);
     return pagedResult(
       docs.map((doc) => this.fromDocument(doc)),
       total,
@@ -367,8 +368,6 @@ class RecordCollection<T extends { id: string }> {
     if ((await this.collection.countDocuments(filter, { limit: 1 })) === 0) throw new NotFoundError(this.spec.kind, key);
     return null;
   }
-
-
 
   /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
    *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
@@ -419,6 +418,13 @@ interface MembershipDoc extends StoredDoc {
 
 interface SettingDoc extends StoredDoc {
   value: string;
+}
+
+/** One point of a task's metric series: `_id` is `<taskId>:<seq>`. */
+interface MetricDoc extends StoredDoc {
+  taskId: string;
+  projectId: string;
+  seq: number;
 }
 
 interface CancelRequestDoc extends StoredDoc {
@@ -511,6 +517,10 @@ export class MongoStore implements Store {
     return this.db.collection<TransitionDoc>(TRANSITION_COLLECTION);
   }
 
+  private get metrics_(): Collection<MetricDoc> {
+    return this.db.collection<MetricDoc>(METRIC_COLLECTION);
+  }
+
   private get cancelRequests_(): Collection<CancelRequestDoc> {
     return this.db.collection<CancelRequestDoc>(CANCEL_REQUEST_COLLECTION);
   }
@@ -552,6 +562,7 @@ export class MongoStore implements Store {
       await createIndexes(db, 'memberships', MEMBERSHIP_INDEXES);
       await createIndexes(db, LEASE_COLLECTION, LEASE_INDEXES);
       await createIndexes(db, TRANSITION_COLLECTION, TRANSITION_INDEXES);
+      await createIndexes(db, METRIC_COLLECTION, METRIC_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.files`, BLOB_FILE_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.chunks`, BLOB_CHUNK_INDEXES);
       this.database = db;
@@ -561,9 +572,7 @@ export class MongoStore implements Store {
   /** Records the schema version on first use; refuses a database a newer Hanami wrote. */
   private async checkSchemaVersion(db: Db): Promise<void> {
     const meta = db.collection<{ _id: string; version: number }>('meta');
-    const doc = await upsertWithRetry(() =>
-      meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }),
-    );
+    const doc = await upsertWithRetry(() => meta.findOneAndUpdate({ _id: 'schema' }, { $setOnInsert: { version: MONGO_SCHEMA_VERSION } }, { upsert: true, returnDocument: 'after' }));
     const version = doc?.version ?? MONGO_SCHEMA_VERSION;
     if (version > MONGO_SCHEMA_VERSION) {
       throw new StoreError(`database ${this.options.database} has schema version ${version}, newer than this Hanami understands (${MONGO_SCHEMA_VERSION}); upgrade Hanami`);
@@ -631,10 +640,7 @@ export class MongoStore implements Store {
         ]);
         return pagedResult(docs.map(membershipFromDoc), total, resolved);
       }),
-    listByUser: (userId) =>
-      this.run('memberships.listByUser', async () =>
-        (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc),
-      ),
+    listByUser: (userId) => this.run('memberships.listByUser', async () => (await this.memberships_.find({ userId }).sort({ createdAt: 1, projectId: 1 }).toArray()).map(membershipFromDoc)),
     remove: (projectId, userId) =>
       this.run('memberships.remove', async () => {
         const { deletedCount } = await this.memberships_.deleteOne({ _id: membershipId(projectId, userId) });
@@ -756,9 +762,9 @@ export class MongoStore implements Store {
         await this.taskBase.delete(projectId, id);
         await this.transitions_.deleteMany({ taskId: id });
         await this.cancelRequests_.deleteOne({ _id: id });
+        await this.metrics_.deleteMany({ taskId: id, projectId });
       }),
-    listByCluster: (projectId: string, clusterId: string, page?: Page) =>
-      this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
+    listByCluster: (projectId: string, clusterId: string, page?: Page) => this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
     listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
       this.run('tasks.listByState', async () =>
         states.length === 0 ? [] : this.records.tasks.findAll({ state: { $in: states }, ...(cluster ? { projectId: cluster.projectId, clusterId: cluster.clusterId } : {}) }),
@@ -775,6 +781,45 @@ export class MongoStore implements Store {
         }
       }),
     cancelRequestOf: (projectId, id) => this.run('tasks.cancelRequestOf', async () => (await this.cancelRequests_.findOne({ _id: id, projectId }))?.by ?? null),
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', async () => {
+        // Only the task's runner appends, one call at a time: no two writers race here.
+        if (points.length > 0) {
+          await this.metrics_.insertMany(
+            points.map((point) => {
+              const fields = metricFields(point);
+              return { ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId };
+            }),
+          );
+        }
+        const count = await this.metrics_.countDocuments({ taskId, projectId });
+        if (count <= limit) return count;
+        const seqs = (
+          await this.metrics_
+            .find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } })
+            .sort({ seq: 1 })
+            .toArray()
+        ).map((d) => d.seq);
+        const drop = seqsToThin(seqs, limit);
+        if (drop.length > 0) await this.metrics_.deleteMany({ taskId, projectId, seq: { $in: drop } });
+        return seqs.length - drop.length;
+      }),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', async () => {
+        const p = resolvePage(page);
+        const total = await this.metrics_.countDocuments({ taskId, projectId });
+        const docs = await this.metrics_.find({ taskId, projectId }).sort({ seq: 1 }).skip(p.offset).limit(p.limit).toArray();
+        return pagedResult(
+          docs.map((d) => readMetricPoint(d as unknown as Fields)),
+          total,
+          p,
+        );
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', async () => {
+        const doc = await this.metrics_.find({ taskId, projectId }).sort({ seq: -1 }).limit(1).next();
+        return doc ? readMetricPoint(doc) : null;
+      }),
   };
 
   /** A task compare-and-set: state changes through a guard (mongo-cas.ts), other fields by
@@ -799,9 +844,7 @@ export class MongoStore implements Store {
       this.run('settings.setIfAbsent', async () => {
         // $setOnInsert writes only when the upsert inserts; the returned document holds the
         // value that won, whichever replica wrote it.
-        const doc = await upsertWithRetry(() =>
-          this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }),
-        );
+        const doc = await upsertWithRetry(() => this.settings_.findOneAndUpdate({ _id: key }, { $setOnInsert: { value } }, { upsert: true, returnDocument: 'after' }));
         if (!doc) throw new StoreError(`setting ${key}: upsert returned no document`);
         return doc.value;
       }),

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { FsBlobStore, type BlobPutOptions } from './blobs-fs.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
   ConflictError,
@@ -26,6 +27,7 @@ import {
   type DatasetRecord,
   type ErrorEntry,
   type Membership,
+  type MetricPoint,
   type Page,
   type Paged,
   type Project,
@@ -48,9 +50,7 @@ export const SQLITE_FILE = 'store.sqlite';
 
 /** Columns of a project collection table; `extra` adds more queried fields. */
 function projectTableSql(table: string, options: { uniqueName: boolean; extraColumns?: string; extraIndexes?: string[] }): string {
-  const nameIndex = options.uniqueName
-    ? `CREATE UNIQUE INDEX ${table}_name ON ${table}(project_id, name);`
-    : `CREATE INDEX ${table}_name ON ${table}(project_id, name);`;
+  const nameIndex = options.uniqueName ? `CREATE UNIQUE INDEX ${table}_name ON ${table}(project_id, name);` : `CREATE INDEX ${table}_name ON ${table}(project_id, name);`;
   return `
     CREATE TABLE ${table} (
       id TEXT PRIMARY KEY,
@@ -118,10 +118,7 @@ const SCHEMA_V1 = `
     extraColumns: `
       cluster_id TEXT NOT NULL,
       state TEXT NOT NULL,`,
-    extraIndexes: [
-      'CREATE INDEX tasks_cluster_order ON tasks(project_id, cluster_id, created_at, id);',
-      'CREATE INDEX tasks_state_order ON tasks(state, created_at, id);',
-    ],
+    extraIndexes: ['CREATE INDEX tasks_cluster_order ON tasks(project_id, cluster_id, created_at, id);', 'CREATE INDEX tasks_state_order ON tasks(state, created_at, id);'],
   })}
 
   CREATE TABLE settings (
@@ -148,9 +145,20 @@ const SCHEMA_V2 = `
   );
 `;
 
+/** Version 3: tasks' metric series, one row per point (metric-series.ts bounds them). */
+const SCHEMA_V3 = `
+  CREATE TABLE task_metrics (
+    task_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+  );
+`;
+
 /** Forward-only migrations; entry i takes the schema from version i to i + 1. Never edit a
  *  released entry: append a new one. */
-const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2)];
+const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2), (db) => db.exec(SCHEMA_V3)];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -335,27 +343,31 @@ class RecordTable<T extends object> {
   page(where: string, params: SqlValue[], page: Page | undefined): Paged<T> {
     const resolved = resolvePage(page);
     const { table, order } = this.spec;
-    const rows = this.store
-      .statement(`SELECT ${this.columnNames} FROM ${table} WHERE ${where} ORDER BY ${order} LIMIT ? OFFSET ?`)
-      .all(...params, resolved.limit, resolved.offset) as Row[];
+    const rows = this.store.statement(`SELECT ${this.columnNames} FROM ${table} WHERE ${where} ORDER BY ${order} LIMIT ? OFFSET ?`).all(...params, resolved.limit, resolved.offset) as Row[];
     const { total } = this.store.statement(`SELECT count(*) AS total FROM ${table} WHERE ${where}`).get(...params) as { total: number };
-    return pagedResult(rows.map((row) => this.fromRow(row)), total, resolved);
+    return pagedResult(
+      rows.map((row) => this.fromRow(row)),
+      total,
+      resolved,
+    );
   }
 
   /** Read-merge-write in one IMMEDIATE transaction (atomic across processes too). */
   update(where: string, params: SqlValue[], key: string, patch: Row): T {
     this.codec?.checkWrite(patch, key);
-    return this.store.db.transaction(() => {
-      const current = this.getOne(where, params, key);
-      const updated = { ...current, ...patch } as T;
-      const assignments = [...this.spec.columns.map((c) => `${c.column} = ?`), 'data = ?'].join(', ');
-      try {
-        this.store.statement(`UPDATE ${this.spec.table} SET ${assignments} WHERE ${where}`).run(...this.rowValues(updated), ...params);
-      } catch (e) {
-        this.conflictOrRethrow(e, updated as Row);
-      }
-      return this.fromRow(this.rowOf(updated));
-    }).immediate();
+    return this.store.db
+      .transaction(() => {
+        const current = this.getOne(where, params, key);
+        const updated = { ...current, ...patch } as T;
+        const assignments = [...this.spec.columns.map((c) => `${c.column} = ?`), 'data = ?'].join(', ');
+        try {
+          this.store.statement(`UPDATE ${this.spec.table} SET ${assignments} WHERE ${where}`).run(...this.rowValues(updated), ...params);
+        } catch (e) {
+          this.conflictOrRethrow(e, updated as Row);
+        }
+        return this.fromRow(this.rowOf(updated));
+      })
+      .immediate();
   }
 
   /**
@@ -363,13 +375,15 @@ class RecordTable<T extends object> {
    * IMMEDIATE transaction. Null when the record exists but the condition does not hold.
    */
   updateIf(where: string, params: SqlValue[], condition: string, conditionParams: SqlValue[], key: string, patch: Row): T | null {
-    return this.store.db.transaction(() => {
-      if (!this.findOne(`${where} AND (${condition})`, [...params, ...conditionParams])) {
-        this.getOne(where, params, key);
-        return null;
-      }
-      return this.update(where, params, key, patch);
-    }).immediate();
+    return this.store.db
+      .transaction(() => {
+        if (!this.findOne(`${where} AND (${condition})`, [...params, ...conditionParams])) {
+          this.getOne(where, params, key);
+          return null;
+        }
+        return this.update(where, params, key, patch);
+      })
+      .immediate();
   }
 
   /** A conditional UPDATE of some columns; true when a row changed. */
@@ -398,6 +412,10 @@ export interface SqliteStoreOptions {
 }
 
 type ProjectRecord = { id: string; projectId: string; name: string };
+
+function metricOf(data: string): MetricPoint {
+  return readMetricPoint(JSON.parse(data) as Record<string, unknown>);
+}
 
 /** The key of a project record. */
 const SCOPED = 'project_id = ? AND id = ?';
@@ -515,8 +533,7 @@ export class SqliteStore implements Store {
     get: (id) => this.run('projects.get', () => this.tables.projects.getOne('id = ?', [id], id)),
     findByName: (name) => this.run('projects.findByName', () => this.tables.projects.findOne('name = ?', [name]) ?? null),
     list: (page) => this.run('projects.list', () => this.tables.projects.page('1 = 1', [], page)),
-    listForUser: (userId, page) =>
-      this.run('projects.listForUser', () => this.tables.projects.page('id IN (SELECT project_id FROM memberships WHERE user_id = ?)', [userId], page)),
+    listForUser: (userId, page) => this.run('projects.listForUser', () => this.tables.projects.page('id IN (SELECT project_id FROM memberships WHERE user_id = ?)', [userId], page)),
     update: (id, patch) => this.run('projects.update', () => this.tables.projects.update('id = ?', [id], id, cleanPatch(patch, ['id']))),
     delete: (id) => this.run('projects.delete', () => this.tables.projects.delete('id = ?', [id], id)),
   };
@@ -526,9 +543,7 @@ export class SqliteStore implements Store {
     get: (projectId, userId) => this.run('memberships.get', () => this.findMembership(projectId, userId)),
     listByProject: (projectId, page) => this.run('memberships.listByProject', () => this.membershipsOfProject(projectId, page)),
     listByUser: (userId) =>
-      this.run('memberships.listByUser', () =>
-        (this.statement('SELECT * FROM memberships WHERE user_id = ? ORDER BY created_at, project_id').all(userId) as Row[]).map(membershipFromRow),
-      ),
+      this.run('memberships.listByUser', () => (this.statement('SELECT * FROM memberships WHERE user_id = ? ORDER BY created_at, project_id').all(userId) as Row[]).map(membershipFromRow)),
     remove: (projectId, userId) =>
       this.run('memberships.remove', () => {
         const { changes } = this.statement('DELETE FROM memberships WHERE project_id = ? AND user_id = ?').run(projectId, userId);
@@ -555,11 +570,7 @@ export class SqliteStore implements Store {
 
   private membershipsOfProject(projectId: string, page: Page | undefined): Paged<Membership> {
     const resolved = resolvePage(page);
-    const rows = this.statement('SELECT * FROM memberships WHERE project_id = ? ORDER BY created_at, user_id LIMIT ? OFFSET ?').all(
-      projectId,
-      resolved.limit,
-      resolved.offset,
-    ) as Row[];
+    const rows = this.statement('SELECT * FROM memberships WHERE project_id = ? ORDER BY created_at, user_id LIMIT ? OFFSET ?').all(projectId, resolved.limit, resolved.offset) as Row[];
     const { total } = this.statement('SELECT count(*) AS total FROM memberships WHERE project_id = ?').get(projectId) as { total: number };
     return pagedResult(rows.map(membershipFromRow), total, resolved);
   }
@@ -573,8 +584,7 @@ export class SqliteStore implements Store {
       create: (record) => this.run(`${name}.create`, () => table.insert(record)),
       get: (projectId, id) => this.run(`${name}.get`, () => table.getOne(scoped, [projectId, id], id)),
       getAny: (id) => this.run(`${name}.getAny`, () => table.getOne('id = ?', [id], id)),
-      findByName: (projectId, recordName) =>
-        this.run(`${name}.findByName`, () => table.findAll('project_id = ? AND name = ?', [projectId, recordName])[0] ?? null),
+      findByName: (projectId, recordName) => this.run(`${name}.findByName`, () => table.findAll('project_id = ? AND name = ?', [projectId, recordName])[0] ?? null),
       list: (projectId, page) => this.run(`${name}.list`, () => table.page('project_id = ?', [projectId], page)),
       listAll: (page) => this.run(`${name}.listAll`, () => table.page('1 = 1', [], page)),
       update: (projectId, id, patch) => this.run(`${name}.update`, () => table.update(scoped, [projectId, id], id, cleanPatch(patch, ['id', 'projectId', ...fixed]))),
@@ -588,21 +598,21 @@ export class SqliteStore implements Store {
     ...this.projectCollection(this.tables.clusters, LEASE_FIELDS),
     claim: (projectId, id, owner, leaseUntil, now) =>
       this.run('clusters.claim', () =>
-        this.db.transaction(() => {
-          const taken = this.tables.clusters.setColumns('owner = ?, lease_until = ?', [owner, leaseUntil], `${SCOPED} AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)`, [
-            projectId,
-            id,
-            owner,
-            now,
-          ]);
-          const record = this.tables.clusters.getOne(SCOPED, [projectId, id], id);
-          return taken ? record : null;
-        }).immediate(),
+        this.db
+          .transaction(() => {
+            const taken = this.tables.clusters.setColumns('owner = ?, lease_until = ?', [owner, leaseUntil], `${SCOPED} AND (owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)`, [
+              projectId,
+              id,
+              owner,
+              now,
+            ]);
+            const record = this.tables.clusters.getOne(SCOPED, [projectId, id], id);
+            return taken ? record : null;
+          })
+          .immediate(),
       ),
-    renew: (projectId, id, owner, leaseUntil) =>
-      this.run('clusters.renew', () => this.tables.clusters.setColumns('lease_until = ?', [leaseUntil], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
-    release: (projectId, id, owner) =>
-      this.run('clusters.release', () => this.tables.clusters.setColumns('owner = NULL, lease_until = NULL', [], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
+    renew: (projectId, id, owner, leaseUntil) => this.run('clusters.renew', () => this.tables.clusters.setColumns('lease_until = ?', [leaseUntil], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
+    release: (projectId, id, owner) => this.run('clusters.release', () => this.tables.clusters.setColumns('owner = NULL, lease_until = NULL', [], `${SCOPED} AND owner = ?`, [projectId, id, owner])),
     listLeased: () => this.run('clusters.listLeased', () => this.tables.clusters.findAll('owner IS NOT NULL', [])),
     updateIfOwner: (projectId, id, owner, patch) =>
       this.run('clusters.updateIfOwner', () => this.tables.clusters.updateIf(SCOPED, [projectId, id], 'owner = ?', [owner], id, cleanPatch(patch, ['id', 'projectId', ...LEASE_FIELDS]))),
@@ -631,8 +641,9 @@ export class SqliteStore implements Store {
         return this.tables.tasks.updateIf(SCOPED, [projectId, id], clauses.join(' AND '), params, id, cleanPatch(patch, ['id', 'projectId']));
       }),
     requestCancel: (projectId, id, by) =>
-      this.run('tasks.requestCancel', () =>
-        this.statement('INSERT INTO task_cancel_requests (task_id, project_id, requested_by) VALUES (?, ?, ?) ON CONFLICT (task_id) DO NOTHING').run(id, projectId, by).changes > 0,
+      this.run(
+        'tasks.requestCancel',
+        () => this.statement('INSERT INTO task_cancel_requests (task_id, project_id, requested_by) VALUES (?, ?, ?) ON CONFLICT (task_id) DO NOTHING').run(id, projectId, by).changes > 0,
       ),
     cancelRequestOf: (projectId, id) =>
       this.run(
@@ -641,16 +652,53 @@ export class SqliteStore implements Store {
       ),
     delete: (projectId, id) =>
       this.run('tasks.delete', () =>
-        this.db.transaction(() => {
-          this.tables.tasks.delete(SCOPED, [projectId, id], id);
-          this.statement('DELETE FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').run(id, projectId);
-        }).immediate(),
+        this.db
+          .transaction(() => {
+            this.tables.tasks.delete(SCOPED, [projectId, id], id);
+            this.statement('DELETE FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').run(id, projectId);
+            this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ?').run(id, projectId);
+          })
+          .immediate(),
       ),
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', () =>
+        this.db
+          .transaction(() => {
+            const insert = this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)');
+            for (const point of points) {
+              const fields = metricFields(point);
+              insert.run(taskId, projectId, fields.seq, JSON.stringify(fields));
+            }
+            const count = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+            if (count <= limit) return count;
+            const seqs = (this.statement('SELECT seq FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq').all(taskId, projectId) as { seq: number }[]).map((r) => r.seq);
+            const drop = seqsToThin(seqs, limit);
+            const remove = this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ? AND seq = ?');
+            for (const seq of drop) remove.run(taskId, projectId, seq);
+            return seqs.length - drop.length;
+          })
+          .immediate(),
+      ),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', () => {
+        const p = resolvePage(page);
+        const total = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+        const rows = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq LIMIT ? OFFSET ?').all(taskId, projectId, p.limit, p.offset) as { data: string }[];
+        return pagedResult(
+          rows.map((r) => metricOf(r.data)),
+          total,
+          p,
+        );
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', () => {
+        const row = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq DESC LIMIT 1').get(taskId, projectId) as { data: string } | undefined;
+        return row ? metricOf(row.data) : null;
+      }),
   };
 
   readonly settings: Store['settings'] = {
-    get: (key) =>
-      this.run('settings.get', () => (this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null),
+    get: (key) => this.run('settings.get', () => (this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value ?? null),
     setIfAbsent: (key, value) =>
       this.run('settings.setIfAbsent', () => {
         // INSERT ... DO NOTHING then SELECT: whoever inserted first wins, in this process or
