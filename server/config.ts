@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
+import { defaultThreads } from '../cpu-fallback/threads.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -148,7 +149,7 @@ export function defaultConfig(): HanamiConfig {
     mongoUrl: undefined,
     mongoDatabase: 'hanami',
     backend: 'auto',
-    threads: availableParallelism(),
+    threads: defaultThreads().threads,
     adminUser: 'admin',
     adminPassphrase: undefined,
     jwtKey: undefined,
