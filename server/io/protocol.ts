@@ -16,6 +16,13 @@ export const IoEvent = {
   reset: 'reset',
 } as const;
 
+/** Events the server sends unasked. */
+export const IoServerEvent = {
+  /** `{ code, message }` just before the server closes a connection whose token no longer
+   *  stands (expired, revoked, user deleted). */
+  revoked: 'revoked',
+} as const;
+
 /** Error codes an acknowledgement can carry: the service's vocabulary (server/errors.ts),
  *  spelled with hyphens (documented in docs/socket-io.md). */
 export type IoErrorCode = SocketErrorCode;
