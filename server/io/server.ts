@@ -32,10 +32,11 @@ import { DomainError, socketCode } from '../errors.js';
 import type { DirectAnswer } from '../network/direct.js';
 import { NotFoundError, type Store, type User } from '../store/types.js';
 import type { TaskRuntime } from '../tasks/runtime.js';
+import { UserBudgets } from './budget.js';
 import { ConnectionAccess, IO_POLICY_ROUTE, type AccessVerdict } from './access.js';
 import { asIoError, type ClusterChannel } from './channel.js';
 import type { ChannelRegistry } from './channels.js';
-import { failure, IO_NAMESPACE, IoError, IoEvent, IoServerEvent, parseAttach, parseRequest, parseTrain } from './protocol.js';
+import { failure, IO_NAMESPACE, IoError, IoEvent, IoServerEvent, parseAttach, parseRequest, parseTrain, payloadBytes } from './protocol.js';
 
 export { IO_POLICY_ROUTE };
 
@@ -48,6 +49,12 @@ export const ANONYMOUS_MAX_PACKET_BYTES = 16 * 1024;
 
 /** Re-check interval of live connections when the configuration does not set one. */
 const DEFAULT_RECHECK_SECONDS = 2;
+
+/** Bytes of values per second and user when the configuration does not set a rate. */
+export const DEFAULT_BYTES_PER_SECOND = 16 * 1024 * 1024;
+
+/** Bytes of values in flight per user when the configuration does not set a limit. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 1024 * 1024;
 
 export interface DirectIoDeps {
   config: HanamiConfig;
@@ -100,6 +107,8 @@ type Ack = (reply: unknown) => void;
 export class DirectIoServer {
   readonly io: Server;
   private readonly socketsPerUser = new Map<string, number>();
+  /** The work-aware rate limit, per user over all their sockets (./budget.ts). */
+  private readonly budgets: UserBudgets;
   private readonly states = new Map<Socket, SocketState>();
   private readonly maxBytes: number;
   private readonly stopListening: (() => void) | undefined;
@@ -110,6 +119,8 @@ export class DirectIoServer {
   ) {
     const io = deps.config.io;
     this.maxBytes = io.maxMessageBytes;
+    const bytesPerSecond = io.bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND;
+    this.budgets = new UserBudgets({ bytesPerSecond, byteBurst: Math.max(bytesPerSecond, io.maxMessageBytes), maxInflightBytes: io.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES });
     this.io = new Server(http, {
       serveClient: false,
       // The hard cap of the transport until the handshake passed: a packet above it closes
@@ -375,10 +386,24 @@ export class DirectIoServer {
       return;
     }
     let refused: IoError | undefined;
+    const userId = state.user.id;
+    const bytes = kind === 'reset' ? 0 : payloadBytes(payload);
+    let admitted = false;
     let inputs;
     let target;
     try {
       if (!this.admit(state)) throw new IoError('rate-limited', `more than ${this.deps.config.io.ratePerSecond} calls per second on this connection`);
+      if (kind !== 'reset') {
+        const over = this.budgets.admit(userId, bytes);
+        if (over === 'bytes-per-second')
+          throw new IoError('rate-limited', `more than ${this.budgets.limits.bytesPerSecond} bytes of values per second from this user (HANAMI_IO_BYTES_PER_SECOND); slow down`);
+        if (over === 'bytes-in-flight')
+          throw new IoError(
+            'rate-limited',
+            `this user's calls not yet answered carry more than ${this.budgets.limits.maxInflightBytes} bytes of values (HANAMI_IO_MAX_INFLIGHT_BYTES); wait for their answers`,
+          );
+        admitted = true;
+      }
       if (kind === 'train' && !attachment.canTrain) throw new IoError('forbidden', 'the policy does not allow this user to train the cluster');
       if (kind === 'request') inputs = parseRequest(payload, this.maxBytes);
       if (kind === 'train') ({ inputs, target } = parseTrain(payload, this.maxBytes));
@@ -386,14 +411,27 @@ export class DirectIoServer {
       refused = asIoError(e, this.deps.logger);
     }
     // Refused calls keep their place in the queue, so acknowledgements stay in call order.
-    const { done, cancel } = attachment.channel.submit(kind, inputs, target, refused);
+    const submitted = attachment.channel.submit(kind, inputs, target, refused);
+    const done = submitted.done;
+    // Bytes in flight are given back once, when answered or when the socket goes away.
+    let held = admitted;
+    const release = (): void => {
+      if (held) this.budgets.release(userId, bytes);
+      held = false;
+    };
+    const cancel = (): void => {
+      submitted.cancel();
+      release();
+    };
     state.pending.add(cancel);
     done.then(
       (answer) => {
+        release();
         state.pending.delete(cancel);
         reply(answer ? encodeAnswer(answer, kind === 'train') : { ok: true }, 'ok');
       },
       (e: unknown) => {
+        release();
         state.pending.delete(cancel);
         const error = asIoError(e, this.deps.logger);
         reply(failure(error.code, error.message), 'error');
@@ -460,8 +498,10 @@ export class DirectIoServer {
     this.release(state);
     this.states.delete(socket);
     const open = (this.socketsPerUser.get(state.user.id) ?? 1) - 1;
-    if (open <= 0) this.socketsPerUser.delete(state.user.id);
-    else this.socketsPerUser.set(state.user.id, open);
+    if (open <= 0) {
+      this.socketsPerUser.delete(state.user.id);
+      this.budgets.forget(state.user.id);
+    } else this.socketsPerUser.set(state.user.id, open);
   }
 
   /** Saves all direct training and closes every socket (service shutdown). */
