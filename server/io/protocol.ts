@@ -18,9 +18,10 @@ export const IoEvent = {
 
 /** Events the server sends unasked. */
 export const IoServerEvent = {
-  /** `{ code, message }` just before the server closes a connection whose token no longer
-   *  stands (expired, revoked, user deleted). */
-  revoked: 'revoked',
+  /** `{ code, message }` just before the server closes a connection: `unauthorized` when its
+   *  token no longer stands (expired, revoked, user deleted), `rate-limited` when it kept
+   *  sending far more bytes than its limits admit. */
+  closing: 'closing',
 } as const;
 
 /** Error codes an acknowledgement can carry: the service's vocabulary (server/errors.ts),

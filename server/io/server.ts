@@ -98,6 +98,9 @@ interface SocketState {
   idleTimer: NodeJS.Timeout | undefined;
   /** Closes the connection when its token expires. */
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Bytes of calls refused by the byte limits since `refusedSince` (see overflow). */
+  refusedBytes: number;
+  refusedSince: number;
   /** Cancels the socket's calls still queued (on disconnect). */
   pending: Set<() => void>;
 }
@@ -242,6 +245,8 @@ export class DirectIoServer {
       refilledAt: Date.now(),
       idleTimer: undefined,
       expiryTimer: undefined,
+      refusedBytes: 0,
+      refusedSince: 0,
       pending: new Set(),
     };
     this.states.set(socket, state);
@@ -316,7 +321,7 @@ export class DirectIoServer {
     if (verdict.scope === 'connection') {
       state.held = undefined;
       for (const call of held) call.refuse(verdict.error);
-      socket.emit(IoServerEvent.revoked, { code: verdict.error.code, message: verdict.error.message });
+      socket.emit(IoServerEvent.closing, { code: verdict.error.code, message: verdict.error.message });
       socket.disconnect(true);
       return;
     }
@@ -335,6 +340,25 @@ export class DirectIoServer {
     }
     state.held = undefined;
     for (const call of held) call.run();
+  }
+
+  /**
+   * Counts the bytes of a connection's calls refused by the byte limits; one that sends more
+   * than a full bucket (HANAMI_IO_BYTES_PER_SECOND) of refused bytes within a second is
+   * closed. Refusing is cheap, but receiving is not: each message is still read and unmasked
+   * on the main thread, and a client that ignores its refusals would go on costing that.
+   */
+  private overflow(socket: Socket, state: SocketState, bytes: number): void {
+    const now = Date.now();
+    if (now - state.refusedSince > 1000) {
+      state.refusedSince = now;
+      state.refusedBytes = 0;
+    }
+    state.refusedBytes += bytes;
+    if (state.refusedBytes <= this.budgets.limits.byteBurst || !socket.connected) return;
+    const message = `this connection kept sending after its calls were refused (${state.refusedBytes} bytes of values refused within a second); it was closed`;
+    socket.emit(IoServerEvent.closing, { code: 'rate-limited', message });
+    socket.disconnect(true);
   }
 
   /** attach / detach: answered at once (they do not touch the network). */
@@ -373,12 +397,12 @@ export class DirectIoServer {
       if (typeof ack === 'function') ack(answer);
     };
     this.gate(socket, state, {
-      run: () => this.callNow(state, kind, payload, reply),
+      run: () => this.callNow(socket, state, kind, payload, reply),
       refuse: (error) => reply(failure(error.code, error.message), 'error'),
     });
   }
 
-  private callNow(state: SocketState, kind: 'request' | 'train' | 'reset', payload: unknown, reply: (answer: unknown, outcome: 'ok' | 'error') => void): void {
+  private callNow(socket: Socket, state: SocketState, kind: 'request' | 'train' | 'reset', payload: unknown, reply: (answer: unknown, outcome: 'ok' | 'error') => void): void {
     const attachment = state.attachment;
     if (!attachment) {
       const lost = state.lostAttachment;
@@ -395,6 +419,7 @@ export class DirectIoServer {
       if (!this.admit(state)) throw new IoError('rate-limited', `more than ${this.deps.config.io.ratePerSecond} calls per second on this connection`);
       if (kind !== 'reset') {
         const over = this.budgets.admit(userId, bytes);
+        if (over) this.overflow(socket, state, bytes);
         if (over === 'bytes-per-second')
           throw new IoError('rate-limited', `more than ${this.budgets.limits.bytesPerSecond} bytes of values per second from this user (HANAMI_IO_BYTES_PER_SECOND); slow down`);
         if (over === 'bytes-in-flight')

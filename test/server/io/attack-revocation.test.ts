@@ -44,7 +44,7 @@ async function ask(socket: Socket, input: number[]): Promise<Ack> {
 /** What the server said before it closed the connection, and when it closed it. */
 function watchClose(socket: Socket): { closed: Promise<{ reason: string; at: number }>; revoked: { code: string; message: string }[] } {
   const revoked: { code: string; message: string }[] = [];
-  socket.on('revoked', (why: { code: string; message: string }) => revoked.push(why));
+  socket.on('closing', (why: { code: string; message: string }) => revoked.push(why));
   const closed = new Promise<{ reason: string; at: number }>((resolve) => socket.once('disconnect', (reason) => resolve({ reason, at: Date.now() })));
   return { closed, revoked };
 }
