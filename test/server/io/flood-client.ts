@@ -28,6 +28,10 @@ const input = Float32Array.from({ length: values }, (_, i) => (i * 13) % 255);
 if (trainFirst === 'train') {
   const trained = (await socket.emitWithAck('train', { input, label: 1, classes: 2 })) as Ack;
   if (!trained.ok) throw new Error(`train: ${JSON.stringify(trained)}`);
+  // Direct training is saved 2 s after the last train call, on the service's main thread (a
+  // 200k-input network takes a few hundred ms to encode): let that happen before the flood,
+  // which is about requests.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
 }
 process.stdout.write('ready\n');
 // Wait for the go (a line on stdin), so the measuring side has its idle figure first.
