@@ -168,16 +168,19 @@ export class DirectIoServer {
   }
 
   /**
-   * Closes the transport of a refused handshake once the refusal is on its way, unless an
-   * accepted socket shares it (a client multiplexing namespaces). Socket.IO itself would keep
+   * Closes the transport of a refused handshake once the refusal is on its way, unless a
+   * socket of any namespace was accepted on it (a client multiplexing namespaces). Socket.IO itself would keep
    * it open, answering pings, until `connectTimeout`: 500 refused clients would hold 500
    * connections that long.
    */
   private closeRefused(socket: Socket): void {
     const conn = socket.conn;
+    // The connection's Socket.IO client and the namespaces it joined (/v1/io, /v1/events):
+    // Socket.IO keeps that map private, but it is the one place that knows them all.
+    const joined = (socket.client as unknown as { nsps?: Map<string, unknown> }).nsps;
     // Socket.IO writes the refusal on the next tick; close() then waits for it to drain.
     setImmediate(() => {
-      for (const other of this.states.keys()) if (other.conn === conn) return;
+      if (joined ? joined.size > 0 : [...this.states.keys()].some((other) => other.conn === conn)) return;
       conn.close();
     });
   }

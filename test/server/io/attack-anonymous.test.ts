@@ -128,3 +128,21 @@ test('after the token check a connection may send packets up to the message limi
     }
   }
 });
+
+test('a refused handshake does not close a connection that another namespace accepted (a client multiplexing /v1/events and /v1/io)', async () => {
+  const manager = new Manager(svc.url, { transports: ['websocket'], reconnection: false });
+  const events = manager.socket('/v1/events', { auth: { token: svc.admin.token } });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      events.once('connect', resolve);
+      events.once('connect_error', reject);
+    });
+    const refused = manager.socket('/v1/io', { auth: { token: 'not.a.token' } });
+    const error = await new Promise<Error>((resolve) => refused.once('connect_error', resolve));
+    assert.match(error.message, /unauthorized/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(events.connected, true, 'the accepted namespace kept its connection');
+  } finally {
+    events.close();
+  }
+});
