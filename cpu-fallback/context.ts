@@ -13,6 +13,7 @@
 import { GrowthRequests } from '../kernels/growth.js';
 import { NEURONS_PER_BLOCK, WALK_LANES } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
+import { type WasmWalk, wasmWalkWanted } from './wasm-walk.js';
 
 export interface HexagonScratch {
   /** Per lane: sum of synaptic contributions gathered this cycle (zeroed when consumed);
@@ -115,6 +116,11 @@ export class ExecutionContext {
   visits = 0;
   /** Bumped whenever a shared array is replaced (a team member must re-read them). */
   generation = 0;
+  /** Which training walk this context runs when it trains alone: the WebAssembly one
+   *  (cpu-fallback/wasm-walk.ts) or the TypeScript reference (steps.ts). */
+  walk: 'wasm' | 'ts' = wasmWalkWanted() ? 'wasm' : 'ts';
+  /** Set by trainRows for the duration of a slice that uses the WebAssembly walk. */
+  wasm: WasmWalk | null = null;
 
   constructor(state: NetworkState) {
     this.fit(state);

@@ -75,7 +75,8 @@ export function loadInputs(ctx: ExecutionContext, state: NetworkState, hexagon: 
  */
 export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number, train: boolean): void {
   if (train) {
-    forwardSectionsTrain(ctx, state, hexagon);
+    if (ctx.wasm) ctx.wasm.forward(ctx, state, hexagon);
+    else forwardSectionsTrain(ctx, state, hexagon);
     return;
   }
   const hs = ctx.hex[hexagon]!;
@@ -496,6 +497,10 @@ export function backwardOutputs(
  * deltas are then scaled by the activation slope.
  */
 export function backwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  if (ctx.wasm) {
+    ctx.wasm.backward(ctx, state, hexagon);
+    return;
+  }
   const hs = ctx.hex[hexagon]!;
   const hidden = state.hexagons[hexagon]!.kind === 'hidden';
   const reinforce = state.enableReduction;
