@@ -1,0 +1,64 @@
+/**
+ * The WebAssembly training walk (cpu-fallback/wasm/walk.wat) against the TypeScript walk it
+ * replaces (cpu-fallback/steps.ts, the reference): the same data through both must give
+ * byte-identical networks. Both do the same double-precision arithmetic in the same order
+ * with the same float32 roundings, so no tolerance is needed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { ExecutionContext } from '../../cpu-fallback/context.js';
+import { trainRows } from '../../cpu-fallback/engine.js';
+import { WasmWalk, wasmWalkAvailable } from '../../cpu-fallback/wasm-walk.js';
+import { Cluster, DEFAULT_TEMPLATE } from '../../server/network/cluster.js';
+import { loadMnist8k } from '../../server/datasets/mnist8k.js';
+
+const data = await loadMnist8k();
+const LAYERED = readFileSync(new URL('../../../docs/examples/layered.template', import.meta.url), 'utf8');
+const REDUCING = DEFAULT_TEMPLATE.replace('enable_reduction: false', 'enable_reduction: true');
+
+/** Trains `rows` rows in slices of `slice` (every slice maps and releases the network
+ *  again) with one walk; returns the checkpoint and the synapse visits. */
+function train(template: string, walk: 'ts' | 'wasm', rows: number, slice: number): { bytes: Buffer; visits: number; cluster: Cluster } {
+  const cluster = Cluster.create(template, 5);
+  const bound = cluster.bind(data.train);
+  const ctx = new ExecutionContext(cluster.state);
+  ctx.walk = walk;
+  for (let from = 0; from < rows; from += slice) trainRows(ctx, cluster.state, bound, from, Math.min(rows, from + slice));
+  return { bytes: cluster.checkpoint(), visits: ctx.visits, cluster };
+}
+
+test('the WebAssembly walk is built and loads', () => {
+  assert.ok(wasmWalkAvailable(), 'dist/cpu-fallback/wasm/walk.wasm is missing: run node scripts/build-wasm.js');
+});
+
+for (const [name, template, rows] of [
+  ['the default template', DEFAULT_TEMPLATE, 3000],
+  ['with reduction', REDUCING, 1500],
+  ['two hidden layers (hidden → hidden sections)', LAYERED, 1500],
+] as const) {
+  test(`${name}: byte-identical networks from both walks`, () => {
+    const walker = WasmWalk.forThread()!;
+    const mapsBefore = walker.maps;
+    const wasm = train(template, 'wasm', rows, 250);
+    // Every slice maps at least once, and growth that replaces arrays maps again.
+    assert.ok(walker.maps - mapsBefore >= rows / 250, `the WebAssembly walk ran (${walker.maps - mapsBefore} mappings)`);
+    const ts = train(template, 'ts', rows, 250);
+    assert.equal(wasm.visits, ts.visits, 'same synapse visits');
+    assert.ok(wasm.visits > rows * 100, 'the walks did real work');
+    assert.deepEqual(wasm.cluster.stats(), ts.cluster.stats());
+    assert.ok(wasm.bytes.equals(ts.bytes), 'checkpoints differ');
+  });
+}
+
+test('between slices the network lives in its shared buffers again', () => {
+  const { cluster } = train(DEFAULT_TEMPLATE, 'wasm', 300, 300);
+  const state = cluster.state;
+  assert.ok(state.sectionsI32.buffer instanceof SharedArrayBuffer);
+  assert.equal(state.sectionsF32.buffer, state.sectionsI32.buffer);
+  for (const hex of state.hexagons) assert.ok(hex.neuronsI32.buffer instanceof SharedArrayBuffer);
+  assert.ok(state.pages.length > 0);
+  for (const page of state.pages) {
+    for (const column of [page.weight, page.border, page.meta]) assert.ok(column.buffer instanceof SharedArrayBuffer);
+  }
+});
