@@ -40,6 +40,11 @@ export interface OutputScratch {
   value: Float32Array;
   /** Loss gradient per output value. */
   grad: Float64Array;
+  /** Rows whose source was active in the last forward pass (in row order), and each one's
+   *  link activation: the backward step reuses them instead of recomputing. */
+  rows: Int32Array;
+  rowY: Float64Array;
+  rowCount: number;
 }
 
 /** What the two threads of a team share (sent to the second thread when it joins). */
@@ -190,8 +195,9 @@ export class ExecutionContext {
     for (let g = 0; g < state.outputs.length; g++) {
       const width = state.outputs[g]!.widthCapacity;
       const cur = this.out[g];
-      if (cur && cur.z.length >= width) continue;
-      this.out[g] = { z: new Float64Array(width), value: new Float32Array(width), grad: new Float64Array(width) };
+      const rows = state.outputs[g]!.rowCapacity;
+      if (cur && cur.z.length >= width && cur.rows.length >= rows) continue;
+      this.out[g] = { z: new Float64Array(width), value: new Float32Array(width), grad: new Float64Array(width), rows: new Int32Array(rows), rowY: new Float64Array(rows), rowCount: 0 };
     }
   }
 }
