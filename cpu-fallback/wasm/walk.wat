@@ -61,7 +61,8 @@
     (local $p f64) (local $range f64) (local $eps f64) (local $pw i32) (local $pb i32) (local $pm i32)
     (local $tgtHex i32) (local $tin i32) (local $base i32) (local $first i32) (local $synapses i32)
     (local $end i32) (local $tol f64) (local $lo f64) (local $hi f64) (local $i i32) (local $share f64)
-    (local $b f64) (local $t i32) (local $visits i32) (local $walked i32) (local $e i32) (local $ia i32)
+    (local $b f64) (local $t i32) (local $visits i32) (local $walked i32) (local $e i32)
+    (local $q i32) (local $q0 i32) (local $qend i32) (local $tb i32)
     (global.set $reqCount (i32.const 0))
     (global.set $logCount (local.get $logIn))
     (local.set $a (i32.const 0))
@@ -102,50 +103,44 @@
               (local.set $tol (f64.promote_f32 (f32.load offset=40 (local.get $o))))
               (local.set $lo (f64.sub (f64.const 0.5) (local.get $tol)))
               (local.set $hi (f64.add (f64.const 0.5) (local.get $tol)))
-              (local.set $i (local.get $first))
+              ;; $q walks the weight column; border and meta are at fixed offsets from it.
+              (local.set $q (i32.add (local.get $pw) (i32.shl (local.get $first) (i32.const 2))))
+              (local.set $q0 (local.get $q))
+              (local.set $qend (i32.add (local.get $pw) (i32.shl (local.get $end) (i32.const 2))))
+              (local.set $tb (i32.add (local.get $tin) (i32.shl (local.get $base) (i32.const 3))))
               (local.set $share (f64.const 1))
               (block $walkDone
                 (loop $walk
-                  (br_if $walkDone (i32.ge_s (local.get $i) (local.get $end)))
-                  (local.set $ia (i32.shl (local.get $i) (i32.const 2)))
-                  (local.set $b (f64.promote_f32 (f32.load (i32.add (local.get $pb) (local.get $ia)))))
+                  (br_if $walkDone (i32.ge_u (local.get $q) (local.get $qend)))
+                  (local.set $b (f64.promote_f32 (f32.load offset=262144 (local.get $q))))
                   ;; The remaining potential lands inside the synapse's tolerance window: shrink.
                   (if (i32.and
                         (f64.gt (local.get $p) (f64.mul (local.get $lo) (local.get $b)))
                         (f64.lt (local.get $p) (f64.mul (local.get $hi) (local.get $b))))
                     (then
                       (local.set $b (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $b) (f64.const 1.5)))))
-                      (f32.store (i32.add (local.get $pb) (local.get $ia)) (f32.demote_f64 (local.get $b)))
-                      (f32.store (i32.add (local.get $pw) (local.get $ia))
-                        (f32.demote_f64 (f64.div (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia)))) (f64.const 1.5))))
+                      (f32.store offset=262144 (local.get $q) (f32.demote_f64 (local.get $b)))
+                      (f32.store (local.get $q) (f32.demote_f64 (f64.div (f64.promote_f32 (f32.load (local.get $q))) (f64.const 1.5))))
                       (local.set $tol (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $tol) (f64.const 1.3)))))
                       (local.set $lo (f64.sub (f64.const 0.5) (local.get $tol)))
                       (local.set $hi (f64.add (f64.const 0.5) (local.get $tol)))))
                   (local.set $t
-                    (i32.add (local.get $tin)
-                      (i32.shl
-                        (i32.add (local.get $base) (i32.and (i32.load (i32.add (local.get $pm) (local.get $ia))) (i32.const 255)))
-                        (i32.const 3))))
+                    (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $q)) (i32.const 255)) (i32.const 3))))
                   (if (f64.lt (local.get $p) (local.get $b))
                     (then
                       (local.set $share (f64.div (local.get $p) (local.get $b)))
                       (f64.store (local.get $t)
-                        (f64.add (f64.load (local.get $t))
-                          (f64.mul (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia)))) (local.get $share))))
-                      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                        (f64.add (f64.load (local.get $t)) (f64.mul (f64.promote_f32 (f32.load (local.get $q))) (local.get $share))))
+                      (local.set $q (i32.add (local.get $q) (i32.const 4)))
                       (local.set $p (f64.const 0))
                       (br $walkDone)))
-                  (f64.store (local.get $t)
-                    (f64.add (f64.load (local.get $t)) (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia))))))
+                  (f64.store (local.get $t) (f64.add (f64.load (local.get $t)) (f64.promote_f32 (f32.load (local.get $q)))))
                   (local.set $p (f64.sub (local.get $p) (local.get $b)))
-                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                  (if (f64.le (local.get $p) (local.get $eps))
-                    (then
-                      (local.set $p (f64.const 0))
-                      (br $walkDone)))
-                  (br $walk)))
+                  (local.set $q (i32.add (local.get $q) (i32.const 4)))
+                  (br_if $walk (f64.gt (local.get $p) (local.get $eps)))
+                  (local.set $p (f64.const 0))))
               (f32.store offset=40 (local.get $o) (f32.demote_f64 (local.get $tol)))
-              (local.set $walked (i32.sub (local.get $i) (local.get $first)))
+              (local.set $walked (i32.shr_u (i32.sub (local.get $q) (local.get $q0)) (i32.const 2)))
               (local.set $visits (i32.add (local.get $visits) (local.get $walked)))
               (if (i32.gt_s (local.get $walked) (i32.const 0))
                 (then
@@ -178,7 +173,7 @@
     (local $e i32) (local $o i32) (local $uses f64) (local $lr f64) (local $pw i32) (local $pm i32)
     (local $tdelta i32) (local $base i32) (local $first i32) (local $last i32) (local $i i32) (local $ia i32)
     (local $d f64) (local $td f64) (local $w f64) (local $visits i32) (local $s i32) (local $dp i32) (local $m i32)
-    (local $c i32)
+    (local $c i32) (local $q i32) (local $qlast i32) (local $tb i32)
     (local.set $e (i32.add (global.get $log) (i32.mul (local.get $from) (i32.const 40))))
     (local.set $to (i32.add (global.get $log) (i32.mul (local.get $to) (i32.const 40))))
     (block $entriesDone
@@ -195,33 +190,31 @@
         (local.set $base (i32.load offset=20 (local.get $e)))
         (local.set $first (i32.load offset=8 (local.get $e)))
         (local.set $last (i32.sub (i32.add (local.get $first) (i32.load offset=12 (local.get $e))) (i32.const 1)))
-        (local.set $i (local.get $first))
+        ;; $q walks the weight column (meta at a fixed offset), $qlast is the last reached
+        ;; synapse, $tb the target block's deltas.
+        (local.set $q (i32.add (local.get $pw) (i32.shl (local.get $first) (i32.const 2))))
+        (local.set $qlast (i32.add (local.get $pw) (i32.shl (local.get $last) (i32.const 2))))
+        (local.set $tb (i32.add (local.get $tdelta) (i32.shl (local.get $base) (i32.const 2))))
         (if (local.get $hidden)
           (then
             (local.set $d (f64.const 0))
             (block $done
               (loop $syn
-                (br_if $done (i32.ge_s (local.get $i) (local.get $last)))
-                (local.set $ia (i32.shl (local.get $i) (i32.const 2)))
+                (br_if $done (i32.ge_u (local.get $q) (local.get $qlast)))
                 (local.set $td
                   (f64.promote_f32
-                    (f32.load
-                      (i32.add (local.get $tdelta)
-                        (i32.shl (i32.add (local.get $base) (i32.and (i32.load (i32.add (local.get $pm) (local.get $ia))) (i32.const 255))) (i32.const 2))))))
-                (local.set $w (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia)))))
+                    (f32.load (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $q)) (i32.const 255)) (i32.const 2))))))
+                (local.set $w (f64.promote_f32 (f32.load (local.get $q))))
                 (local.set $d (f64.add (local.get $d) (f64.mul (local.get $w) (local.get $td))))
-                (f32.store (i32.add (local.get $pw) (local.get $ia)) (f32.demote_f64 (f64.sub (local.get $w) (f64.mul (local.get $lr) (local.get $td)))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (f32.store (local.get $q) (f32.demote_f64 (f64.sub (local.get $w) (f64.mul (local.get $lr) (local.get $td)))))
+                (local.set $q (i32.add (local.get $q) (i32.const 4)))
                 (br $syn)))
-            (local.set $ia (i32.shl (local.get $last) (i32.const 2)))
             (local.set $d
               (f64.add (local.get $d)
                 (f64.mul
-                  (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia))))
+                  (f64.promote_f32 (f32.load (local.get $qlast)))
                   (f64.promote_f32
-                    (f32.load
-                      (i32.add (local.get $tdelta)
-                        (i32.shl (i32.add (local.get $base) (i32.and (i32.load (i32.add (local.get $pm) (local.get $ia))) (i32.const 255))) (i32.const 2))))))))
+                    (f32.load (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $qlast)) (i32.const 255)) (i32.const 2))))))))
             (local.set $dp
               (i32.add
                 (i32.load
@@ -233,31 +226,25 @@
           (else
             (block $done
               (loop $syn
-                (br_if $done (i32.ge_s (local.get $i) (local.get $last)))
-                (local.set $ia (i32.shl (local.get $i) (i32.const 2)))
-                (f32.store (i32.add (local.get $pw) (local.get $ia))
+                (br_if $done (i32.ge_u (local.get $q) (local.get $qlast)))
+                (f32.store (local.get $q)
                   (f32.demote_f64
                     (f64.sub
-                      (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia))))
+                      (f64.promote_f32 (f32.load (local.get $q)))
                       (f64.mul (local.get $lr)
                         (f64.promote_f32
-                          (f32.load
-                            (i32.add (local.get $tdelta)
-                              (i32.shl (i32.add (local.get $base) (i32.and (i32.load (i32.add (local.get $pm) (local.get $ia))) (i32.const 255))) (i32.const 2)))))))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                          (f32.load (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $q)) (i32.const 255)) (i32.const 2)))))))))
+                (local.set $q (i32.add (local.get $q) (i32.const 4)))
                 (br $syn)))))
         ;; The last reached synapse moves in proportion to its covered share.
-        (local.set $ia (i32.shl (local.get $last) (i32.const 2)))
-        (f32.store (i32.add (local.get $pw) (local.get $ia))
+        (f32.store (local.get $qlast)
           (f32.demote_f64
             (f64.sub
-              (f64.promote_f32 (f32.load (i32.add (local.get $pw) (local.get $ia))))
+              (f64.promote_f32 (f32.load (local.get $qlast)))
               (f64.mul
                 (f64.mul (local.get $lr)
                   (f64.promote_f32
-                    (f32.load
-                      (i32.add (local.get $tdelta)
-                        (i32.shl (i32.add (local.get $base) (i32.and (i32.load (i32.add (local.get $pm) (local.get $ia))) (i32.const 255))) (i32.const 2))))))
+                    (f32.load (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $qlast)) (i32.const 255)) (i32.const 2))))))
                 (f64.load offset=32 (local.get $e))))))
         ;; Reduction bookkeeping: each reached synapse gains one activity count (up to 10).
         (if (local.get $reinforce)
