@@ -51,14 +51,12 @@ export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundD
     let count = ctx.activeCount[iface.hexagon]!;
     const from = base + b.column;
     const to = iface.offset;
-    // Branch-free: pixels are zero or not in no predictable pattern. Every value is written
-    // (non-positive ones as 0), and the active list advances only past positive ones.
     for (let i = 0; i < b.size; i++) {
       const v = src[from + i]!;
-      const on = v > 0;
-      act[to + i] = on ? v : 0;
-      active[count] = to + i;
-      count += on ? 1 : 0;
+      if (v > 0) {
+        act[to + i] = v;
+        active[count++] = to + i;
+      }
     }
     ctx.activeCount[iface.hexagon] = count;
   }
