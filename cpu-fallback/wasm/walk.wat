@@ -113,27 +113,33 @@
                 (loop $walk
                   (br_if $walkDone (i32.ge_u (local.get $q) (local.get $qend)))
                   (local.set $b (f64.promote_f32 (f32.load offset=262144 (local.get $q))))
-                  ;; The remaining potential lands inside the synapse's tolerance window: shrink.
-                  (if (i32.and
-                        (f64.gt (local.get $p) (f64.mul (local.get $lo) (local.get $b)))
-                        (f64.lt (local.get $p) (f64.mul (local.get $hi) (local.get $b))))
-                    (then
-                      (local.set $b (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $b) (f64.const 1.5)))))
-                      (f32.store offset=262144 (local.get $q) (f32.demote_f64 (local.get $b)))
-                      (f32.store (local.get $q) (f32.demote_f64 (f64.div (f64.promote_f32 (f32.load (local.get $q))) (f64.const 1.5))))
-                      (local.set $tol (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $tol) (f64.const 1.3)))))
-                      (local.set $lo (f64.sub (f64.const 0.5) (local.get $tol)))
-                      (local.set $hi (f64.add (f64.const 0.5) (local.get $tol)))))
                   (local.set $t
                     (i32.add (local.get $tb) (i32.shl (i32.and (i32.load offset=524288 (local.get $q)) (i32.const 255)) (i32.const 3))))
+                  ;; A fully covered synapse (p >= b) can never be inside its tolerance window
+                  ;; (that needs p < (0.5 + tol)·b < b), so only p < b takes this branch: the
+                  ;; same decisions as the reference, which checks the window first.
                   (if (f64.lt (local.get $p) (local.get $b))
                     (then
-                      (local.set $share (f64.div (local.get $p) (local.get $b)))
-                      (f64.store (local.get $t)
-                        (f64.add (f64.load (local.get $t)) (f64.mul (f64.promote_f32 (f32.load (local.get $q))) (local.get $share))))
-                      (local.set $q (i32.add (local.get $q) (i32.const 4)))
-                      (local.set $p (f64.const 0))
-                      (br $walkDone)))
+                      ;; The remaining potential lands inside the tolerance window: shrink.
+                      (if (i32.and
+                            (f64.gt (local.get $p) (f64.mul (local.get $lo) (local.get $b)))
+                            (f64.lt (local.get $p) (f64.mul (local.get $hi) (local.get $b))))
+                        (then
+                          (local.set $b (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $b) (f64.const 1.5)))))
+                          (f32.store offset=262144 (local.get $q) (f32.demote_f64 (local.get $b)))
+                          (f32.store (local.get $q) (f32.demote_f64 (f64.div (f64.promote_f32 (f32.load (local.get $q))) (f64.const 1.5))))
+                          (local.set $tol (f64.promote_f32 (f32.demote_f64 (f64.div (local.get $tol) (f64.const 1.3)))))
+                          (local.set $lo (f64.sub (f64.const 0.5) (local.get $tol)))
+                          (local.set $hi (f64.add (f64.const 0.5) (local.get $tol)))))
+                      ;; Partially covered (still, or no longer after the shrink): the last one.
+                      (if (f64.lt (local.get $p) (local.get $b))
+                        (then
+                          (local.set $share (f64.div (local.get $p) (local.get $b)))
+                          (f64.store (local.get $t)
+                            (f64.add (f64.load (local.get $t)) (f64.mul (f64.promote_f32 (f32.load (local.get $q))) (local.get $share))))
+                          (local.set $q (i32.add (local.get $q) (i32.const 4)))
+                          (local.set $p (f64.const 0))
+                          (br $walkDone)))))
                   (f64.store (local.get $t) (f64.add (f64.load (local.get $t)) (f64.promote_f32 (f32.load (local.get $q)))))
                   (local.set $p (f64.sub (local.get $p) (local.get $b)))
                   (local.set $q (i32.add (local.get $q) (i32.const 4)))
