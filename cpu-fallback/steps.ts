@@ -45,8 +45,8 @@ import {
   TOLERANCE_DECAY,
   WALK_EPSILON,
 } from '../kernels/layout.js';
-import type { NetworkState } from '../kernels/state.js';
-import type { ExecutionContext } from './context.js';
+import type { NetworkState, OutputGroupState } from '../kernels/state.js';
+import type { ExecutionContext, OutputScratch } from './context.js';
 
 const LN2_INV = 1.4426950408889634;
 
@@ -401,11 +401,37 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
     ctx.fit(state);
     out = ctx.out[group]!;
   }
+  if (ctx.wasm) {
+    ctx.wasm.ensure(state, ctx);
+    out = ctx.out[group]!;
+  }
+  const z = out.z;
+  const width = g.width;
+  for (let k = 0; k < width; k++) z[k] = g.bias[k]!;
+  if (ctx.wasm) ctx.wasm.outputsForward(state, ctx, group);
+  else computeLinks(ctx, g, out);
+  for (const iface of g.interfaces) {
+    const lo = iface.offset;
+    const hi = lo + iface.size;
+    if (iface.mode === 'class') {
+      let max = -Infinity;
+      for (let k = lo; k < hi; k++) if (z[k]! > max) max = z[k]!;
+      let sum = 0;
+      for (let k = lo; k < hi; k++) sum += Math.exp(z[k]! - max);
+      for (let k = lo; k < hi; k++) out.value[k] = Math.exp(z[k]! - max) / sum;
+    } else {
+      for (let k = lo; k < hi; k++) out.value[k] = z[k]! * g.scale[k]!;
+    }
+  }
+}
+
+/** z += y · W over the rows whose source is active (activations: hidden ones as they are, raw
+ *  input values compressed like hidden potentials); records those rows and their y. */
+function computeLinks(ctx: ExecutionContext, g: OutputGroupState, out: OutputScratch): void {
   const z = out.z;
   const width = g.width;
   const wc = g.widthCapacity;
   const W = g.weights;
-  for (let k = 0; k < width; k++) z[k] = g.bias[k]!;
   const rows = g.rows;
   const srcHex = g.rowSrcHex;
   const srcNeuron = g.rowSrcNeuron;
@@ -422,7 +448,6 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
       compress = ctx.inputHex[h] !== 0;
       lastHex = h;
     }
-    // Hidden activations as they are; raw input values compressed like hidden potentials.
     const v = act[srcNeuron[r]!]!;
     const y = compress ? (v > 0 ? Math.log2(1 + v) : 0) : v;
     if (y === 0) continue;
@@ -432,19 +457,6 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
     for (let k = 0; k < width; k++) z[k] += y * W[base + k]!;
   }
   out.rowCount = active;
-  for (const iface of g.interfaces) {
-    const lo = iface.offset;
-    const hi = lo + iface.size;
-    if (iface.mode === 'class') {
-      let max = -Infinity;
-      for (let k = lo; k < hi; k++) if (z[k]! > max) max = z[k]!;
-      let sum = 0;
-      for (let k = lo; k < hi; k++) sum += Math.exp(z[k]! - max);
-      for (let k = lo; k < hi; k++) out.value[k] = Math.exp(z[k]! - max) / sum;
-    } else {
-      for (let k = lo; k < hi; k++) out.value[k] = z[k]! * g.scale[k]!;
-    }
-  }
 }
 
 /**
@@ -455,6 +467,7 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
  * scale (scale grows to the largest |target| seen, so targets in any unit train alike).
  */
 export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, group: number, classTarget: Int32Array, valueTarget: Float32Array): void {
+  ctx.wasm?.ensure(state, ctx);
   const g = state.outputs[group]!;
   const out = ctx.out[group]!;
   const grad = out.grad;
@@ -474,10 +487,18 @@ export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, grou
       }
     }
   }
+  for (let k = 0; k < g.width; k++) g.bias[k] = g.bias[k]! - BIAS_LEARNING_RATE * grad[k]!;
+  if (ctx.wasm) ctx.wasm.outputsBackward(state, ctx, group);
+  else backwardLinks(ctx, g, out);
+}
+
+/** Link weights and the sources' deltas, over the rows computeLinks found active (with
+ *  their activations: sources do not change between the two passes). */
+function backwardLinks(ctx: ExecutionContext, g: OutputGroupState, out: OutputScratch): void {
+  const grad = out.grad;
   const width = g.width;
   const wc = g.widthCapacity;
   const W = g.weights;
-  for (let k = 0; k < width; k++) g.bias[k] = g.bias[k]! - BIAS_LEARNING_RATE * grad[k]!;
   const activeRows = out.rows;
   const rowY = out.rowY;
   const count = out.rowCount;
@@ -487,8 +508,6 @@ export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, grou
   let lastHex = -1;
   let delta = ctx.hex[0]!.delta;
   for (let a = 0; a < count; a++) {
-    // The rows the forward pass found active, with their activations (sources do not change
-    // between the two passes).
     const r = activeRows[a]!;
     const y = rowY[a]!;
     const uses = rowUses[r]!;

@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { type GrowthRequests } from '../kernels/growth.js';
 import { PAGE_COLUMNS, SYNAPSES_PER_PAGE } from '../kernels/layout.js';
 import type { NetworkState, SynapsePage } from '../kernels/state.js';
-import type { ExecutionContext, HexagonScratch } from './context.js';
+import type { ExecutionContext, HexagonScratch, OutputScratch } from './context.js';
 
 /** The part of the WebAssembly JS API used here (the project's type libraries do not
  *  declare it: no DOM lib, and @types/node 20 leaves it out). */
@@ -42,6 +42,20 @@ interface WalkExports {
   reqCount(): number;
   forwardTrain(h: number, act: number, active: number, count: number, neu: number, sec: number, logIn: number): void;
   backward(h: number, hidden: number, reinforce: number, from: number, to: number, sec: number): void;
+  outputsForward(z: number, width: number, wc: number, W: number, rows: number, srcHex: number, srcNeuron: number, activeRows: number, rowY: number): number;
+  outputsBackward(grad: number, width: number, wc: number, W: number, srcHex: number, srcNeuron: number, uses: number, activeRows: number, rowY: number, count: number): void;
+}
+
+/** Addresses of one output group's arrays and of its context scratch. */
+interface OutputAddresses {
+  weights: number;
+  srcHex: number;
+  srcNeuron: number;
+  uses: number;
+  z: number;
+  grad: number;
+  rows: number;
+  rowY: number;
 }
 
 const WASM_PAGE = 65536;
@@ -72,7 +86,7 @@ function exportsOnce(): WalkExports | null {
   if (compiled !== undefined) return compiled;
   try {
     const bytes = readFileSync(new URL('./wasm/walk.wasm', import.meta.url));
-    compiled = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as WalkExports;
+    compiled = new WebAssembly.Instance(new WebAssembly.Module(bytes), { Math: { log2: Math.log2 } }).exports as unknown as WalkExports;
   } catch (error) {
     compiled = null;
     process.emitWarning(`the WebAssembly walk is not available (${error instanceof Error ? error.message : String(error)}); training uses the TypeScript walk`);
@@ -106,7 +120,12 @@ export class WasmWalk {
   private pageViews: Float32Array[] = [];
   private neuronViews: Int32Array[] = [];
   private scratch: HexagonScratch[] = [];
+  private outWeights: Float32Array[] = [];
+  private outSrcHex: Int32Array[] = [];
+  private outScratch: OutputScratch[] = [];
+  private outAddr: OutputAddresses[] = [];
   private secAddr = 0;
+  private logAddr = 0;
   private neuAddr: number[] = [];
   private actAddr: number[] = [];
   private activeAddr: number[] = [];
@@ -135,8 +154,9 @@ export class WasmWalk {
     return state.inputs.every((i) => i.type === 'plain');
   }
 
-  /** Makes sure the network and the context are mapped, as they are now. */
-  private ensure(state: NetworkState, ctx: ExecutionContext): void {
+  /** Makes sure the network and the context are mapped, as they are now. Callers must not
+   *  hold arrays of either across this call (they may be replaced by views). */
+  ensure(state: NetworkState, ctx: ExecutionContext): void {
     if (this.current(state, ctx)) return;
     this.release();
     this.map(state, ctx);
@@ -151,6 +171,12 @@ export class WasmWalk {
     if (hexagons.length !== this.neuronViews.length) return false;
     for (let h = 0; h < hexagons.length; h++) {
       if (hexagons[h]!.neuronsI32 !== this.neuronViews[h] || ctx.hex[h] !== this.scratch[h]) return false;
+    }
+    const outputs = state.outputs;
+    if (outputs.length !== this.outWeights.length) return false;
+    for (let g = 0; g < outputs.length; g++) {
+      const o = outputs[g]!;
+      if (o.weights !== this.outWeights[g] || o.rowSrcHex !== this.outSrcHex[g] || ctx.out[g] !== this.outScratch[g]) return false;
     }
     return true;
   }
@@ -178,11 +204,29 @@ export class WasmWalk {
     const logAddr = take(LOG_ENTRY_BYTES * (sectionRecords + 1));
     const reqCapacity = sectionRecords + neurons + 16;
     const reqAddr = take(REQUEST_BYTES * reqCapacity);
+    const outAddr: OutputAddresses[] = state.outputs.map((o, g) => {
+      const out = ctx.out[g]!;
+      return {
+        weights: take(o.weights.byteLength),
+        srcHex: take(o.rowSrcHex.byteLength),
+        srcNeuron: take(o.rowSrcNeuron.byteLength),
+        uses: take(o.rowUses.byteLength),
+        z: take(out.z.byteLength),
+        grad: take(out.grad.byteLength),
+        rows: take(out.rows.byteLength),
+        rowY: take(out.rowY.byteLength),
+      };
+    });
     const pageAddr = state.pages.map(() => take(PAGE_BYTES));
+    // A mapping in the middle of a sample keeps the walk log the forward pass wrote (its
+    // entries name pages and hexagons by index, so they stay valid at the new addresses).
+    const logBytes = ctx.log.count * LOG_ENTRY_BYTES;
+    const keptLog = logBytes > 0 && this.logAddr > 0 ? new Uint8Array(x.memory.buffer, this.logAddr, logBytes).slice() : null;
     const need = Math.ceil(at / WASM_PAGE);
     const have = x.memory.buffer.byteLength / WASM_PAGE;
     if (need > have) x.memory.grow(need - have);
     const buffer = x.memory.buffer;
+    if (keptLog) new Uint8Array(buffer, logAddr, keptLog.length).set(keptLog);
 
     const mappings: Mapping[] = [];
     const adopt = <T extends View>(owner: object, key: string, view: T, alias = false): T => {
@@ -212,7 +256,20 @@ export class WasmWalk {
       adopt(s, 'act', new Float32Array(buffer, addr[5]!, s.act.length));
       adopt(s, 'active', new Int32Array(buffer, addr[6]!, s.active.length));
       const row = h * (HEX_ENTRY_BYTES / 4);
-      for (let k = 0; k < 5; k++) hexTable[row + k] = addr[k]!;
+      for (let k = 0; k < 6; k++) hexTable[row + k] = addr[k]!;
+      hexTable[row + 6] = hexagons[h]!.kind === 'input' ? 1 : 0;
+    });
+    const outWeights = state.outputs.map((o, g) => {
+      const a = outAddr[g]!;
+      const out = ctx.out[g]!;
+      adopt(o, 'rowSrcHex', new Int32Array(buffer, a.srcHex, o.rowSrcHex.length));
+      adopt(o, 'rowSrcNeuron', new Int32Array(buffer, a.srcNeuron, o.rowSrcNeuron.length));
+      adopt(o, 'rowUses', new Float32Array(buffer, a.uses, o.rowUses.length));
+      adopt(out, 'z', new Float64Array(buffer, a.z, out.z.length));
+      adopt(out, 'grad', new Float64Array(buffer, a.grad, out.grad.length));
+      adopt(out, 'rows', new Int32Array(buffer, a.rows, out.rows.length));
+      adopt(out, 'rowY', new Float64Array(buffer, a.rowY, out.rowY.length));
+      return adopt(o, 'weights', new Float32Array(buffer, a.weights, o.weights.length));
     });
     const pageTable = new Int32Array(buffer, pageTab, Math.max(1, P));
     const pageViews = state.pages.map((page, p) => {
@@ -243,6 +300,11 @@ export class WasmWalk {
     this.pageViews = pageViews;
     this.neuronViews = neuronViews;
     this.scratch = scratch;
+    this.outWeights = outWeights;
+    this.outSrcHex = state.outputs.map((o) => o.rowSrcHex);
+    this.outScratch = state.outputs.map((_, g) => ctx.out[g]!);
+    this.outAddr = outAddr;
+    this.logAddr = logAddr;
     this.secAddr = secAddr;
     this.neuAddr = neuAddr;
     this.actAddr = scratchAddr.map((a) => a[5]!);
@@ -272,6 +334,10 @@ export class WasmWalk {
     this.pageViews = [];
     this.neuronViews = [];
     this.scratch = [];
+    this.outWeights = [];
+    this.outSrcHex = [];
+    this.outScratch = [];
+    this.outAddr = [];
   }
 
   /** forwardSectionsTrain for every lane of `hexagon`. */
@@ -303,5 +369,20 @@ export class WasmWalk {
     const x = this.x;
     x.backward(hexagon, state.hexagons[hexagon]!.kind === 'hidden' ? 1 : 0, state.enableReduction ? 1 : 0, ctx.logStart[hexagon]!, ctx.logEnd[hexagon]!, this.secAddr);
     ctx.visits += x.visits();
+  }
+
+  /** The link part of computeOutputs (after ensure): z += y · W over the active rows, which
+   *  are recorded with their activations for the backward step. */
+  outputsForward(state: NetworkState, ctx: ExecutionContext, group: number): void {
+    const g = state.outputs[group]!;
+    const a = this.outAddr[group]!;
+    ctx.out[group]!.rowCount = this.x.outputsForward(a.z, g.width, g.widthCapacity, a.weights, g.rows, a.srcHex, a.srcNeuron, a.rows, a.rowY);
+  }
+
+  /** The link part of backwardOutputs (after ensure). */
+  outputsBackward(state: NetworkState, ctx: ExecutionContext, group: number): void {
+    const g = state.outputs[group]!;
+    const a = this.outAddr[group]!;
+    this.x.outputsBackward(a.grad, g.width, g.widthCapacity, a.weights, a.srcHex, a.srcNeuron, a.uses, a.rows, a.rowY, ctx.out[group]!.rowCount);
   }
 }

@@ -14,13 +14,16 @@
 ;;
 ;; Tables the loader writes: the page table (one i32 per page: address of its weight column)
 ;; and the hexagon table (32 B per hexagon: input0 @0, input1 @4, delta @8, dpart0 @12,
-;; dpart1 @16, all addresses).
+;; dpart1 @16, act @20, all addresses; @24 is 1 for an input hexagon).
 ;;
-;; Walk log entries (40 B): section @0, weight column @4, first @8, length @12, tgtHex @16,
+;; Walk log entries (40 B): section @0, page @4, first @8, length @12, tgtHex @16,
 ;; tgtBase @20, srcNeuron @24, share (f64) @32.
 ;; Growth requests (24 B): lane @0, kind @4, a @8, b @12, value (f64) @16; replayed in order
 ;; by the loader into the context's per-lane request lists.
 (module
+  ;; Raw input values feeding output links are compressed with the same function as in
+  ;; TypeScript (Math.log2), so the results cannot differ.
+  (import "Math" "log2" (func $log2 (param f64) (result f64)))
   (memory (export "memory") 1)
   (global $pageTab (mut i32) (i32.const 0))
   (global $hexTab (mut i32) (i32.const 0))
@@ -152,7 +155,7 @@
                 (then
                   (local.set $e (i32.add (global.get $log) (i32.mul (global.get $logCount) (i32.const 40))))
                   (i32.store (local.get $e) (local.get $s))
-                  (i32.store offset=4 (local.get $e) (local.get $pw))
+                  (i32.store offset=4 (local.get $e) (i32.load offset=16 (local.get $o)))
                   (i32.store offset=8 (local.get $e) (local.get $first))
                   (i32.store offset=12 (local.get $e) (local.get $walked))
                   (i32.store offset=16 (local.get $e) (local.get $tgtHex))
@@ -190,7 +193,7 @@
         (local.set $uses (f64.promote_f32 (f32.load offset=44 (local.get $o))))
         (f32.store offset=44 (local.get $o) (f32.demote_f64 (f64.add (local.get $uses) (f64.const 1))))
         (local.set $lr (f64.div (f64.const 0.7) (f64.add (f64.const 1) (f64.div (local.get $uses) (f64.const 300)))))
-        (local.set $pw (i32.load offset=4 (local.get $e)))
+        (local.set $pw (i32.load (i32.add (global.get $pageTab) (i32.shl (i32.load offset=4 (local.get $e)) (i32.const 2)))))
         (local.set $pm (i32.add (local.get $pw) (i32.const 524288)))
         (local.set $tdelta (i32.load offset=8 (i32.add (global.get $hexTab) (i32.shl (i32.load offset=16 (local.get $e)) (i32.const 5)))))
         (local.set $base (i32.load offset=20 (local.get $e)))
@@ -271,4 +274,96 @@
         (local.set $visits (i32.add (local.get $visits) (i32.add (i32.sub (local.get $last) (local.get $first)) (i32.const 1))))
         (local.set $e (i32.add (local.get $e) (i32.const 40)))
         (br $entries)))
-    (global.set $visits (local.get $visits))))
+    (global.set $visits (local.get $visits)))
+  ;; The link part of computeOutputs for one output group: z[k] += y · W[r][k] over the rows
+  ;; whose source is active (in row order, so every z[k] sums in the reference's order; the
+  ;; two lanes of a SIMD add are two independent z[k]). Records the active rows and their y.
+  (func (export "outputsForward")
+    (param $z i32) (param $width i32) (param $wc i32) (param $W i32) (param $rows i32)
+    (param $srcHex i32) (param $srcNeuron i32) (param $activeRows i32) (param $rowY i32)
+    (result i32)
+    (local $r i32) (local $h i32) (local $e i32) (local $v f64) (local $y f64) (local $count i32)
+    (local $wp i32) (local $zp i32) (local $zend i32) (local $pairs i32) (local $yy v128)
+    (local.set $pairs (i32.add (local.get $z) (i32.shl (i32.and (local.get $width) (i32.const -2)) (i32.const 3))))
+    (local.set $zend (i32.add (local.get $z) (i32.shl (local.get $width) (i32.const 3))))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_s (local.get $r) (local.get $rows)))
+        (local.set $h (i32.load (i32.add (local.get $srcHex) (i32.shl (local.get $r) (i32.const 2)))))
+        (local.set $e (i32.add (global.get $hexTab) (i32.shl (local.get $h) (i32.const 5))))
+        (local.set $v
+          (f64.promote_f32
+            (f32.load (i32.add (i32.load offset=20 (local.get $e)) (i32.shl (i32.load (i32.add (local.get $srcNeuron) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 2))))))
+        (local.set $y (local.get $v))
+        (if (i32.load offset=24 (local.get $e))
+          (then
+            (local.set $y
+              (if (result f64) (f64.gt (local.get $v) (f64.const 0))
+                (then (call $log2 (f64.add (f64.const 1) (local.get $v))))
+                (else (f64.const 0))))))
+        (if (f64.ne (local.get $y) (f64.const 0))
+          (then
+            (i32.store (i32.add (local.get $activeRows) (i32.shl (local.get $count) (i32.const 2))) (local.get $r))
+            (f64.store (i32.add (local.get $rowY) (i32.shl (local.get $count) (i32.const 3))) (local.get $y))
+            (local.set $count (i32.add (local.get $count) (i32.const 1)))
+            (local.set $wp (i32.add (local.get $W) (i32.shl (i32.mul (local.get $r) (local.get $wc)) (i32.const 2))))
+            (local.set $zp (local.get $z))
+            (local.set $yy (f64x2.splat (local.get $y)))
+            (block $pairsDone
+              (loop $pair
+                (br_if $pairsDone (i32.ge_u (local.get $zp) (local.get $pairs)))
+                (v128.store (local.get $zp)
+                  (f64x2.add (v128.load (local.get $zp))
+                    (f64x2.mul (local.get $yy) (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $wp))))))
+                (local.set $zp (i32.add (local.get $zp) (i32.const 16)))
+                (local.set $wp (i32.add (local.get $wp) (i32.const 8)))
+                (br $pair)))
+            (if (i32.lt_u (local.get $zp) (local.get $zend))
+              (then
+                (f64.store (local.get $zp)
+                  (f64.add (f64.load (local.get $zp)) (f64.mul (local.get $y) (f64.promote_f32 (f32.load (local.get $wp))))))))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowsLoop)))
+    (local.get $count))
+
+  ;; The link part of backwardOutputs: for each active row (recorded by outputsForward), the
+  ;; source's delta collects sum(grad · w) and each link moves by lr · grad · y.
+  (func (export "outputsBackward")
+    (param $grad i32) (param $width i32) (param $wc i32) (param $W i32) (param $srcHex i32)
+    (param $srcNeuron i32) (param $uses i32) (param $activeRows i32) (param $rowY i32) (param $count i32)
+    (local $a i32) (local $r i32) (local $y f64) (local $u i32) (local $lr f64) (local $d f64)
+    (local $wp i32) (local $gp i32) (local $gend i32) (local $g f64) (local $w f64) (local $dp i32)
+    (local.set $gend (i32.add (local.get $grad) (i32.shl (local.get $width) (i32.const 3))))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_s (local.get $a) (local.get $count)))
+        (local.set $r (i32.load (i32.add (local.get $activeRows) (i32.shl (local.get $a) (i32.const 2)))))
+        (local.set $y (f64.load (i32.add (local.get $rowY) (i32.shl (local.get $a) (i32.const 3)))))
+        (local.set $u (i32.add (local.get $uses) (i32.shl (local.get $r) (i32.const 2))))
+        (local.set $lr
+          (f64.div (f64.const 0.05)
+            (f64.add (f64.const 1) (f64.div (f64.promote_f32 (f32.load (local.get $u))) (f64.const 1000)))))
+        (f32.store (local.get $u) (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $u))) (f64.const 1))))
+        (local.set $wp (i32.add (local.get $W) (i32.shl (i32.mul (local.get $r) (local.get $wc)) (i32.const 2))))
+        (local.set $gp (local.get $grad))
+        (local.set $d (f64.const 0))
+        (block $linksDone
+          (loop $links
+            (br_if $linksDone (i32.ge_u (local.get $gp) (local.get $gend)))
+            (local.set $g (f64.load (local.get $gp)))
+            (local.set $w (f64.promote_f32 (f32.load (local.get $wp))))
+            (local.set $d (f64.add (local.get $d) (f64.mul (local.get $g) (local.get $w))))
+            (f32.store (local.get $wp)
+              (f32.demote_f64 (f64.sub (local.get $w) (f64.mul (f64.mul (local.get $lr) (local.get $g)) (local.get $y)))))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 8)))
+            (local.set $wp (i32.add (local.get $wp) (i32.const 4)))
+            (br $links)))
+        (local.set $dp
+          (i32.add
+            (i32.load offset=8
+              (i32.add (global.get $hexTab) (i32.shl (i32.load (i32.add (local.get $srcHex) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 5))))
+            (i32.shl (i32.load (i32.add (local.get $srcNeuron) (i32.shl (local.get $r) (i32.const 2)))) (i32.const 2))))
+        (f32.store (local.get $dp) (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $dp))) (local.get $d))))
+        (local.set $a (i32.add (local.get $a) (i32.const 1)))
+        (br $rowsLoop))))
+)

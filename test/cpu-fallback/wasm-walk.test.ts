@@ -16,6 +16,18 @@ import { loadMnist8k } from '../../server/datasets/mnist8k.js';
 const data = await loadMnist8k();
 const LAYERED = readFileSync(new URL('../../../docs/examples/layered.template', import.meta.url), 'utf8');
 const REDUCING = DEFAULT_TEMPLATE.replace('enable_reduction: false', 'enable_reduction: true');
+/** Pixels straight to the output links: raw input values are compressed (log2) for them. */
+const DIRECT = `version: 1
+settings:
+    max_connection_distance: 1
+hexagons:
+    1,1,1
+    2,1,1
+inputs:
+    input: 1,1,1
+outputs:
+    output: 2,1,1
+`;
 
 /** Trains `rows` rows in slices of `slice` (every slice maps and releases the network
  *  again) with one walk; returns the checkpoint and the synapse visits. */
@@ -36,6 +48,7 @@ for (const [name, template, rows] of [
   ['the default template', DEFAULT_TEMPLATE, 3000],
   ['with reduction', REDUCING, 1500],
   ['two hidden layers (hidden → hidden sections)', LAYERED, 1500],
+  ['input neurons linked straight to the outputs', DIRECT, 1500],
 ] as const) {
   test(`${name}: byte-identical networks from both walks`, () => {
     const walker = WasmWalk.forThread()!;
@@ -45,7 +58,8 @@ for (const [name, template, rows] of [
     assert.ok(walker.maps - mapsBefore >= rows / 250, `the WebAssembly walk ran (${walker.maps - mapsBefore} mappings)`);
     const ts = train(template, 'ts', rows, 250);
     assert.equal(wasm.visits, ts.visits, 'same synapse visits');
-    assert.ok(wasm.visits > rows * 100, 'the walks did real work');
+    assert.ok(wasm.visits > rows * 100 || template === DIRECT, 'the walks did real work');
+    assert.ok(wasm.cluster.state.outputs[0]!.rows > 0, 'output links grew');
     assert.deepEqual(wasm.cluster.stats(), ts.cluster.stats());
     assert.ok(wasm.bytes.equals(ts.bytes), 'checkpoints differ');
   });
