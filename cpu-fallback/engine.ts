@@ -41,6 +41,10 @@ export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundD
     for (let a = 0; a < count; a++) act[active[a]!] = 0;
     ctx.activeCount[hex.index] = 0;
   }
+  if (ctx.wasm) {
+    ctx.wasm.loadRow(ctx, state, data, row, bindingsInNeuronOrder(state, data));
+    return;
+  }
   const base = row * data.inputWidth;
   const src = data.inputs;
   for (const b of bindingsInNeuronOrder(state, data)) {

@@ -18,6 +18,7 @@
  * input sections keep the TypeScript walk). HANAMI_WALK=ts turns it off.
  */
 import { readFileSync } from 'node:fs';
+import type { BoundData, InputBinding } from '../kernels/contract.js';
 import { type GrowthRequests } from '../kernels/growth.js';
 import { PAGE_COLUMNS, SYNAPSES_PER_PAGE } from '../kernels/layout.js';
 import type { NetworkState, SynapsePage } from '../kernels/state.js';
@@ -42,6 +43,7 @@ interface WalkExports {
   reqCount(): number;
   forwardTrain(h: number, act: number, active: number, count: number, neu: number, sec: number, logIn: number): void;
   backward(h: number, hidden: number, reinforce: number, from: number, to: number, sec: number): void;
+  loadValues(stage: number, bytes: number, size: number, act: number, active: number, count: number, to: number): number;
   outputsForward(z: number, width: number, wc: number, W: number, rows: number, srcHex: number, srcNeuron: number, activeRows: number, rowY: number): number;
   outputsBackward(grad: number, width: number, wc: number, W: number, srcHex: number, srcNeuron: number, uses: number, activeRows: number, rowY: number, count: number): void;
 }
@@ -126,6 +128,9 @@ export class WasmWalk {
   private outAddr: OutputAddresses[] = [];
   private secAddr = 0;
   private logAddr = 0;
+  private stageAddr = 0;
+  private stageF32 = new Float32Array(0);
+  private stageU8 = new Uint8Array(0);
   private neuAddr: number[] = [];
   private actAddr: number[] = [];
   private activeAddr: number[] = [];
@@ -217,6 +222,8 @@ export class WasmWalk {
         rowY: take(out.rowY.byteLength),
       };
     });
+    // Staging for one input row's values (a binding is at most its input hexagon's size).
+    const stageAddr = take(4 * neurons);
     const pageAddr = state.pages.map(() => take(PAGE_BYTES));
     // A mapping in the middle of a sample keeps the walk log the forward pass wrote (its
     // entries name pages and hexagons by index, so they stay valid at the new addresses).
@@ -305,6 +312,9 @@ export class WasmWalk {
     this.outScratch = state.outputs.map((_, g) => ctx.out[g]!);
     this.outAddr = outAddr;
     this.logAddr = logAddr;
+    this.stageAddr = stageAddr;
+    this.stageF32 = new Float32Array(buffer, stageAddr, neurons);
+    this.stageU8 = new Uint8Array(buffer, stageAddr, 4 * neurons);
     this.secAddr = secAddr;
     this.neuAddr = neuAddr;
     this.actAddr = scratchAddr.map((a) => a[5]!);
@@ -384,5 +394,24 @@ export class WasmWalk {
     const g = state.outputs[group]!;
     const a = this.outAddr[group]!;
     this.x.outputsBackward(a.grad, g.width, g.widthCapacity, a.weights, a.srcHex, a.srcNeuron, a.uses, a.rows, a.rowY, ctx.out[group]!.rowCount);
+  }
+
+  /** loadRow's work for the bindings (in neuron order) of one row, after the previous row's
+   *  active input neurons were cleared: each binding's values are copied into linear memory
+   *  in one block and loaded there without a branch per value. */
+  loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number, bindings: readonly InputBinding[]): void {
+    this.ensure(state, ctx);
+    const x = this.x;
+    const src = data.inputs;
+    const bytes = src instanceof Uint8Array ? 1 : 0;
+    const base = row * data.inputWidth;
+    for (const b of bindings) {
+      const iface = state.inputs[b.input]!;
+      const from = base + b.column;
+      if (bytes) this.stageU8.set((src as Uint8Array).subarray(from, from + b.size));
+      else this.stageF32.set((src as Float32Array).subarray(from, from + b.size));
+      const h = iface.hexagon;
+      ctx.activeCount[h] = x.loadValues(this.stageAddr, bytes, b.size, this.actAddr[h]!, this.activeAddr[h]!, ctx.activeCount[h]!, iface.offset);
+    }
   }
 }

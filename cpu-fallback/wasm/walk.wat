@@ -366,4 +366,27 @@
         (f32.store (local.get $dp) (f32.demote_f64 (f64.add (f64.promote_f32 (f32.load (local.get $dp))) (local.get $d))))
         (local.set $a (i32.add (local.get $a) (i32.const 1)))
         (br $rowsLoop))))
+
+  ;; loadRow for one input binding: values staged at $stage (f32, or bytes when $bytes) go
+  ;; into act[to + i] (non-positive ones as 0) and the positive ones onto the active list,
+  ;; without a branch per value. Returns the new active count.
+  (func (export "loadValues")
+    (param $stage i32) (param $bytes i32) (param $size i32) (param $act i32) (param $active i32) (param $count i32) (param $to i32)
+    (result i32)
+    (local $i i32) (local $v f32) (local $on i32)
+    (block $done
+      (loop $values
+        (br_if $done (i32.ge_s (local.get $i) (local.get $size)))
+        (local.set $v
+          (if (result f32) (local.get $bytes)
+            (then (f32.convert_i32_u (i32.load8_u (i32.add (local.get $stage) (local.get $i)))))
+            (else (f32.load (i32.add (local.get $stage) (i32.shl (local.get $i) (i32.const 2)))))))
+        (local.set $on (f32.gt (local.get $v) (f32.const 0)))
+        (f32.store (i32.add (local.get $act) (i32.shl (i32.add (local.get $to) (local.get $i)) (i32.const 2)))
+          (select (local.get $v) (f32.const 0) (local.get $on)))
+        (i32.store (i32.add (local.get $active) (i32.shl (local.get $count) (i32.const 2))) (i32.add (local.get $to) (local.get $i)))
+        (local.set $count (i32.add (local.get $count) (local.get $on)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $values)))
+    (local.get $count))
 )

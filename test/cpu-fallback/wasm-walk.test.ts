@@ -14,6 +14,8 @@ import { Cluster, DEFAULT_TEMPLATE } from '../../server/network/cluster.js';
 import { loadMnist8k } from '../../server/datasets/mnist8k.js';
 
 const data = await loadMnist8k();
+/** The same images as float values (as a CSV would give them): loadRow's float path. */
+const floatTrain = { ...data.train, inputs: Float32Array.from(data.train.inputs, (v) => (v > 40 ? v / 37 : -v)) };
 const LAYERED = readFileSync(new URL('../../../docs/examples/layered.template', import.meta.url), 'utf8');
 const REDUCING = DEFAULT_TEMPLATE.replace('enable_reduction: false', 'enable_reduction: true');
 /** Pixels straight to the output links: raw input values are compressed (log2) for them. */
@@ -31,9 +33,9 @@ outputs:
 
 /** Trains `rows` rows in slices of `slice` (every slice maps and releases the network
  *  again) with one walk; returns the checkpoint and the synapse visits. */
-function train(template: string, walk: 'ts' | 'wasm', rows: number, slice: number): { bytes: Buffer; visits: number; cluster: Cluster } {
+function train(template: string, walk: 'ts' | 'wasm', rows: number, slice: number, floats = false): { bytes: Buffer; visits: number; cluster: Cluster } {
   const cluster = Cluster.create(template, 5);
-  const bound = cluster.bind(data.train);
+  const bound = cluster.bind(floats ? floatTrain : data.train);
   const ctx = new ExecutionContext(cluster.state);
   ctx.walk = walk;
   for (let from = 0; from < rows; from += slice) trainRows(ctx, cluster.state, bound, from, Math.min(rows, from + slice));
@@ -44,19 +46,20 @@ test('the WebAssembly walk is built and loads', () => {
   assert.ok(wasmWalkAvailable(), 'dist/cpu-fallback/wasm/walk.wasm is missing: run node scripts/build-wasm.js');
 });
 
-for (const [name, template, rows] of [
+for (const [name, template, rows, floats] of [
   ['the default template', DEFAULT_TEMPLATE, 3000],
   ['with reduction', REDUCING, 1500],
   ['two hidden layers (hidden → hidden sections)', LAYERED, 1500],
   ['input neurons linked straight to the outputs', DIRECT, 1500],
+  ['float inputs, negative ones among them', DEFAULT_TEMPLATE, 1500, true],
 ] as const) {
   test(`${name}: byte-identical networks from both walks`, () => {
     const walker = WasmWalk.forThread()!;
     const mapsBefore = walker.maps;
-    const wasm = train(template, 'wasm', rows, 250);
+    const wasm = train(template, 'wasm', rows, 250, floats === true);
     // Every slice maps at least once, and growth that replaces arrays maps again.
     assert.ok(walker.maps - mapsBefore >= rows / 250, `the WebAssembly walk ran (${walker.maps - mapsBefore} mappings)`);
-    const ts = train(template, 'ts', rows, 250);
+    const ts = train(template, 'ts', rows, 250, floats === true);
     assert.equal(wasm.visits, ts.visits, 'same synapse visits');
     assert.ok(wasm.visits > rows * 100 || template === DIRECT, 'the walks did real work');
     assert.ok(wasm.cluster.state.outputs[0]!.rows > 0, 'output links grew');
