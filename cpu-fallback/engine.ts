@@ -32,6 +32,10 @@ function bindingsInNeuronOrder(state: NetworkState, data: BoundData): InputBindi
  *  lists in one pass. Zero and negative values are silent (the network takes positive raw
  *  values) and stored as 0. */
 export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+  if (ctx.wasm) {
+    ctx.wasm.loadRow(ctx, state, data, row, bindingsInNeuronOrder(state, data));
+    return;
+  }
   for (const hex of state.hexagons) {
     if (hex.kind !== 'input') continue;
     const hs = ctx.hex[hex.index]!;
@@ -40,10 +44,6 @@ export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundD
     const count = ctx.activeCount[hex.index]!;
     for (let a = 0; a < count; a++) act[active[a]!] = 0;
     ctx.activeCount[hex.index] = 0;
-  }
-  if (ctx.wasm) {
-    ctx.wasm.loadRow(ctx, state, data, row, bindingsInNeuronOrder(state, data));
-    return;
   }
   const base = row * data.inputWidth;
   const src = data.inputs;

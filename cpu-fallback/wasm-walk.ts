@@ -43,6 +43,7 @@ interface WalkExports {
   reqCount(): number;
   forwardTrain(h: number, act: number, active: number, count: number, neu: number, sec: number, logIn: number): void;
   backward(h: number, hidden: number, reinforce: number, from: number, to: number, sec: number): void;
+  clearActive(act: number, active: number, count: number): void;
   loadValues(stage: number, bytes: number, size: number, act: number, active: number, count: number, to: number): number;
   outputsForward(z: number, width: number, wc: number, W: number, rows: number, srcHex: number, srcNeuron: number, activeRows: number, rowY: number): number;
   outputsBackward(grad: number, width: number, wc: number, W: number, srcHex: number, srcNeuron: number, uses: number, activeRows: number, rowY: number, count: number): void;
@@ -396,12 +397,18 @@ export class WasmWalk {
     this.x.outputsBackward(a.grad, g.width, g.widthCapacity, a.weights, a.srcHex, a.srcNeuron, a.uses, a.rows, a.rowY, ctx.out[group]!.rowCount);
   }
 
-  /** loadRow's work for the bindings (in neuron order) of one row, after the previous row's
-   *  active input neurons were cleared: each binding's values are copied into linear memory
-   *  in one block and loaded there without a branch per value. */
+  /** loadRow: clears the previous row's active input neurons, then copies each binding's
+   *  values (in neuron order) into linear memory in one block and loads them there without a
+   *  branch per value. */
   loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number, bindings: readonly InputBinding[]): void {
     this.ensure(state, ctx);
     const x = this.x;
+    const hexagons = state.hexagons;
+    for (let h = 0; h < hexagons.length; h++) {
+      if (hexagons[h]!.kind !== 'input') continue;
+      x.clearActive(this.actAddr[h]!, this.activeAddr[h]!, ctx.activeCount[h]!);
+      ctx.activeCount[h] = 0;
+    }
     const src = data.inputs;
     const bytes = src instanceof Uint8Array ? 1 : 0;
     const base = row * data.inputWidth;

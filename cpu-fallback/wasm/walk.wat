@@ -389,4 +389,15 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $values)))
     (local.get $count))
+
+  ;; act[active[a]] = 0 for a < count: clears the previous row's active input neurons.
+  (func (export "clearActive") (param $act i32) (param $active i32) (param $count i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $active) (i32.shl (local.get $count) (i32.const 2))))
+    (block $done
+      (loop $clear
+        (br_if $done (i32.ge_u (local.get $active) (local.get $end)))
+        (f32.store (i32.add (local.get $act) (i32.shl (i32.load (local.get $active)) (i32.const 2))) (f32.const 0))
+        (local.set $active (i32.add (local.get $active) (i32.const 4)))
+        (br $clear))))
 )
