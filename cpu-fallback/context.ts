@@ -10,10 +10,10 @@
  * order afterwards. One thread runs both lanes; a team of two runs one each, and the results
  * are the same bit for bit. The arrays a team shares live in SharedArrayBuffers.
  */
+import type { BoundData, InputBinding } from '../kernels/contract.js';
 import { GrowthRequests } from '../kernels/growth.js';
 import { NEURONS_PER_BLOCK, WALK_LANES } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
-import { type WasmWalk, wasmWalkWanted } from './wasm-walk.js';
 
 export interface HexagonScratch {
   /** Per lane: sum of synaptic contributions gathered this cycle (zeroed when consumed);
@@ -45,6 +45,21 @@ export interface OutputScratch {
   rows: Int32Array;
   rowY: Float64Array;
   rowCount: number;
+}
+
+/** The steps a training slice runs elsewhere than in steps.ts: the WebAssembly walk
+ *  (wasm-walk.ts implements it; declared here so the context does not import it). */
+export interface SliceWalk {
+  /** Maps the network and the context for the walk if they changed; arrays of either must
+   *  not be held across this call. */
+  ensure(state: NetworkState, ctx: ExecutionContext): void;
+  loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number, bindings: readonly InputBinding[]): void;
+  forward(ctx: ExecutionContext, state: NetworkState, hexagon: number): void;
+  backward(ctx: ExecutionContext, state: NetworkState, hexagon: number): void;
+  outputsForward(state: NetworkState, ctx: ExecutionContext, group: number): void;
+  outputsBackward(state: NetworkState, ctx: ExecutionContext, group: number): void;
+  /** Ends the slice: the network and the context are back in their own arrays. */
+  release(): void;
 }
 
 /** What the two threads of a team share (sent to the second thread when it joins). */
@@ -123,9 +138,9 @@ export class ExecutionContext {
   generation = 0;
   /** Which training walk this context runs when it trains alone: the WebAssembly one
    *  (cpu-fallback/wasm-walk.ts) or the TypeScript reference (steps.ts). */
-  walk: 'wasm' | 'ts' = wasmWalkWanted() ? 'wasm' : 'ts';
+  walk: 'wasm' | 'ts' = process.env.HANAMI_WALK === 'ts' ? 'ts' : 'wasm';
   /** Set by trainRows for the duration of a slice that uses the WebAssembly walk. */
-  wasm: WasmWalk | null = null;
+  wasm: SliceWalk | null = null;
 
   constructor(state: NetworkState) {
     this.fit(state);

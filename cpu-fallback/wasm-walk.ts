@@ -22,7 +22,7 @@ import type { BoundData, InputBinding } from '../kernels/contract.js';
 import { type GrowthRequests } from '../kernels/growth.js';
 import { PAGE_COLUMNS, SYNAPSES_PER_PAGE } from '../kernels/layout.js';
 import type { NetworkState, SynapsePage } from '../kernels/state.js';
-import type { ExecutionContext, HexagonScratch, OutputScratch } from './context.js';
+import type { ExecutionContext, HexagonScratch, OutputScratch, SliceWalk } from './context.js';
 
 /** The part of the WebAssembly JS API used here (the project's type libraries do not
  *  declare it: no DOM lib, and @types/node 20 leaves it out). */
@@ -114,7 +114,7 @@ function get(owner: object, key: string): unknown {
   return (owner as Record<string, unknown>)[key];
 }
 
-export class WasmWalk {
+export class WasmWalk implements SliceWalk {
   private readonly x: WalkExports;
   private state: NetworkState | null = null;
   private ctx: ExecutionContext | null = null;
