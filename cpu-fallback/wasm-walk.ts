@@ -81,15 +81,14 @@ interface Mapping {
   page?: SynapsePage;
 }
 
-let compiled: WalkExports | null | undefined;
+let compiled: object | null | undefined;
 
-/** The compiled module for this thread, or null when dist/…/walk.wasm is missing (a build
- *  without scripts/build-wasm.js): training then uses the TypeScript walk. */
-function exportsOnce(): WalkExports | null {
+/** The compiled module, or null when dist/…/walk.wasm is missing (a build without
+ *  scripts/build-wasm.js): training then uses the TypeScript walk. */
+function moduleOnce(): object | null {
   if (compiled !== undefined) return compiled;
   try {
-    const bytes = readFileSync(new URL('./wasm/walk.wasm', import.meta.url));
-    compiled = new WebAssembly.Instance(new WebAssembly.Module(bytes), { Math: { log2: Math.log2 } }).exports as unknown as WalkExports;
+    compiled = new WebAssembly.Module(readFileSync(new URL('./wasm/walk.wasm', import.meta.url)));
   } catch (error) {
     compiled = null;
     process.emitWarning(`the WebAssembly walk is not available (${error instanceof Error ? error.message : String(error)}); training uses the TypeScript walk`);
@@ -97,10 +96,22 @@ function exportsOnce(): WalkExports | null {
   return compiled;
 }
 
+/** A new instance (its own linear memory), or null without the module. */
+function instantiate(): WalkExports | null {
+  const module = moduleOnce();
+  if (!module) return null;
+  return new WebAssembly.Instance(module, { Math: { log2: Math.log2 } }).exports as unknown as WalkExports;
+}
+
 /** Whether the WebAssembly walk can run in this process (built and loadable). */
 export function wasmWalkAvailable(): boolean {
-  return exportsOnce() !== null;
+  return moduleOnce() !== null;
 }
+
+/** Linear memory cannot shrink: a thread's walker whose memory grew beyond this for a large
+ *  network is dropped after the slice (and made anew for the next), so a worker does not
+ *  keep the largest network it ever trained. */
+const RETAIN_BYTES = 64 * 1024 * 1024;
 
 /** Whether training should use it by default (HANAMI_WALK=ts selects the reference walk). */
 export function wasmWalkWanted(): boolean {
@@ -149,7 +160,7 @@ export class WasmWalk implements SliceWalk {
   /** This thread's walker, or null when the module is not available. */
   static forThread(): WasmWalk | null {
     if (WasmWalk.instance === undefined) {
-      const x = exportsOnce();
+      const x = instantiate();
       WasmWalk.instance = x ? new WasmWalk(x) : null;
     }
     return WasmWalk.instance;
@@ -339,6 +350,7 @@ export class WasmWalk implements SliceWalk {
       set(m.owner, m.key, m.original);
     }
     this.mappings = [];
+    if (this.x.memory.buffer.byteLength > RETAIN_BYTES && WasmWalk.instance === this) WasmWalk.instance = undefined;
     this.state = null;
     this.ctx = null;
     this.sections = null;
