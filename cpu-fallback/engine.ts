@@ -9,7 +9,7 @@ import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '.
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
 import { TeamCommand, type TeamLeader } from './team.js';
-import { WasmWalk } from './wasm-walk.js';
+import { WASM_WALK_MIN_ROWS, WasmWalk } from './wasm-walk.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
 
 const sortedBindings = new WeakMap<BoundData, InputBinding[]>();
@@ -184,7 +184,9 @@ export function trainRows(ctx: ExecutionContext, state: NetworkState, data: Boun
   ctx.lane = team ? 0 : -1;
   // Alone, the section walks run in WebAssembly (wasm-walk.ts); a team shares its scratch
   // between threads, which a module's private memory cannot, so it keeps the TypeScript walk.
-  ctx.wasm = !team && ctx.walk === 'wasm' && WasmWalk.supports(state) ? WasmWalk.forThread() : null;
+  // Mapping the network in and out costs about as much as a few samples, so a call of a few
+  // rows (direct training) keeps the TypeScript walk.
+  ctx.wasm = !team && ctx.walk === 'wasm' && to - from >= WASM_WALK_MIN_ROWS && WasmWalk.supports(state) ? WasmWalk.forThread() : null;
   const walked = new Uint8Array(state.hexagons.length);
   try {
     team?.publish(state, ctx);

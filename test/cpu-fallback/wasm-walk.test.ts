@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { ExecutionContext } from '../../cpu-fallback/context.js';
 import { trainRows } from '../../cpu-fallback/engine.js';
-import { WasmWalk, wasmWalkAvailable } from '../../cpu-fallback/wasm-walk.js';
+import { WASM_WALK_MIN_ROWS, WasmWalk, wasmWalkAvailable } from '../../cpu-fallback/wasm-walk.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../server/network/cluster.js';
 import { loadMnist8k } from '../../server/datasets/mnist8k.js';
 
@@ -67,6 +67,19 @@ for (const [name, template, rows, floats] of [
     assert.ok(wasm.bytes.equals(ts.bytes), 'checkpoints differ');
   });
 }
+
+test('a call of a few rows (direct training) keeps the TypeScript walk: no mapping', () => {
+  const walker = WasmWalk.forThread()!;
+  const cluster = Cluster.create(DEFAULT_TEMPLATE, 5);
+  const bound = cluster.bind(data.train);
+  const ctx = new ExecutionContext(cluster.state);
+  trainRows(ctx, cluster.state, bound, 0, WASM_WALK_MIN_ROWS);
+  const maps = walker.maps;
+  for (let row = WASM_WALK_MIN_ROWS; row < WASM_WALK_MIN_ROWS + 20; row++) trainRows(ctx, cluster.state, bound, row, row + 1);
+  assert.equal(walker.maps, maps);
+  trainRows(ctx, cluster.state, bound, 100, 100 + WASM_WALK_MIN_ROWS);
+  assert.ok(walker.maps > maps, 'a slice of enough rows maps');
+});
 
 test('between slices the network lives in its shared buffers again', () => {
   const { cluster } = train(DEFAULT_TEMPLATE, 'wasm', 300, 300);
