@@ -4,7 +4,16 @@
  * waits for (`inline`): one MNIST-size sample takes tens of microseconds on the calling
  * thread, and a hand-off to a worker and back costs as much again (docs/performance.md).
  */
-import { type Backend, type BoundData, type ClusterHandle, type PredictRequest, type TrainRequest, type WorkReport, JobCancelled, outputWidth } from '../kernels/contract.js';
+import {
+  type Backend,
+  type BoundData,
+  type ClusterHandle,
+  type PredictRequest,
+  type TrainRequest,
+  type WorkReport,
+  JobCancelled,
+  outputWidth,
+} from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
 import { ExecutionContext } from './context.js';
 import { predictRows, trainRows } from './engine.js';
