@@ -40,7 +40,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-console': 'off',
       // A failure swallowed without a word (`.catch(() => undefined)`) hides bugs: log it, or
-      // say why it may be ignored through `ignoreFailure` (server/ignore-failure.ts).
+      // say why it may be ignored through `ignoreFailure` (kernels/background.ts).
       'no-restricted-syntax': [
         'error',
         {
@@ -53,5 +53,9 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', __dirname: 'readonly' } },
   },
 );

@@ -4,16 +4,7 @@
  * waits for (`inline`): one MNIST-size sample takes tens of microseconds on the calling
  * thread, and a hand-off to a worker and back costs as much again (docs/performance.md).
  */
-import {
-  type Backend,
-  type BoundData,
-  type ClusterHandle,
-  type PredictRequest,
-  type TrainRequest,
-  type WorkReport,
-  JobCancelled,
-  outputWidth,
-} from '../kernels/contract.js';
+import { type Backend, type BoundData, type ClusterHandle, type PredictRequest, type TrainRequest, type WorkReport, JobCancelled, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
 import { ExecutionContext } from './context.js';
 import { predictRows, trainRows } from './engine.js';
@@ -46,13 +37,13 @@ export class CpuBackend implements Backend {
       const between = request.between;
       const result = await this.pool.train(cluster.key, cluster.state, data, {
         ...request,
-        between: between
-          ? (state) => {
-              // The slice's network is consistent: make it the cluster's for the hook's readers.
-              cluster.state = state;
-              return between();
-            }
-          : undefined,
+        ...(between && {
+          between: (state: NetworkState) => {
+            // The slice's network is consistent: make it the cluster's for the hook's readers.
+            cluster.state = state;
+            return between();
+          },
+        }),
       });
       cluster.state = result.state;
       return { visits: result.visits };

@@ -229,7 +229,17 @@ export class CpuPool {
         partner.teamSync = sync;
         partner.worker.ref();
         partner.worker.postMessage({ type: 'join', id: nextMessageId++, team: { sync, port: channel.port2 } } satisfies WorkerRequest, [channel.port2]);
-        const msg: WorkerRequest = { type: 'train', id: nextMessageId++, key: job.key, state: job.state, data: job.data, from: slice.from, to: slice.to, outputs: job.outputs !== undefined, team: { sync, port: channel.port1 } };
+        const msg: WorkerRequest = {
+          type: 'train',
+          id: nextMessageId++,
+          key: job.key,
+          state: job.state,
+          data: job.data,
+          from: slice.from,
+          to: slice.to,
+          outputs: job.outputs !== undefined,
+          team: { sync, port: channel.port1 },
+        };
         slot.worker.ref();
         slot.worker.postMessage(msg, [channel.port1]);
         continue;

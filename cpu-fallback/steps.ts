@@ -130,11 +130,11 @@ export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexa
         const b = B[i]!;
         const t = base + (M[i]! & META_TARGET_MASK);
         if (p < b) {
-          tin[t] += W[i]! * (p / b);
+          tin[t]! += W[i]! * (p / b);
           i++;
           break;
         }
-        tin[t] += W[i]!;
+        tin[t]! += W[i]!;
         p -= b;
         i++;
         if (p <= eps) break;
@@ -228,12 +228,12 @@ function forwardSectionsTrain(ctx: ExecutionContext, state: NetworkState, hexago
         const t = base + (M[i]! & META_TARGET_MASK);
         if (p < b) {
           share = p / b;
-          tin[t] += W[i]! * share;
+          tin[t]! += W[i]! * share;
           i++;
           p = 0;
           break;
         }
-        tin[t] += W[i]!;
+        tin[t]! += W[i]!;
         p -= b;
         i++;
         if (p <= eps) {
@@ -294,7 +294,7 @@ function walkBinarySection(ctx: ExecutionContext, state: NetworkState, s: number
   const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
   const first = I[o + SEC_SYN_OFFSET]!;
   const count = I[o + SEC_SYN_COUNT]!;
-  for (let i = first; i < first + count; i++) tin[base + (M[i]! & META_TARGET_MASK)] += W[i]!;
+  for (let i = first; i < first + count; i++) tin[base + (M[i]! & META_TARGET_MASK)]! += W[i]!;
   if (train && count > 0) logWalk(ctx, s, pageIndex, first, count, I[o + SEC_TGT_HEX]!, base, srcNeuron, 1);
   ctx.visits += count;
 }
@@ -318,7 +318,7 @@ function walkMatchSection(ctx: ExecutionContext, state: NetworkState, s: number,
       const tgtHex = I[o + SEC_TGT_HEX]!;
       const base = I[o + SEC_TGT_BLOCK]! * NEURONS_PER_BLOCK;
       const target = ctx.hex[tgtHex]!;
-      (s & 1 ? target.input1 : target.input0)[base + (page.meta[mid]! & META_TARGET_MASK)] += page.weight[mid]!;
+      (s & 1 ? target.input1 : target.input0)[base + (page.meta[mid]! & META_TARGET_MASK)]! += page.weight[mid]!;
       if (train) logWalk(ctx, s, pageIndex, mid, 1, tgtHex, base, srcNeuron, 1);
       ctx.visits += 1;
       return;
@@ -454,7 +454,7 @@ function computeLinks(ctx: ExecutionContext, g: OutputGroupState, out: OutputScr
     activeRows[active] = r;
     rowY[active++] = y;
     const base = r * wc;
-    for (let k = 0; k < width; k++) z[k] += y * W[base + k]!;
+    for (let k = 0; k < width; k++) z[k]! += y * W[base + k]!;
   }
   out.rowCount = active;
 }

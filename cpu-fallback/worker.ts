@@ -23,9 +23,7 @@ export type WorkerRequest =
   | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
   | { type: 'join'; id: number; team: TeamLink };
 
-export type WorkerReply =
-  | { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number }
-  | { type: 'error'; id: number; message: string };
+export type WorkerReply = { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number } | { type: 'error'; id: number; message: string };
 
 /** Scratch contexts per network, kept for the next slice (bounded, oldest dropped). */
 const contexts = new Map<string, ExecutionContext>();

@@ -47,14 +47,7 @@ import {
   packMeta,
 } from './layout.js';
 import { RngStream, rand32 } from './rng.js';
-import {
-  type HexagonState,
-  type NetworkState,
-  newSynapsePage,
-  reserveNeuronBlocks,
-  reserveOutputRows,
-  reserveSections,
-} from './state.js';
+import { type HexagonState, type NetworkState, newSynapsePage, reserveNeuronBlocks, reserveOutputRows, reserveSections } from './state.js';
 
 // ---------------------------------------------------------------------------------------
 // Growth requests: what parallel steps ask for
@@ -241,16 +234,7 @@ export function addBlock(hex: HexagonState): void {
 
 /** Places a new, empty section into a block of `tgtHex`, growing a block first when the
  *  hexagon is running out of section slots. */
-export function allocateSection(
-  state: NetworkState,
-  srcHex: number,
-  srcNeuron: number,
-  tgtHex: number,
-  kind: number,
-  lower: number,
-  range: number,
-  key: number,
-): number {
+export function allocateSection(state: NetworkState, srcHex: number, srcNeuron: number, tgtHex: number, kind: number, lower: number, range: number, key: number): number {
   const tgt = state.hexagons[tgtHex]!;
   if (tgt.freeSlots < BLOCK_GROWTH_FREE_SLOTS) addBlock(tgt);
   const start = rand32(state.seed, RngStream.sectionBlock, key, srcHex * 0x100000 + srcNeuron) % tgt.blocks;

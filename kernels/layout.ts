@@ -212,9 +212,7 @@ export const COUNTER_NAMES = [
   'slotsCopied',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
-export const COUNTER: Readonly<Record<CounterName, number>> = Object.freeze(
-  Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<CounterName, number>,
-);
+export const COUNTER: Readonly<Record<CounterName, number>> = Object.freeze(Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<CounterName, number>);
 
 /** Activation of hidden neurons: y = log2(1 + max(0, x)), compressive for raw inputs. */
 export function hiddenActivation(x: number): number {

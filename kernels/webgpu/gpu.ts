@@ -132,7 +132,7 @@ export async function openGpu(found?: { gpu: GPU; adapter: GPUAdapter }): Promis
   // A validation or out-of-memory error outside an error scope would otherwise pass
   // silently and leave a job computing on garbage: it makes the device unusable instead.
   device.addEventListener('uncapturederror', (event) => {
-    context.lost ??= `WebGPU error: ${(event).error.message}`;
+    context.lost ??= `WebGPU error: ${event.error.message}`;
   });
   try {
     await smokeTest(device);

@@ -7,7 +7,24 @@
  * interval.
  */
 import { GrowthKind, GrowthRequests, applyGrowth, freeSection, maybeCompact } from '../growth.js';
-import { COUNTER, FREE_SECTION, NEURON_STRIDE, NEU_FIRST_SECTION, NEU_OUTPUT_ROW, NEURONS_PER_BLOCK, MAX_SYNAPSES_PER_SECTION, RELEASE_PENDING, SECTION_STRIDE, SEC_KIND, SEC_NEXT, SEC_SRC_HEX, SEC_SRC_NEURON, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SectionKind } from '../layout.js';
+import {
+  COUNTER,
+  FREE_SECTION,
+  NEURON_STRIDE,
+  NEU_FIRST_SECTION,
+  NEU_OUTPUT_ROW,
+  NEURONS_PER_BLOCK,
+  MAX_SYNAPSES_PER_SECTION,
+  RELEASE_PENDING,
+  SECTION_STRIDE,
+  SEC_KIND,
+  SEC_NEXT,
+  SEC_SRC_HEX,
+  SEC_SRC_NEURON,
+  SEC_SYN_CAPACITY,
+  SEC_SYN_COUNT,
+  SectionKind,
+} from '../layout.js';
 import type { NetworkState } from '../state.js';
 import { GROWTH_REQUEST, REQUEST_ROW_SHIFT } from './records.js';
 import { fieldOf } from './plan.js';
@@ -187,7 +204,9 @@ export function checkRequests(state: NetworkState, requests: readonly GrowthRequ
     const count = I[o + SEC_SYN_COUNT]!;
     const want = r.kind === GrowthKind.split ? MAX_SYNAPSES_PER_SECTION : I[o + SEC_SYN_CAPACITY]!;
     if (r.a >= state.counters[COUNTER.sectionCount]! || I[o + SEC_KIND]! & (FREE_SECTION | RELEASE_PENDING) || count !== want) {
-      throw new Error(`WebGPU: the host copy of the network disagrees with the device: section ${r.a} asks to ${r.kind === GrowthKind.split ? 'split' : 'move'} with ${count} synapses (expected ${want})`);
+      throw new Error(
+        `WebGPU: the host copy of the network disagrees with the device: section ${r.a} asks to ${r.kind === GrowthKind.split ? 'split' : 'move'} with ${count} synapses (expected ${want})`,
+      );
     }
   }
 }

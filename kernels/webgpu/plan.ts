@@ -11,19 +11,7 @@
 import type { InputBinding } from '../contract.js';
 import { NEURONS_PER_BLOCK, TARGET_SLOTS } from '../layout.js';
 import type { NetworkState } from '../state.js';
-import {
-  HEX_HIDDEN,
-  HEX_INPUT,
-  HEX_OUTPUT,
-  IFACE_CLASS,
-  IFACE_VALUE,
-  INPUT_SOURCE_BIT,
-  NO_COLUMN,
-  PLAN_GROUP,
-  PLAN_HEADER,
-  PLAN_HEX,
-  PLAN_IFACE,
-} from './records.js';
+import { HEX_HIDDEN, HEX_INPUT, HEX_OUTPUT, IFACE_CLASS, IFACE_VALUE, INPUT_SOURCE_BIT, NO_COLUMN, PLAN_GROUP, PLAN_HEADER, PLAN_HEX, PLAN_IFACE } from './records.js';
 
 /** Offsets of one output group's arrays inside the links buffer (in floats). */
 export interface LinkOffsets {

@@ -41,7 +41,7 @@ export async function predictOnGpu(session: GpuSession, network: GpuNetwork, sta
   const fit = Math.max(1, Math.floor(session.context.maxStorageBindingBytes / Math.max(1, bytesPerSlot(network))));
   const chunk = Math.max(1, Math.min(options.batch ?? DEFAULT_INFER_BATCH, fit, session.context.maxWorkgroupsPerDimension));
   let visits = 0;
-  for (let done = 0; done < total; ) {
+  for (let done = 0; done < total;) {
     if (options.signal?.aborted) throw new Error('cancelled');
     const n = Math.min(chunk, total - done);
     const first = options.from + done;

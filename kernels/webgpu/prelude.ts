@@ -12,7 +12,61 @@ import * as records from './records.js';
 
 /** WGSL keywords and reserved words our field names could collide with (a field called
  *  `meta` is declared `meta_`). */
-const WGSL_RESERVED = new Set(['meta', 'active', 'target', 'filter', 'module', 'self', 'type', 'struct', 'var', 'let', 'const', 'fn', 'loop', 'return', 'for', 'while', 'if', 'else', 'switch', 'case', 'default', 'break', 'continue', 'true', 'false', 'enable', 'override', 'alias', 'discard', 'continuing', 'diagnostic', 'requires', 'sample', 'uniform', 'storage', 'private', 'function', 'workgroup', 'read', 'write', 'read_write', 'array', 'atomic', 'bool', 'f32', 'f16', 'i32', 'u32', 'ptr', 'sampler', 'texture', 'mat', 'vec']);
+const WGSL_RESERVED = new Set([
+  'meta',
+  'active',
+  'target',
+  'filter',
+  'module',
+  'self',
+  'type',
+  'struct',
+  'var',
+  'let',
+  'const',
+  'fn',
+  'loop',
+  'return',
+  'for',
+  'while',
+  'if',
+  'else',
+  'switch',
+  'case',
+  'default',
+  'break',
+  'continue',
+  'true',
+  'false',
+  'enable',
+  'override',
+  'alias',
+  'discard',
+  'continuing',
+  'diagnostic',
+  'requires',
+  'sample',
+  'uniform',
+  'storage',
+  'private',
+  'function',
+  'workgroup',
+  'read',
+  'write',
+  'read_write',
+  'array',
+  'atomic',
+  'bool',
+  'f32',
+  'f16',
+  'i32',
+  'u32',
+  'ptr',
+  'sampler',
+  'texture',
+  'mat',
+  'vec',
+]);
 
 /** The WGSL name of a record field. */
 export function wgslField(name: string): string {
@@ -42,10 +96,7 @@ function struct(layoutRecord: RecordLayout): string {
 }
 
 function offsets(layoutRecord: RecordLayout, prefix: string): string[] {
-  return [
-    ...layoutRecord.fields.map((f) => constant(`${prefix}_${snake(f.name)}`, f.offset)),
-    constant(`${prefix}_STRIDE`, layoutRecord.stride),
-  ];
+  return [...layoutRecord.fields.map((f) => constant(`${prefix}_${snake(f.name)}`, f.offset)), constant(`${prefix}_STRIDE`, layoutRecord.stride)];
 }
 
 /** Numeric exports of a module as constants (objects of numbers as NAME_KEY constants). */

@@ -72,7 +72,7 @@ export const PLAN_GROUP = record('PlanGroup', [
   ['scaleOffset', 'u32', 'links index of the value scales'],
   ['usesOffset', 'u32', 'links index of the per-row use counts'],
   ['sourcesOffset', 'u32', 'plan word offset of the row sources (cell | INPUT_SOURCE_BIT)'],
-  ['outOffset', 'u32', 'first of the group values inside a sample\'s output row'],
+  ['outOffset', 'u32', "first of the group values inside a sample's output row"],
   ['ifaceStart', 'u32', 'first interface in the interface table'],
   ['ifaceCount', 'u32', 'interfaces of the group'],
 ]);

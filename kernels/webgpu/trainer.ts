@@ -25,7 +25,8 @@ import { GrowthKind } from '../growth.js';
 import { COUNTER, FREE_SECTION, REDUCTION_INTERVAL, SECTION_STRIDE, SEC_KIND, SPLIT_KEEP_SYNAPSES, SEC_SYN_OFFSET, SEC_SYN_PAGE } from '../layout.js';
 import type { NetworkState } from '../state.js';
 import { assertUsable, type GpuSession } from './session.js';
-import { type GpuNetwork, Readback, borderByte } from './network.js';
+import type { GpuNetwork } from './network.js';
+import { Readback, borderByte } from './buffers.js';
 import { packSamples, packedWords } from './data.js';
 import { batchParamWords } from './params.js';
 import { GROWTH_HEADER, GROWTH_REQUEST } from './records.js';
@@ -110,7 +111,11 @@ export async function trainOnGpu(session: GpuSession, network: GpuNetwork, state
   } catch (e) {
     // A failure between batches (a hook, a progress callback): the host copy is made current
     // before the error goes on. Within a batch the copies may disagree: the caller drops both.
-    if (consistent && !(e instanceof JobCancelled) && !session.context.lost) await ignoreFailure(session.lock.run(() => network.sync(state)), 'the job failed already: its own error is the one to report');
+    if (consistent && !(e instanceof JobCancelled) && !session.context.lost)
+      await ignoreFailure(
+        session.lock.run(() => network.sync(state)),
+        'the job failed already: its own error is the one to report',
+      );
     throw e;
   }
   return { visits };

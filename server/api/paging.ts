@@ -12,7 +12,7 @@ export function mapPage<T, U>(page: Paged<T>, view: (item: T) => U): { items: U[
 /** Reads every page of a store list (for start-up scans and small admin views). */
 export async function readAll<T>(list: (page: Page) => Promise<Paged<T>>): Promise<T[]> {
   const out: T[] = [];
-  for (let offset = 0; ; ) {
+  for (let offset = 0; ;) {
     const page = await list({ offset, limit: 1000 });
     out.push(...page.items);
     offset += page.items.length;

@@ -68,7 +68,10 @@ export class Authenticator {
   private readonly verified = new Map<string, Verified>();
   private readonly claimsOf = new WeakMap<Request, Verified>();
 
-  constructor(tokens: TokenService, private readonly store: Store) {
+  constructor(
+    tokens: TokenService,
+    private readonly store: Store,
+  ) {
     this.passport.use(
       new JwtStrategy(
         {
@@ -158,6 +161,6 @@ function unauthorized(message: string): DomainError {
 
 function unauthorizedFor(req: Request, info: unknown): DomainError {
   if (!req.headers.authorization) return unauthorized('this endpoint needs a token: send "Authorization: Bearer <token>" (POST /v1/auth/login gives one)');
-  const message = info instanceof Error ? info.message : typeof info === 'object' && info !== null && 'message' in info ? String((info).message) : 'invalid token';
+  const message = info instanceof Error ? info.message : typeof info === 'object' && info !== null && 'message' in info ? String(info.message) : 'invalid token';
   return unauthorized(`invalid token: ${message}`);
 }

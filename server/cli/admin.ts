@@ -59,10 +59,7 @@ function checkSqliteStore(dataDir: string): void {
   try {
     owner = statSync(file).uid;
   } catch {
-    throw new CliError(
-      `no Hanami store at ${file}: run this where the service runs, with its configuration (HANAMI_DATA_DIR, HANAMI_CONFIG or HANAMI_MONGO_URL)`,
-      1,
-    );
+    throw new CliError(`no Hanami store at ${file}: run this where the service runs, with its configuration (HANAMI_DATA_DIR, HANAMI_CONFIG or HANAMI_MONGO_URL)`, 1);
   }
   const me = process.getuid?.();
   if (me !== undefined && me !== owner) {
@@ -79,7 +76,9 @@ async function readStdin(): Promise<string> {
     if (bytes > MAX_STDIN_BYTES) break;
   }
   // One line: its line break is not part of the passphrase (`echo … |`, a file with a final newline).
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 async function promptTwice(user: string): Promise<string> {

@@ -95,9 +95,7 @@ async function nothingToLearn(spec: string, part: 'train' | 'test', dataset: Dat
     return new CliError(`${spec}: ${what}: no labels file was found beside the images (by the standard MNIST names); give it with --${part}-labels <file>`);
   }
   const header = await readCsvHeader(spec);
-  return new CliError(
-    `${spec}: ${what}: say which column holds the answers, with --label <column> (class labels) or --targets <columns> (numbers); the columns are: ${listColumns(header)}`,
-  );
+  return new CliError(`${spec}: ${what}: say which column holds the answers, with --label <column> (class labels) or --targets <columns> (numbers); the columns are: ${listColumns(header)}`);
 }
 
 function cliOptionNames(message: string, part: 'train' | 'test'): string {

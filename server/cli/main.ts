@@ -37,7 +37,10 @@ function nonNegativeInt(name: string) {
 }
 
 function list(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 /** The backend option; its default is HANAMI_BACKEND when that names a backend, else cpu. */
@@ -179,7 +182,10 @@ async function main(argv: string[]): Promise<void> {
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
     .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
-    .option('--shape', 'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines')
+    .option(
+      '--shape',
+      'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines',
+    )
     .option('--train-rows <n>', 'with --shape: training samples per dataset (default all)', positiveInt('--train-rows'))
     .action(async (o: Record<string, unknown>) => {
       if (o.shape) {
@@ -232,7 +238,7 @@ main(process.argv).then(
   },
   (e: unknown) => {
     const err = asCliError(e);
-    if (err && typeof err === 'object' && 'code' in err && typeof (err).code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
+    if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string' && String((err as { code: string }).code).startsWith('commander.')) {
       // commander already printed its message (or help): 0 for --help / --version, and
       // 2 (bad input) for every usage error, where commander itself would exit with 1.
       process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;

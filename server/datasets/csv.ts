@@ -84,10 +84,8 @@ class GrowableArray<A extends Float32Array | Uint32Array> {
   }
 }
 
-const float32s = (source: ArrayBufferLike | number): Float32Array =>
-  typeof source === 'number' ? new Float32Array(source) : new Float32Array(source);
-const uint32s = (source: ArrayBufferLike | number): Uint32Array =>
-  typeof source === 'number' ? new Uint32Array(source) : new Uint32Array(source);
+const float32s = (source: ArrayBufferLike | number): Float32Array => (typeof source === 'number' ? new Float32Array(source) : new Float32Array(source));
+const uint32s = (source: ArrayBufferLike | number): Uint32Array => (typeof source === 'number' ? new Uint32Array(source) : new Uint32Array(source));
 
 /** Longest piece of a file (a column name, a cell) quoted in a message: files are the client's text. */
 const SHOWN_MAX_CHARS = 64;
@@ -104,10 +102,7 @@ function clipped(text: string): string {
 
 /** The header's names for messages: the first ten (each cut), then the count. */
 export function listColumns(header: string[]): string {
-  const shown = header
-    .slice(0, 10)
-    .map(clipped)
-    .join(', ');
+  const shown = header.slice(0, 10).map(clipped).join(', ');
   return header.length > 10 ? `${shown}, … (${header.length} columns)` : shown;
 }
 
@@ -126,8 +121,7 @@ function planColumns(header: string[], options: CsvDatasetOptions, headerRow: nu
   const label = options.labelColumn === undefined ? undefined : indexOf(options.labelColumn, 'labelColumn');
   const targets = (options.targetColumns ?? []).map((name) => indexOf(name, 'targetColumns'));
   const claimed = new Set([...(label === undefined ? [] : [label]), ...targets]);
-  const inputs =
-    options.inputColumns?.map((name) => indexOf(name, 'inputColumns')) ?? header.map((_, i) => i).filter((i) => !claimed.has(i));
+  const inputs = options.inputColumns?.map((name) => indexOf(name, 'inputColumns')) ?? header.map((_, i) => i).filter((i) => !claimed.has(i));
   checkEachColumnOnce(header, [...inputs, ...(label === undefined ? [] : [label]), ...targets], headerRow);
   if (inputs.length === 0) throw new DatasetFormatError('no input columns', { row: headerRow });
   return { header, headerRow, inputs, label, targets };

@@ -18,18 +18,7 @@ const FILES = {
 } as const;
 
 /** What label k means; the datasets keep classes "0".."9" like every IDX label file. */
-export const FASHION_CLASS_NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
+export const FASHION_CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 
 function fashionPath(file: string): string {
   return join(FASHION_MNIST_DIR, file);

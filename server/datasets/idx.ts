@@ -21,13 +21,7 @@ export const IDX_I32 = 0x0c;
 export const IDX_F32 = 0x0d;
 export const IDX_F64 = 0x0e;
 
-export type IdxType =
-  | typeof IDX_U8
-  | typeof IDX_I8
-  | typeof IDX_I16
-  | typeof IDX_I32
-  | typeof IDX_F32
-  | typeof IDX_F64;
+export type IdxType = typeof IDX_U8 | typeof IDX_I8 | typeof IDX_I16 | typeof IDX_I32 | typeof IDX_F32 | typeof IDX_F64;
 
 interface IdxTypeInfo {
   name: string;

@@ -52,8 +52,5 @@ export async function loadDatasetFile(path: string, options: LoadDatasetOptions 
   const prefix = await readPrefix(path, 2);
   if (looksLikeIdx(prefix)) return loadIdxFile(path, options);
   if (isCsvPath(path)) return loadCsvFile(path, options);
-  throw new DatasetFormatError(
-    `${basename(path)}: not a dataset file (expected IDX content, starting with two zero bytes, or a .csv file)`,
-    { byteOffset: 0 },
-  );
+  throw new DatasetFormatError(`${basename(path)}: not a dataset file (expected IDX content, starting with two zero bytes, or a .csv file)`, { byteOffset: 0 });
 }

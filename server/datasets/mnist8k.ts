@@ -187,7 +187,10 @@ function datasetFromRows(name: string, pool: DigitPool, rows: number[]): DigitDa
 
 async function buildMnist8k(): Promise<{ train: DigitDataset; test: DigitDataset }> {
   const pool = await loadDigitPool();
-  const order = pythonShuffle(Array.from({ length: pool.count }, (_, i) => i), new MersenneTwister(SHUFFLE_SEED));
+  const order = pythonShuffle(
+    Array.from({ length: pool.count }, (_, i) => i),
+    new MersenneTwister(SHUFFLE_SEED),
+  );
   return {
     train: datasetFromRows('mnist8k-train', pool, order.slice(0, TRAIN_SIZE)),
     test: datasetFromRows('mnist8k-test', pool, order.slice(TRAIN_SIZE)),

@@ -139,7 +139,6 @@ parentPort?.on('message', (message: ToWorker) => {
       run(message).then((reply) => parentPort?.postMessage(reply)),
       (error) => parentPort?.postMessage({ type: 'error', error: describe(error) } satisfies FromWorker),
     );
-  }
-  else sources.get(message.part)?.deliver(message);
+  } else sources.get(message.part)?.deliver(message);
 });
 parentPort?.postMessage({ type: 'ready' } satisfies FromWorker);

@@ -79,11 +79,7 @@ export class DatasetFormatError extends DomainError {
   readonly columnName: string | undefined;
   constructor(message: string, where: { byteOffset?: number; row?: number; column?: number; columnName?: string } = {}) {
     const at =
-      where.byteOffset !== undefined
-        ? ` at byte offset ${where.byteOffset}`
-        : where.row !== undefined
-          ? ` at row ${where.row}${where.column !== undefined ? `, column ${where.column}` : ''}`
-          : '';
+      where.byteOffset !== undefined ? ` at byte offset ${where.byteOffset}` : where.row !== undefined ? ` at row ${where.row}${where.column !== undefined ? `, column ${where.column}` : ''}` : '';
     const details: ErrorDetails = {};
     if (where.byteOffset !== undefined) details.byteOffset = where.byteOffset;
     if (where.row !== undefined) details.row = where.row;

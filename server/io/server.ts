@@ -95,7 +95,18 @@ export class DirectIoServer {
     // that never come: it is refused with a pointer to the right namespace. Its transport is
     // then closed by `connectTimeout`, as it joined no namespace. Any other namespace is
     // refused by Socket.IO itself ("Invalid namespace").
-    this.io.of('/').use((_socket, next) => next(toConnectError(new IoError('wrong-namespace', `this server answers direct I/O on the namespace ${IO_NAMESPACE}: connect to <service URL>${IO_NAMESPACE} (e.g. io("http://host:port${IO_NAMESPACE}", { auth: { token } }))`))));
+    this.io
+      .of('/')
+      .use((_socket, next) =>
+        next(
+          toConnectError(
+            new IoError(
+              'wrong-namespace',
+              `this server answers direct I/O on the namespace ${IO_NAMESPACE}: connect to <service URL>${IO_NAMESPACE} (e.g. io("http://host:port${IO_NAMESPACE}", { auth: { token } }))`,
+            ),
+          ),
+        ),
+      );
   }
 
   /** Sockets connected now (for tests and metrics). */
@@ -234,19 +245,21 @@ export class DirectIoServer {
     const channel = this.deps.channels.channelFor(projectId, clusterId);
     channel.attached++;
     state.attachment = { channel, canTrain };
-    const description = await this.deps.runtime.withCluster(projectId, clusterId, async (hosted) => {
-      const s = hosted.cluster.state;
-      return {
-        id: record.id,
-        name: record.name,
-        spiking: s.spiking,
-        inputs: s.inputs.map((i) => ({ name: i.name, size: i.size })),
-        outputs: hosted.outputLayout().map((o) => ({ name: o.name, offset: o.column, size: o.size, mode: o.mode, labels: o.labels })),
-      };
-    }).catch((e: unknown) => {
-      this.release(state);
-      throw e;
-    });
+    const description = await this.deps.runtime
+      .withCluster(projectId, clusterId, async (hosted) => {
+        const s = hosted.cluster.state;
+        return {
+          id: record.id,
+          name: record.name,
+          spiking: s.spiking,
+          inputs: s.inputs.map((i) => ({ name: i.name, size: i.size })),
+          outputs: hosted.outputLayout().map((o) => ({ name: o.name, offset: o.column, size: o.size, mode: o.mode, labels: o.labels })),
+        };
+      })
+      .catch((e: unknown) => {
+        this.release(state);
+        throw e;
+      });
     return { ok: true, cluster: description, canTrain };
   }
 
@@ -316,4 +329,3 @@ function toConnectError(e: unknown): Error & { data?: unknown } {
   error.data = { code: known?.code ?? 'internal' };
   return error;
 }
-

@@ -264,7 +264,9 @@ function verify(file: Uint8Array): { header: string; bodyEnd: number; headerEnd:
     throw new CheckpointError(`checkpoint is truncated: header of ${headerLength} bytes does not fit in ${file.byteLength} bytes`);
   }
   const expected = Buffer.from(file.buffer, file.byteOffset + bodyEnd, CHECKSUM_BYTES);
-  const actual = createHash('sha256').update(Buffer.from(file.buffer, file.byteOffset, bodyEnd)).digest();
+  const actual = createHash('sha256')
+    .update(Buffer.from(file.buffer, file.byteOffset, bodyEnd))
+    .digest();
   if (!actual.equals(expected)) throw new CheckpointError('checkpoint is corrupted or truncated: SHA-256 checksum does not match');
   const headerEnd = PREFIX_BYTES + headerLength;
   return { header: Buffer.from(file.buffer, file.byteOffset + PREFIX_BYTES, headerLength).toString('utf8'), bodyEnd, headerEnd };

@@ -122,11 +122,7 @@ export class Cluster implements ClusterHandle {
     }
     const synapses = c[COUNTER.synapseCount]!;
     const slots = c[COUNTER.slotsReserved]! - c[COUNTER.slotsFreed]!;
-    const bytes =
-      slots * BYTES_PER_SYNAPSE_SLOT +
-      c[COUNTER.sectionsUsed]! * SECTION_STRIDE * 4 +
-      blocks * NEURONS_PER_BLOCK * NEURON_STRIDE * 4 +
-      linkBytes;
+    const bytes = slots * BYTES_PER_SYNAPSE_SLOT + c[COUNTER.sectionsUsed]! * SECTION_STRIDE * 4 + blocks * NEURONS_PER_BLOCK * NEURON_STRIDE * 4 + linkBytes;
     const total = synapses + links;
     return {
       neurons,

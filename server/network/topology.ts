@@ -9,13 +9,7 @@
  */
 
 import { randUnit, rand32, RngStream } from '../../kernels/rng.js';
-import {
-  TemplateError,
-  type ClusterTemplate,
-  type HexagonSpec,
-  type Position,
-  type SourceLocation,
-} from './template-types.js';
+import { TemplateError, type ClusterTemplate, type HexagonSpec, type Position, type SourceLocation } from './template-types.js';
 
 /** Number of target hexagons drawn per hexagon (as in OpenHanami). */
 export const TARGET_SLOTS = 86;
@@ -213,9 +207,7 @@ function layoutOf(t: ClusterTemplate): Layout {
   const maxDistance = t.settings.maxConnectionDistance;
   // Output neurons never send sections, so output hexagons connect nowhere.
   const scratch: ReachScratch = { seen: new Int32Array(t.hexagons.length), generation: 0 };
-  const reach = t.hexagons.map((_, h) =>
-    kinds[h] === 'output' ? [] : reachOf(h, axonStart[h] ?? h, forward, maxDistance, scratch),
-  );
+  const reach = t.hexagons.map((_, h) => (kinds[h] === 'output' ? [] : reachOf(h, axonStart[h] ?? h, forward, maxDistance, scratch)));
   const order = processingOrder(t, reach, axonStart);
   return { forward, axonStart, kinds, reach, order, maxDistance };
 }
@@ -310,12 +302,7 @@ function findCycle(reach: readonly number[][], inDegree: readonly number[]): num
  * Edges out of a hexagon without an axon strictly increase (column, z), so every cycle
  * contains a hexagon with an axon; the error names the first such axon in the template.
  */
-function cycleError(
-  t: ClusterTemplate,
-  reach: readonly number[][],
-  inDegree: readonly number[],
-  axonStart: readonly number[],
-): TemplateError {
+function cycleError(t: ClusterTemplate, reach: readonly number[][], inDegree: readonly number[], axonStart: readonly number[]): TemplateError {
   const cycle = findCycle(reach, inDegree);
   const index = indexPositions(t.hexagons.map((h) => h.position));
   const onCycle = new Set(cycle);
@@ -328,10 +315,7 @@ function cycleError(
   const path = rotated.map((h) => formatPosition((t.hexagons[h] as HexagonSpec).position)).join(' -> ');
   const loc = axon?.loc ?? (t.hexagons[first] as HexagonSpec).loc;
   const what = axon ? `axon ${formatPosition(axon.from)} -> ${formatPosition(axon.to)}` : 'hexagon layout';
-  return new TemplateError(
-    `${what} creates a cycle: ${path} (each hexagon must be processed before every hexagon it can connect to)`,
-    loc,
-  );
+  return new TemplateError(`${what} creates a cycle: ${path} (each hexagon must be processed before every hexagon it can connect to)`, loc);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,8 +357,7 @@ function checkOutputsReached(t: ClusterTemplate, layout: Layout, index: Map<stri
   for (const output of t.outputs) {
     if (!reached.has(index.get(formatPosition(output.position)) ?? -1)) {
       throw new TemplateError(
-        `output "${output.name}" on hexagon ${formatPosition(output.position)} cannot be reached from any input ` +
-          `(max_connection_distance ${layout.maxDistance})`,
+        `output "${output.name}" on hexagon ${formatPosition(output.position)} cannot be reached from any input ` + `(max_connection_distance ${layout.maxDistance})`,
         output.loc,
       );
     }

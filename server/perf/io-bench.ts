@@ -80,15 +80,19 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hanami-io-bench-'));
   // PROFILE_DIR=... profiles the service (node --cpu-prof) to see where a call's time goes.
   const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE_DIR}`] : [];
-  const service = await startChild(join(ROOT, 'dist/server/main.js'), {
-    HANAMI_PORT: '0',
-    HANAMI_HOST: '127.0.0.1',
-    HANAMI_DATA_DIR: dataDir,
-    HANAMI_ADMIN_PASSPHRASE: PASSPHRASE,
-    HANAMI_BACKEND: 'cpu',
-    HANAMI_LOG_LEVEL: 'warn',
-    HANAMI_METRICS_TOKEN: METRICS_TOKEN,
-  }, profile);
+  const service = await startChild(
+    join(ROOT, 'dist/server/main.js'),
+    {
+      HANAMI_PORT: '0',
+      HANAMI_HOST: '127.0.0.1',
+      HANAMI_DATA_DIR: dataDir,
+      HANAMI_ADMIN_PASSPHRASE: PASSPHRASE,
+      HANAMI_BACKEND: 'cpu',
+      HANAMI_LOG_LEVEL: 'warn',
+      HANAMI_METRICS_TOKEN: METRICS_TOKEN,
+    },
+    profile,
+  );
   const echo = await startChild(join(ROOT, 'dist/server/perf/echo-io.js'), {});
   try {
     const token = String((await call(service.url, 'POST', '/v1/auth/login', undefined, { name: 'admin', passphrase: PASSPHRASE })).token);
@@ -117,7 +121,10 @@ async function main(): Promise<void> {
       // Warm-up.
       for (const s of [...hanami, ...echoes]) for (let i = 0; i < 200; i++) await s.emitWithAck('request', payloads[i % 256]);
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [target, sockets] of [['echo', echoes], ['hanami', hanami]] as const) {
+        for (const [target, sockets] of [
+          ['echo', echoes],
+          ['hanami', hanami],
+        ] as const) {
           const m = await measure(target, sockets, payloads);
           results.push(m);
           process.stdout.write(`${JSON.stringify({ bench: 'io', round: round + 1, ...m })}\n`);

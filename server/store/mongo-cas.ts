@@ -68,14 +68,20 @@ export class LeaseLog {
   /** The leases of several clusters (those without an entry are left out). */
   async currentOf(clusterIds: readonly string[]): Promise<Map<string, LeaseState>> {
     if (clusterIds.length === 0) return new Map();
-    return latestByCluster(await this.entries().find({ clusterId: { $in: [...clusterIds] } }).toArray());
+    return latestByCluster(
+      await this.entries()
+        .find({ clusterId: { $in: [...clusterIds] } })
+        .toArray(),
+    );
   }
 
   /** Clusters whose lease names an owner. */
   async owned(): Promise<Map<string, LeaseState>> {
     // Entries naming an owner may be older than a release not yet pruned: read every entry
     // of those clusters and keep the latest.
-    const named = await this.entries().find({ owner: { $type: 'string' } }, { projection: { clusterId: 1 } }).toArray();
+    const named = await this.entries()
+      .find({ owner: { $type: 'string' } }, { projection: { clusterId: 1 } })
+      .toArray();
     const latest = await this.currentOf([...new Set(named.map((e) => e.clusterId))]);
     for (const [clusterId, lease] of latest) if (lease.owner === null) latest.delete(clusterId);
     return latest;

@@ -10,17 +10,7 @@
  * statistic or score is left out and a null throughput figure reads as 0 (what the API has
  * always shown for it). Request params of earlier versions carry `epochs: 1`; it is ignored.
  */
-import {
-  StoreError,
-  type InputMapping,
-  type OutputLayout,
-  type RequestParams,
-  type RequestResult,
-  type TaskRecord,
-  type Throughput,
-  type TrainParams,
-  type TrainResult,
-} from './types.js';
+import { StoreError, type InputMapping, type OutputLayout, type RequestParams, type RequestResult, type TaskRecord, type Throughput, type TrainParams, type TrainResult } from './types.js';
 
 type Fields = Record<string, unknown>;
 
@@ -132,6 +122,20 @@ export function readRequestResult(value: unknown): RequestResult | null {
   optionalFigure(result, 'accuracy', fields.accuracy, 'result');
   optionalFigure(result, 'rmse', fields.rmse, 'result');
   optionalFigure(result, 'mae', fields.mae, 'result');
+  if (fields.confusion !== undefined && fields.confusion !== null) {
+    if (!Array.isArray(fields.confusion)) throw new Unreadable('result.confusion', 'is not a list');
+    result.confusion = fields.confusion.map((row, i) => {
+      if (!Array.isArray(row)) throw new Unreadable(`result.confusion[${i}]`, 'is not a list');
+      return row.map((n, j) => count(n, `result.confusion[${i}][${j}]`));
+    });
+  }
+  if (fields.perClass !== undefined && fields.perClass !== null) {
+    if (!Array.isArray(fields.perClass)) throw new Unreadable('result.perClass', 'is not a list');
+    result.perClass = fields.perClass.map((entry, i) => {
+      const c = object(entry, `result.perClass[${i}]`);
+      return { label: text(c.label, `result.perClass[${i}].label`), samples: count(c.samples, `result.perClass[${i}].samples`), accuracy: typeof c.accuracy === 'number' ? c.accuracy : null };
+    });
+  }
   return result;
 }
 

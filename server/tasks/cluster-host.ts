@@ -189,7 +189,13 @@ export class ClusterHost {
     await Promise.all(
       [...this.slots.values()].map(async (slot) => {
         if (this.deps.keeper.stateOf(slot.clusterId) !== 'held') return;
-        if (await timedOut(slot.line.run(() => this.release(slot, true)), graceMs)) await this.release(slot, false);
+        if (
+          await timedOut(
+            slot.line.run(() => this.release(slot, true)),
+            graceMs,
+          )
+        )
+          await this.release(slot, false);
       }),
     );
   }

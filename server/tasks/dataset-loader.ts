@@ -21,7 +21,7 @@ export interface CsvOptions {
 
 export function csvOptionsOf(record: DatasetRecord): CsvOptions {
   const o = record.options;
-  const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v) : undefined);
+  const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((s) => typeof s === 'string') ? v : undefined);
   const out: CsvOptions = {};
   if (typeof o.labelColumn === 'string') out.labelColumn = o.labelColumn;
   const targets = strings(o.targetColumns);

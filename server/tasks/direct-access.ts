@@ -41,7 +41,12 @@ export class DirectAccess {
    * also saved before it is released).
    */
   withCluster<T>(projectId: string, clusterId: string, work: (hosted: HostedCluster, backend: Backend, record: ClusterRecord) => Promise<T>): Promise<T> {
-    return this.withOpenCluster(projectId, clusterId, () => true, ({ hosted, backend, record }) => work(hosted, backend, record));
+    return this.withOpenCluster(
+      projectId,
+      clusterId,
+      () => true,
+      ({ hosted, backend, record }) => work(hosted, backend, record),
+    );
   }
 
   /** Trains the cluster on every row of `data` (e.g. one sample from a socket), in memory. */

@@ -60,8 +60,7 @@ export class LeaseLostError extends Error {
   }
 }
 
-export const INTERRUPTED_BY_RESTART =
-  'interrupted: the service stopped while this task ran (the cluster keeps its state from its last finished task); submit it again';
+export const INTERRUPTED_BY_RESTART = 'interrupted: the service stopped while this task ran (the cluster keeps its state from its last finished task); submit it again';
 
 /** Why a task another instance was running ended: its instance stopped renewing its lease. */
 export function interruptedElsewhere(instance: string): string {

@@ -84,7 +84,11 @@ interface InputUse {
 function inputUses(sizes: InterfaceSizes, data: DataShape, binding: Binding): InputUse[] | Misfit {
   const specs = binding.inputs ?? (sizes.inputs.length === 1 ? [{ name: sizes.inputs[0]!.name }] : undefined);
   if (!specs) {
-    return { code: 'bad_mapping', field: '/body/inputs', message: `the cluster has ${sizes.inputs.length} inputs (${sizes.inputs.map((i) => i.name).join(', ')}): say which columns feed which in "inputs"` };
+    return {
+      code: 'bad_mapping',
+      field: '/body/inputs',
+      message: `the cluster has ${sizes.inputs.length} inputs (${sizes.inputs.map((i) => i.name).join(', ')}): say which columns feed which in "inputs"`,
+    };
   }
   return specs.map((spec, i) => {
     const column = spec.column ?? 0;
@@ -119,7 +123,11 @@ function outputUse(sizes: InterfaceSizes, data: DataShape, binding: Binding): Ou
   const all = sizes.outputs.flatMap((g) => g.interfaces);
   const name = binding.output ?? (all.length === 1 ? all[0]!.name : undefined);
   if (name === undefined) {
-    return { code: 'bad_mapping', field: '/body/output', message: `the cluster has ${all.length} outputs (${all.map((o) => o.name).join(', ')}): say in "output" which one dataset "${data.name}"'s ${targets.kind === 'class' ? 'labels' : 'targets'} are for` };
+    return {
+      code: 'bad_mapping',
+      field: '/body/output',
+      message: `the cluster has ${all.length} outputs (${all.map((o) => o.name).join(', ')}): say in "output" which one dataset "${data.name}"'s ${targets.kind === 'class' ? 'labels' : 'targets'} are for`,
+    };
   }
   const group = sizes.outputs.find((g) => g.interfaces.some((o) => o.name === name));
   const output = group?.interfaces.find((o) => o.name === name);
@@ -149,13 +157,21 @@ export function requestFit(sizes: InterfaceSizes, data: DataShape, binding: Bind
   const out = outputUse(sizes, data, binding);
   if (!out || !('output' in out)) return out;
   if (out.output.size === 0) {
-    return { code: 'width_mismatch', field: out.field, message: `output "${out.output.name}" has not learned yet (0 values), so it cannot be scored against dataset "${data.name}"'s ${out.what}: train the cluster first (${out.field})` };
+    return {
+      code: 'width_mismatch',
+      field: out.field,
+      message: `output "${out.output.name}" has not learned yet (0 values), so it cannot be scored against dataset "${data.name}"'s ${out.what}: train the cluster first (${out.field})`,
+    };
   }
   if (out.output.mode !== out.mode) {
     return { code: 'bad_mapping', field: out.field, message: `output "${out.output.name}" learned ${learnsWhat(out.output)}, but dataset "${data.name}" has ${out.what} (${out.field})` };
   }
   if (out.output.size !== out.size) {
-    return { code: 'width_mismatch', field: out.field, message: `output "${out.output.name}" has ${learnsWhat(out.output)} (the width it learned), but dataset "${data.name}" has ${out.what} (${out.field})` };
+    return {
+      code: 'width_mismatch',
+      field: out.field,
+      message: `output "${out.output.name}" has ${learnsWhat(out.output)} (the width it learned), but dataset "${data.name}" has ${out.what} (${out.field})`,
+    };
   }
   return undefined;
 }
@@ -185,7 +201,11 @@ export function applyTrain(sizes: InterfaceSizes, data: DataShape, binding: Bind
   if (out && !('output' in out)) return out;
   if (out) {
     if (out.output.size > 0 && out.output.mode !== out.mode) {
-      return { code: 'bad_mapping', field: out.field, message: `output "${out.output.name}" learns ${out.output.mode === 'class' ? 'classes' : 'values'} (${learnsWhat(out.output)}), but dataset "${data.name}" has ${out.what} (${out.field})` };
+      return {
+        code: 'bad_mapping',
+        field: out.field,
+        message: `output "${out.output.name}" learns ${out.output.mode === 'class' ? 'classes' : 'values'} (${learnsWhat(out.output)}), but dataset "${data.name}" has ${out.what} (${out.field})`,
+      };
     }
     const last = out.group.interfaces[out.group.interfaces.length - 1] === out.output;
     if (out.size > out.output.size && out.output.size > 0 && !last && out.group.rows > 0) {

@@ -77,7 +77,9 @@ describe('Ansible playbook and role', { skip }, () => {
 
   test('every role variable has a default, an argument spec and a line in docs/operations.md', () => {
     const defaults = Object.keys(readDefaults()).sort();
-    const specs = parseYaml(readFileSync(join(ROLE_DIR, 'meta', 'argument_specs.yml'), 'utf8')) as { argument_specs: { main: { options: Record<string, { default: unknown; description: unknown }> } } };
+    const specs = parseYaml(readFileSync(join(ROLE_DIR, 'meta', 'argument_specs.yml'), 'utf8')) as {
+      argument_specs: { main: { options: Record<string, { default: unknown; description: unknown }> } };
+    };
     const options = specs.argument_specs.main.options;
     assert.deepEqual(Object.keys(options).sort(), defaults, 'argument_specs.yml and defaults/main.yml list the same variables');
     const values = readDefaults();
@@ -106,10 +108,23 @@ describe('Ansible playbook and role', { skip }, () => {
     const r = run(
       bin as string,
       [
-        'localhost', '-i', 'localhost,', '-c', 'local', '-e', `ansible_python_interpreter=${PYTHON}`,
-        '-e', `@${join(ROLE_DIR, 'defaults', 'main.yml')}`, '-e', `@${join(ROLE_DIR, 'vars', 'main.yml')}`,
-        '-e', `hanami_node_bin=${process.execPath}`,
-        '-m', 'ansible.builtin.template', '-a', `src=${join(ROLE_DIR, 'templates', 'hanami.service.j2')} dest=${unit} mode=0644`,
+        'localhost',
+        '-i',
+        'localhost,',
+        '-c',
+        'local',
+        '-e',
+        `ansible_python_interpreter=${PYTHON}`,
+        '-e',
+        `@${join(ROLE_DIR, 'defaults', 'main.yml')}`,
+        '-e',
+        `@${join(ROLE_DIR, 'vars', 'main.yml')}`,
+        '-e',
+        `hanami_node_bin=${process.execPath}`,
+        '-m',
+        'ansible.builtin.template',
+        '-a',
+        `src=${join(ROLE_DIR, 'templates', 'hanami.service.j2')} dest=${unit} mode=0644`,
       ],
       { cwd: ANSIBLE_DIR, env: ansibleEnv(work) },
     );
@@ -138,9 +153,21 @@ describe('Ansible playbook and role', { skip }, () => {
     const r = run(
       ansibleBin as string,
       [
-        'localhost', '-i', 'localhost,', '-c', 'local', '-e', `ansible_python_interpreter=${PYTHON}`,
-        '-e', `@${join(ROLE_DIR, 'defaults', 'main.yml')}`, '-e', `@${join(ROLE_DIR, 'vars', 'main.yml')}`,
-        '-m', 'ansible.builtin.template', '-a', `src=${join(ROLE_DIR, 'templates', 'hanami-ctl.sh.j2')} dest=${script} mode=0755`,
+        'localhost',
+        '-i',
+        'localhost,',
+        '-c',
+        'local',
+        '-e',
+        `ansible_python_interpreter=${PYTHON}`,
+        '-e',
+        `@${join(ROLE_DIR, 'defaults', 'main.yml')}`,
+        '-e',
+        `@${join(ROLE_DIR, 'vars', 'main.yml')}`,
+        '-m',
+        'ansible.builtin.template',
+        '-a',
+        `src=${join(ROLE_DIR, 'templates', 'hanami-ctl.sh.j2')} dest=${script} mode=0755`,
       ],
       { cwd: ANSIBLE_DIR, env: ansibleEnv(work) },
     );
@@ -305,7 +332,14 @@ describe('Ansible playbook and role', { skip }, () => {
       const second = playbookRun();
       assert.equal(second.status, 0, second.output.slice(-8000));
       assert.equal(second.failed, 0);
-      assert.equal(second.changed, 0, `the role is not idempotent:\n${second.output.split('\n').filter((l) => /^changed:/.test(l) || /^TASK/.test(l)).join('\n')}`);
+      assert.equal(
+        second.changed,
+        0,
+        `the role is not idempotent:\n${second.output
+          .split('\n')
+          .filter((l) => /^changed:/.test(l) || /^TASK/.test(l))
+          .join('\n')}`,
+      );
       assert.equal(pid(), before, 'not restarted');
       assert.equal((await httpRequest(url('/readyz'))).status, 200);
     });

@@ -103,16 +103,29 @@ const podSpec = (w: K8s): K8s => w.spec.template.spec;
 const serverContainer = (d: K8s): K8s => podSpec(d).containers.find((c: K8s) => c.name === 'hanami');
 const env = (c: K8s): Map<string, K8s> => new Map((c.env ?? []).map((e: K8s) => [e.name, e]));
 const envValue = (c: K8s, name: string): string | undefined => env(c).get(name)?.value;
-const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
-  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 const podsSelectedBy = (objects: K8s[], selector: Record<string, string>): K8s[] => workloads(objects).filter((w) => matches(selector, w.spec.template.metadata.labels));
-const decodedSecretValues = (objects: K8s[]): string[] =>
-  ofKind(objects, 'Secret').flatMap((s) => Object.values<string>(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')));
+const decodedSecretValues = (objects: K8s[]): string[] => ofKind(objects, 'Secret').flatMap((s) => Object.values<string>(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')));
 
 /** Names of env variables that would carry a secret in plain text. */
 const SECRET_ENV = /(PASSPHRASE|JWT_KEY|MONGO_URL|PASSWORD|SECRET|TOKEN)$/;
 /** Config keys the chart sets through env or Secrets, never through `config`. */
-const CHART_MANAGED_KEYS = ['host', 'port', 'dataDir', 'mongoUrl', 'mongoDatabase', 'backend', 'threads', 'adminUser', 'adminPassphrase', 'jwtKey', 'policyFile', 'metricsHost', 'metricsPort', 'metricsToken'];
+const CHART_MANAGED_KEYS = [
+  'host',
+  'port',
+  'dataDir',
+  'mongoUrl',
+  'mongoDatabase',
+  'backend',
+  'threads',
+  'adminUser',
+  'adminPassphrase',
+  'jwtKey',
+  'policyFile',
+  'metricsHost',
+  'metricsPort',
+  'metricsToken',
+];
 
 /** Facts every value set must keep. */
 function checkCommon(name: string, objects: K8s[]): void {
@@ -203,7 +216,11 @@ function checkCommon(name: string, objects: K8s[]): void {
     assert.ok(metricsPort && metricsPort.containerPort !== port.containerPort, all(`${where}: a metrics port apart from http`));
     assert.equal(envValue(c, 'HANAMI_METRICS_PORT'), String(metricsPort.containerPort), all(`${where}: HANAMI_METRICS_PORT matches the metrics port`));
     assert.equal(envValue(c, 'HANAMI_METRICS_HOST'), '0.0.0.0', all(`${where}: the metrics listener is reachable from the scraper`));
-    for (const [probe, path] of [['startupProbe', '/healthz'], ['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']] as const) {
+    for (const [probe, path] of [
+      ['startupProbe', '/healthz'],
+      ['livenessProbe', '/healthz'],
+      ['readinessProbe', '/readyz'],
+    ] as const) {
       assert.equal(c[probe]?.httpGet?.path, path, all(`${where}: ${probe} on ${path}`));
       assert.equal(c[probe]?.httpGet?.port, 'http', all(`${where}: ${probe} on the http port`));
     }
@@ -219,7 +236,10 @@ function checkCommon(name: string, objects: K8s[]): void {
       assert.ok(Number(limits['nvidia.com/gpu']) >= 1, all(`${where}: requests nvidia.com/gpu`));
       assert.equal(envValue(c, 'HANAMI_BACKEND'), 'webgpu', all(`${where}: HANAMI_BACKEND=webgpu`));
       assert.match(envValue(c, 'NVIDIA_DRIVER_CAPABILITIES') ?? '', /(^|,)graphics(,|$)/, all(`${where}: NVIDIA_DRIVER_CAPABILITIES has graphics (Vulkan)`));
-      assert.ok(podSpec(d).tolerations?.some((t: K8s) => t.key === 'nvidia.com/gpu'), all(`${where}: tolerates the GPU taint`));
+      assert.ok(
+        podSpec(d).tolerations?.some((t: K8s) => t.key === 'nvidia.com/gpu'),
+        all(`${where}: tolerates the GPU taint`),
+      );
       assert.equal(podSpec(d).nodeSelector?.['nvidia.com/gpu.present'], 'true', all(`${where}: GPU node selector`));
     } else {
       assert.equal(pool(d), 'cpu', all(`${where}: pool label`));
@@ -249,13 +269,18 @@ function checkCommon(name: string, objects: K8s[]): void {
     assert.ok(selected.length >= 1, all(`Service ${s.metadata.name} selects no pods`));
     for (const p of s.spec.ports) {
       for (const w of selected) {
-        assert.ok(podSpec(w).containers.some((c: K8s) => c.ports?.some((cp: K8s) => cp.name === p.targetPort)), all(`Service ${s.metadata.name}: targetPort ${p.targetPort} not on ${w.metadata.name}`));
+        assert.ok(
+          podSpec(w).containers.some((c: K8s) => c.ports?.some((cp: K8s) => cp.name === p.targetPort)),
+          all(`Service ${s.metadata.name}: targetPort ${p.targetPort} not on ${w.metadata.name}`),
+        );
       }
     }
   }
   const main = named(objects, 'Service', RELEASE);
   assert.deepEqual(
-    podsSelectedBy(objects, main.spec.selector).map((w) => w.metadata.name).sort(),
+    podsSelectedBy(objects, main.spec.selector)
+      .map((w) => w.metadata.name)
+      .sort(),
     deployments.map((d) => d.metadata.name).sort(),
     all('the main Service selects every server pool and nothing else'),
   );
@@ -268,7 +293,10 @@ function checkCommon(name: string, objects: K8s[]): void {
   const serverPolicy = ofKind(objects, 'NetworkPolicy').find((np) => np.metadata.name === RELEASE);
   if (serverPolicy) {
     const rules = serverPolicy.spec.ingress as K8s[];
-    assert.ok(rules.some((r) => r.ports?.some((p: K8s) => p.port === 'metrics')), all('the NetworkPolicy admits the metrics port'));
+    assert.ok(
+      rules.some((r) => r.ports?.some((p: K8s) => p.port === 'metrics')),
+      all('the NetworkPolicy admits the metrics port'),
+    );
     assert.ok(!rules.some((r) => r.ports?.some((p: K8s) => p.port === 'metrics') && r.ports?.some((p: K8s) => p.port === 'http')), all('the metrics port has a rule of its own'));
   }
   for (const ing of ofKind(objects, 'Ingress')) {
@@ -279,7 +307,10 @@ function checkCommon(name: string, objects: K8s[]): void {
           assert.ok(!exposed, all(`Ingress path ${p.path} exposes ${internal}, which has no authentication`));
         }
         const svc = named(objects, 'Service', p.backend.service.name);
-        assert.ok(svc.spec.ports.some((sp: K8s) => sp.name === p.backend.service.port.name), all(`Ingress backend port ${p.backend.service.port.name}`));
+        assert.ok(
+          svc.spec.ports.some((sp: K8s) => sp.name === p.backend.service.port.name),
+          all(`Ingress backend port ${p.backend.service.port.name}`),
+        );
         assert.equal(p.backend.service.port.name, 'http', all(`Ingress path ${p.path} routes to the metrics port`));
       }
     }
@@ -287,12 +318,19 @@ function checkCommon(name: string, objects: K8s[]): void {
   for (const sm of ofKind(objects, 'ServiceMonitor')) {
     assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1', all('ServiceMonitor apiVersion'));
     const services = ofKind(objects, 'Service').filter((s) => matches(sm.spec.selector.matchLabels, s.metadata.labels));
-    assert.deepEqual(services.map((s) => s.metadata.name), [RELEASE], all('the ServiceMonitor scrapes the main Service only (once per pod)'));
+    assert.deepEqual(
+      services.map((s) => s.metadata.name),
+      [RELEASE],
+      all('the ServiceMonitor scrapes the main Service only (once per pod)'),
+    );
     assert.deepEqual(sm.spec.namespaceSelector, { matchNames: [NAMESPACE] }, all('ServiceMonitor namespace'));
     assert.equal(sm.spec.endpoints.length, 1, all('one ServiceMonitor endpoint'));
     const [ep] = sm.spec.endpoints;
     assert.equal(ep.port, 'metrics', all('ServiceMonitor port: the metrics listener'));
-    assert.ok(named(objects, 'Service', RELEASE).spec.ports.some((p: K8s) => p.name === 'metrics'), all('the main Service has the metrics port'));
+    assert.ok(
+      named(objects, 'Service', RELEASE).spec.ports.some((p: K8s) => p.name === 'metrics'),
+      all('the main Service has the metrics port'),
+    );
     assert.equal(ep.path, '/metrics', all('ServiceMonitor path'));
     assert.match(ep.interval, /^\d+[smh]$/, all('ServiceMonitor interval is a duration'));
     assert.match(ep.scrapeTimeout, /^\d+[smh]$/, all('ServiceMonitor scrapeTimeout is a duration'));
@@ -428,9 +466,16 @@ describe('Helm chart k8s/hanami', { skip }, () => {
     assert.equal(envValue(serverContainer(d), 'HANAMI_THREADS'), '2');
     assert.equal(envValue(serverContainer(d), 'HANAMI_MONGO_URL_FILE'), '/run/secrets/hanami/mongodb-url');
     const mongoPolicy = named(objects, 'NetworkPolicy', `${RELEASE}-mongodb`);
-    assert.deepEqual(podsSelectedBy(objects, mongoPolicy.spec.podSelector.matchLabels).map((w) => w.kind), ['StatefulSet']);
+    assert.deepEqual(
+      podsSelectedBy(objects, mongoPolicy.spec.podSelector.matchLabels).map((w) => w.kind),
+      ['StatefulSet'],
+    );
     const from = mongoPolicy.spec.ingress[0].from[0].podSelector.matchLabels;
-    assert.deepEqual(podsSelectedBy(objects, from).map((w) => w.metadata.name), [d.metadata.name], 'only the server pods reach MongoDB');
+    assert.deepEqual(
+      podsSelectedBy(objects, from).map((w) => w.metadata.name),
+      [d.metadata.name],
+      'only the server pods reach MongoDB',
+    );
     const serverPolicy = named(objects, 'NetworkPolicy', RELEASE);
     assert.ok(serverPolicy.spec.policyTypes.includes('Egress'), 'egress restricted');
     const egressPorts = serverPolicy.spec.egress.flatMap((r: K8s) => r.ports.map((p: K8s) => `${p.protocol}/${p.port}`));
@@ -447,7 +492,10 @@ describe('Helm chart k8s/hanami', { skip }, () => {
     assert.equal(podSpec(byPool.cpu).nodeSelector['node-pool'], 'cpu');
     assert.equal(ofKind(objects, 'PodDisruptionBudget').length, 2, 'one PDB per pool');
     const io = named(objects, 'Service', `${RELEASE}-io`);
-    assert.deepEqual(podsSelectedBy(objects, io.spec.selector).map((w) => w.metadata.name), [byPool.gpu.metadata.name]);
+    assert.deepEqual(
+      podsSelectedBy(objects, io.spec.selector).map((w) => w.metadata.name),
+      [byPool.gpu.metadata.name],
+    );
     assert.equal(io.spec.sessionAffinity, 'ClientIP');
     const paths = named(objects, 'Ingress', RELEASE).spec.rules[0].http.paths;
     assert.deepEqual(

@@ -55,7 +55,12 @@ function ignored(patterns: string[], path: string): boolean {
     const re = new RegExp(
       `^${pattern
         .split('**')
-        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .map((part) =>
+          part
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+        )
         .join('.*')
         .replace(/\.\*\//g, '(?:.*/)?')}$`,
     );
@@ -90,7 +95,9 @@ describe('Container image (Containerfile)', () => {
     const [, emaj, emin] = /(\d+)\.(\d+)/.exec(engines) ?? [];
     assert.equal(Number(nodeVersion[1]), 20, 'Node 20');
     assert.ok(Number(nodeVersion[2]) >= Number(emin) && Number(nodeVersion[1]) === Number(emaj), `NODE_VERSION satisfies engines ${engines}`);
-    const build = stageOf(0).map((i) => `${i.op} ${i.args}`).join('\n');
+    const build = stageOf(0)
+      .map((i) => `${i.op} ${i.args}`)
+      .join('\n');
     assert.match(build, /npm ci --ignore-scripts/);
     assert.match(build, /npm rebuild better-sqlite3/, 'the native addon is built');
     assert.match(build, /python3=\S+ make=\S+ g\+\+=\S+/, 'toolchain for node-gyp');
@@ -108,14 +115,23 @@ describe('Container image (Containerfile)', () => {
     assert.notEqual(values.podSecurityContext.runAsUser, 0);
     assert.ok(runtime.indexOf(user) > runtime.findIndex((i) => i.op === 'RUN'), 'USER after the last root step');
     for (const pkg of ['libvulkan1', 'libegl1', 'libxext6']) {
-      assert.ok(get('RUN').some((i) => new RegExp(`${pkg}=\\S+`).test(i.args)), `${pkg}: the Vulkan loader and what the NVIDIA ICD links against`);
+      assert.ok(
+        get('RUN').some((i) => new RegExp(`${pkg}=\\S+`).test(i.args)),
+        `${pkg}: the Vulkan loader and what the NVIDIA ICD links against`,
+      );
     }
     const [health] = get('HEALTHCHECK');
     assert.ok(health, 'HEALTHCHECK');
     assert.match(health.args, /\/healthz/);
-    assert.deepEqual(get('EXPOSE').map((i) => i.args), [String(values.port)], 'EXPOSE equals the chart port');
+    assert.deepEqual(
+      get('EXPOSE').map((i) => i.args),
+      [String(values.port)],
+      'EXPOSE equals the chart port',
+    );
     assert.match(get('CMD')[0]?.args ?? '', /^\["node", "dist\/server\/main\.js"\]$/);
-    const envText = get('ENV').map((i) => i.args).join(' ');
+    const envText = get('ENV')
+      .map((i) => i.args)
+      .join(' ');
     assert.match(envText, /HANAMI_HOST=0\.0\.0\.0/);
     assert.match(envText, new RegExp(`HANAMI_PORT=${values.port}`));
     assert.match(envText, /HANAMI_DATA_DIR=\/var\/lib\/hanami/, 'the chart mounts the data volume there');
@@ -141,7 +157,18 @@ describe('Container image (Containerfile)', () => {
       assert.ok(files.length > 0 || existsSync(join(ROOT, source)), `COPY source ${source} is missing`);
       for (const f of files) assert.ok(!ignored(patterns, f), `${f} is needed by COPY ${source} but .dockerignore drops it`);
     }
-    for (const kept of ['node_modules/express/package.json', 'dist/server/main.js', '.git/HEAD', '.hanami-data/store.sqlite', 'test/deploy/helm.test.ts', 'k8s/hanami/values.yaml', 'server/node_modules/x', 'server/debug.log', 'docs/operations.md', 'state.json']) {
+    for (const kept of [
+      'node_modules/express/package.json',
+      'dist/server/main.js',
+      '.git/HEAD',
+      '.hanami-data/store.sqlite',
+      'test/deploy/helm.test.ts',
+      'k8s/hanami/values.yaml',
+      'server/node_modules/x',
+      'server/debug.log',
+      'docs/operations.md',
+      'state.json',
+    ]) {
       assert.ok(ignored(patterns, kept), `${kept} must not reach the build context`);
     }
   });
@@ -165,7 +192,9 @@ describe('Container image (Containerfile)', () => {
       cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
       symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), 'dir');
       cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true, filter: (src) => !src.startsWith(join(ROOT, 'dist', 'test')) });
-      const assets = run('find', [...folders, '-type', 'f', '!', '-name', '*.ts']).stdout.split('\n').filter(Boolean);
+      const assets = run('find', [...folders, '-type', 'f', '!', '-name', '*.ts'])
+        .stdout.split('\n')
+        .filter(Boolean);
       for (const f of assets) {
         mkdirSync(dirname(join(app, f)), { recursive: true });
         cpSync(join(ROOT, f), join(app, f));
@@ -174,7 +203,17 @@ describe('Container image (Containerfile)', () => {
       const port = 20000 + Math.floor(Math.random() * 20000);
       const child = spawn(process.execPath, ['dist/server/main.js'], {
         cwd: app,
-        env: { PATH: process.env.PATH, NODE_ENV: 'production', HANAMI_HOST: '127.0.0.1', HANAMI_PORT: String(port), HANAMI_DATA_DIR: data, HANAMI_BACKEND: 'cpu', HANAMI_THREADS: '1', HANAMI_ADMIN_PASSPHRASE: 'layout-test-passphrase', HANAMI_LOG_LEVEL: 'warn' },
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'production',
+          HANAMI_HOST: '127.0.0.1',
+          HANAMI_PORT: String(port),
+          HANAMI_DATA_DIR: data,
+          HANAMI_BACKEND: 'cpu',
+          HANAMI_THREADS: '1',
+          HANAMI_ADMIN_PASSPHRASE: 'layout-test-passphrase',
+          HANAMI_LOG_LEVEL: 'warn',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
@@ -185,7 +224,10 @@ describe('Container image (Containerfile)', () => {
         let status = 0;
         for (let i = 0; i < 100 && status !== 200; i++) {
           if (child.exitCode !== null) break;
-          status = await httpRequest(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+          status = await httpRequest(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.status,
+            () => 0,
+          );
           if (status !== 200) await new Promise((r) => setTimeout(r, 200));
         }
         assert.equal(status, 200, `the assembled layout does not become ready:\n${output}`);

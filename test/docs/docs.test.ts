@@ -32,9 +32,15 @@ const SESSIONS: Record<string, { service: boolean; timeoutMs: number }> = {
   api: { service: true, timeoutMs: 300_000 },
   'io-js': { service: true, timeoutMs: 120_000 },
   'io-py': { service: true, timeoutMs: 120_000 },
+  'events-js': { service: true, timeoutMs: 120_000 },
 };
 
-const FILES = [join(REPO, 'README.md'), ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(REPO, 'docs', f))];
+const FILES = [
+  join(REPO, 'README.md'),
+  ...readdirSync(join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(REPO, 'docs', f)),
+];
 
 function sessions(): Map<string, DocBlock[]> {
   const out = new Map<string, DocBlock[]>();
@@ -85,32 +91,45 @@ describe('docs as tests', () => {
   for (const [name, setup] of Object.entries(SESSIONS)) {
     const blocks = found.get(name) ?? [];
     const skip = blocks[0]?.language === 'python' && !process.env.HANAMI_PYTHON && !pythonClientAvailable() ? 'python-socketio is not installed (.ci/run installs it)' : false;
-    it(`session "${name}" (${[...new Set(blocks.map((b) => `${b.file.slice(REPO.length + 1)}:${b.line}`))].join(', ')}) runs and prints what the docs show`, { skip, timeout: setup.timeoutMs + 30_000 }, async () => {
-      assert.ok(blocks.length > 0, `no blocks for session ${name}`);
-      const cwd = join(scratch, name);
-      mkdirSync(cwd, { recursive: true });
-      const moduleDir = join(REPO, 'dist', '.doctest');
-      mkdirSync(moduleDir, { recursive: true });
-      const url = setup.service ? svc!.url : DOC_URL;
-      const runnable = blocks.map((b, i) => ({ ...b, code: `${i === 0 && b.language === 'sh' ? `${shellPreamble()}\n` : ''}${b.code.replaceAll(DOC_URL, url)}` }));
-      const outputs = await runSession(runnable, {
-        cwd,
-        moduleDir,
-        timeoutMs: setup.timeoutMs,
-        python,
-        env: { ...process.env, HANAMI_LOG_LEVEL: 'warn', NO_COLOR: '1', XDG_CONFIG_HOME: join(cwd, '.config') },
-      });
-      const actual = new Map<DocBlock, string>();
-      const numbersOf = (b: DocBlock): boolean => /\bmask=numbers\b/.test(b.output?.info ?? '');
-      blocks.forEach((b, i) => actual.set(b, mask(outputs[i]!.replaceAll(url, DOC_URL), numbersOf(b))));
-      if (UPDATE) {
-        for (const file of new Set(blocks.map((b) => b.file))) updateOutputs(file, blocks.filter((b) => b.file === file), actual);
-        return;
-      }
-      for (const block of blocks) {
-        if (!block.output) continue;
-        assert.equal(actual.get(block), mask(block.output.text, numbersOf(block)), `${block.file.slice(REPO.length + 1)}:${block.output.line}: the output shown differs from what the commands above it print (HANAMI_DOCS_UPDATE=1 rewrites it)`);
-      }
-    });
+    it(
+      `session "${name}" (${[...new Set(blocks.map((b) => `${b.file.slice(REPO.length + 1)}:${b.line}`))].join(', ')}) runs and prints what the docs show`,
+      { skip, timeout: setup.timeoutMs + 30_000 },
+      async () => {
+        assert.ok(blocks.length > 0, `no blocks for session ${name}`);
+        const cwd = join(scratch, name);
+        mkdirSync(cwd, { recursive: true });
+        const moduleDir = join(REPO, 'dist', '.doctest');
+        mkdirSync(moduleDir, { recursive: true });
+        const url = setup.service ? svc!.url : DOC_URL;
+        const runnable = blocks.map((b, i) => ({ ...b, code: `${i === 0 && b.language === 'sh' ? `${shellPreamble()}\n` : ''}${b.code.replaceAll(DOC_URL, url)}` }));
+        const outputs = await runSession(runnable, {
+          cwd,
+          moduleDir,
+          timeoutMs: setup.timeoutMs,
+          python,
+          env: { ...process.env, HANAMI_LOG_LEVEL: 'warn', NO_COLOR: '1', XDG_CONFIG_HOME: join(cwd, '.config') },
+        });
+        const actual = new Map<DocBlock, string>();
+        const numbersOf = (b: DocBlock): boolean => /\bmask=numbers\b/.test(b.output?.info ?? '');
+        blocks.forEach((b, i) => actual.set(b, mask(outputs[i]!.replaceAll(url, DOC_URL), numbersOf(b))));
+        if (UPDATE) {
+          for (const file of new Set(blocks.map((b) => b.file)))
+            updateOutputs(
+              file,
+              blocks.filter((b) => b.file === file),
+              actual,
+            );
+          return;
+        }
+        for (const block of blocks) {
+          if (!block.output) continue;
+          assert.equal(
+            actual.get(block),
+            mask(block.output.text, numbersOf(block)),
+            `${block.file.slice(REPO.length + 1)}:${block.output.line}: the output shown differs from what the commands above it print (HANAMI_DOCS_UPDATE=1 rewrites it)`,
+          );
+        }
+      },
+    );
   }
 });

@@ -76,7 +76,11 @@ test('the rooms have sources to check', () => {
 test('kernels/ imports only kernels/ files', () => {
   for (const file of KERNELS) {
     const { files } = importsOf(file);
-    assert.deepEqual(files.filter((f) => !inKernels(f)), [], `${file} imports outside kernels/`);
+    assert.deepEqual(
+      files.filter((f) => !inKernels(f)),
+      [],
+      `${file} imports outside kernels/`,
+    );
   }
 });
 
@@ -84,15 +88,27 @@ test('the shared part of kernels/ imports nothing of kernels/webgpu/ and no pack
   for (const file of KERNELS.filter((f) => !inWebGpu(f))) {
     const { files, packages } = importsOf(file);
     assert.deepEqual(files.filter(inWebGpu), [], `${file} imports the WebGPU backend`);
-    assert.deepEqual(packages.filter((p) => !isNodeBuiltin(p)), [], `${file} imports packages`);
+    assert.deepEqual(
+      packages.filter((p) => !isNodeBuiltin(p)),
+      [],
+      `${file} imports packages`,
+    );
   }
 });
 
 test('cpu-fallback/ imports only its own files, the shared part of kernels/, and node builtins', () => {
   for (const file of CPU) {
     const { files, packages } = importsOf(file);
-    assert.deepEqual(files.filter((f) => !inCpu(f) && !(inKernels(f) && !inWebGpu(f))), [], `${file} imports outside its room and the shared kernels`);
-    assert.deepEqual(packages.filter((p) => !isNodeBuiltin(p)), [], `${file} imports packages`);
+    assert.deepEqual(
+      files.filter((f) => !inCpu(f) && !(inKernels(f) && !inWebGpu(f))),
+      [],
+      `${file} imports outside its room and the shared kernels`,
+    );
+    assert.deepEqual(
+      packages.filter((p) => !isNodeBuiltin(p)),
+      [],
+      `${file} imports packages`,
+    );
   }
 });
 

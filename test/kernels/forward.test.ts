@@ -78,7 +78,7 @@ test('class outputs are a softmax over the output values', () => {
   close(out[1]!, 1 / (e + 1));
 });
 
-test('value outputs are reported in the targets\' units (scale)', () => {
+test("value outputs are reported in the targets' units (scale)", () => {
   const state = network();
   state.outputs[0]!.scale[0] = 1000;
   close(predict(state, 35), 1000 * (0.1 + 2 * Math.log2(1 + 0.5 + 1 / 6)), 1e-4);

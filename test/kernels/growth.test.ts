@@ -67,7 +67,7 @@ test('potential left over past the last synapse appends a synapse covering it', 
   assert.deepEqual(borders(state, s), [100, 150]);
 });
 
-test('a value landing inside a synapse\'s tolerance window shrinks its border and weight', () => {
+test("a value landing inside a synapse's tolerance window shrinks its border and weight", () => {
   const state = lineState({ inputs: 1, outputs: 2, mode: 'class' });
   const s = handSection(state, 0, [{ border: 200, weight: 0.3, target: 0 }]);
   state.sectionsF32[s * SECTION_STRIDE + SEC_TOLERANCE] = INITIAL_TOLERANCE;
@@ -105,7 +105,12 @@ test('a full section with potential left over is split: the upper slice moves to
 test('splits happen in any hexagon, not only the last one', () => {
   // The section above lives in the hidden hexagon (not the last hexagon of the line).
   const state = lineState({ inputs: 1, outputs: 2, mode: 'class' });
-  const s = handSection(state, 0, Array.from({ length: MAX_SYNAPSES_PER_SECTION }, () => ({ border: 1, weight: 0.01, target: 0 })), { tolerance: 0 });
+  const s = handSection(
+    state,
+    0,
+    Array.from({ length: MAX_SYNAPSES_PER_SECTION }, () => ({ border: 1, weight: 0.01, target: 0 })),
+    { tolerance: 0 },
+  );
   train(state, [[500]], [0]);
   assert.ok(state.sectionsI32[s * SECTION_STRIDE + SEC_NEXT]! >= 0);
 });
@@ -139,7 +144,17 @@ test('inference never grows the network', () => {
   train(state, [[10, 0, 0, 0]], [0]);
   const before = Array.from(state.counters);
   const out = new Float32Array(2 * 2);
-  predictRows(new ExecutionContext(state), state, rowsOf(state, [[10, 50, 60, 70], [999, 1, 2, 3]]), 0, 2, out);
+  predictRows(
+    new ExecutionContext(state),
+    state,
+    rowsOf(state, [
+      [10, 50, 60, 70],
+      [999, 1, 2, 3],
+    ]),
+    0,
+    2,
+    out,
+  );
   assert.deepEqual(Array.from(state.counters), before);
   assert.equal(firstSection(state, 0, 1), -1);
 });
@@ -150,7 +165,10 @@ test('synapse storage grows by runs and compaction keeps every synapse in order'
   for (let round = 0; round < 40; round++) for (const s of sections) appendSynapse(state, s, round + 1, round);
   const before = sections.map((s) => borders(state, s));
   compactSynapses(state);
-  assert.deepEqual(sections.map((s) => borders(state, s)), before);
+  assert.deepEqual(
+    sections.map((s) => borders(state, s)),
+    before,
+  );
   assert.equal(state.counters[COUNTER.synapseCount], 50 * 40);
   assert.ok(nextCapacity(4) === 8 && nextCapacity(124) === 128 && nextCapacity(128) === 128);
 });

@@ -7,28 +7,23 @@ import { test } from 'node:test';
 import { ExecutionContext } from '../../cpu-fallback/context.js';
 import { trainRows } from '../../cpu-fallback/engine.js';
 import { reduceNetwork } from '../../kernels/growth.js';
-import {
-  ACTIVE_COUNTER_INIT,
-  COUNTER,
-  NEURON_STRIDE,
-  NEU_FIRST_SECTION,
-  REDUCTION_INTERVAL,
-  SECTION_STRIDE,
-  SEC_SYN_COUNT,
-  SEC_SYN_OFFSET,
-  SEC_SYN_PAGE,
-} from '../../kernels/layout.js';
+import { ACTIVE_COUNTER_INIT, COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL, SECTION_STRIDE, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE } from '../../kernels/layout.js';
 import { Cluster, DEFAULT_TEMPLATE } from '../../server/network/cluster.js';
 import { loadMnist8k } from '../../server/datasets/mnist8k.js';
 import { handSection, lineState, rowsOf } from '../fixtures/network.js';
 
 test('unused trailing synapses decay away while used ones become persistent', () => {
   const state = lineState({ inputs: 2, outputs: 2, mode: 'class', reduction: true });
-  const s = handSection(state, 0, [
-    { border: 10, weight: 0.1, target: 0 },
-    { border: 10, weight: 0.1, target: 1 },
-    { border: 1e6, weight: 0.1, target: 2 },
-  ], { tolerance: 0 });
+  const s = handSection(
+    state,
+    0,
+    [
+      { border: 10, weight: 0.1, target: 0 },
+      { border: 10, weight: 0.1, target: 1 },
+      { border: 1e6, weight: 0.1, target: 2 },
+    ],
+    { tolerance: 0 },
+  );
   // Input 15 reaches synapses 0 and 1 every sample, never the third.
   const rows = Array.from({ length: REDUCTION_INTERVAL * (ACTIVE_COUNTER_INIT + 2) }, () => [15, 0]);
   trainRows(new ExecutionContext(state), state, rowsOf(state, rows, { labels: rows.map(() => 0) }), 0, rows.length);

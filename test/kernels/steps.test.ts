@@ -29,7 +29,9 @@ test('step ids and entry points are unique', () => {
 });
 
 test('every .wgsl file of kernels/ is in the registry, and every file the registry names exists', () => {
-  const onDisk = readdirSync(`${ROOT}kernels`).filter((f) => f.endsWith('.wgsl')).sort();
+  const onDisk = readdirSync(`${ROOT}kernels`)
+    .filter((f) => f.endsWith('.wgsl'))
+    .sort();
   assert.deepEqual([...KERNEL_FILES].sort(), onDisk);
 });
 
@@ -72,7 +74,15 @@ test('every twin test file names the steps the registry assigns to it, and check
       for (const list of head.match(/\[[^\]]*\]/g) ?? []) for (const m of list.matchAll(/'([a-z-]+)'/g)) named.add(m[1]!);
     }
     const assigned = ENGINE_STEPS.filter((s) => s.twinTest === file).map((s) => s.id);
-    assert.deepEqual(assigned.filter((id) => !named.has(id)), [], `${file}: registry steps without a twin test`);
-    assert.deepEqual([...named].filter((id) => !assigned.includes(id as (typeof assigned)[number])), [], `${file}: twin tests of steps the registry puts elsewhere`);
+    assert.deepEqual(
+      assigned.filter((id) => !named.has(id)),
+      [],
+      `${file}: registry steps without a twin test`,
+    );
+    assert.deepEqual(
+      [...named].filter((id) => !assigned.includes(id as (typeof assigned)[number])),
+      [],
+      `${file}: twin tests of steps the registry puts elsewhere`,
+    );
   }
 });

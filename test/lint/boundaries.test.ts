@@ -29,7 +29,10 @@ describe('room import rules', () => {
     writeFileSync(join(scratch, 'kernels', 'layout.ts'), 'export const STRIDE = 16;\n');
     writeFileSync(join(scratch, 'cpu-fallback', 'steps.ts'), "import { STRIDE } from '../kernels/layout.js';\nexport const twice = 2 * STRIDE;\n");
     writeFileSync(join(scratch, 'server', 'store', 'types.ts'), 'export interface Row { id: string }\n');
-    writeFileSync(join(scratch, 'server', 'api', 'routes.ts'), "import type { Row } from '../store/types.js';\nimport { twice } from '../../cpu-fallback/steps.js';\nexport const rows: Row[] = [{ id: String(twice) }];\n");
+    writeFileSync(
+      join(scratch, 'server', 'api', 'routes.ts'),
+      "import type { Row } from '../store/types.js';\nimport { twice } from '../../cpu-fallback/steps.js';\nexport const rows: Row[] = [{ id: String(twice) }];\n",
+    );
     writeFileSync(join(scratch, 'client', 'index.ts'), 'export const base = "/v1";\n');
   });
   after(() => rmSync(scratch, { recursive: true, force: true }));

@@ -75,7 +75,7 @@ export const checkpointRoutes = [
     path: '/v1/projects/{projectId}/checkpoints',
     operationId: 'saveCheckpoint',
     summary: "Save a cluster's state as a checkpoint",
-    description: 'Saves the state after the cluster\'s last finished task.',
+    description: "Saves the state after the cluster's last finished task.",
     tag: 'checkpoints',
     access: 'project',
     params: ProjectParams,
@@ -159,7 +159,7 @@ export const checkpointRoutes = [
     operationId: 'restoreCheckpoint',
     summary: 'Restore a checkpoint into a new or an existing cluster',
     description:
-      'Into an existing cluster: it must be idle (409 `cluster_busy` otherwise), not hosted by another service instance (409 `cluster_hosted_elsewhere`), and takes the checkpoint\'s template too.',
+      "Into an existing cluster: it must be idle (409 `cluster_busy` otherwise), not hosted by another service instance (409 `cluster_hosted_elsewhere`), and takes the checkpoint's template too.",
     tag: 'checkpoints',
     access: 'project',
     params: CheckpointParams,

@@ -21,7 +21,7 @@ import type { Services } from '../services.js';
 import { TemplateSummary, TemplateText, templateSummary } from './templates.js';
 
 export const BackendSetting = StringEnum(['auto', 'cpu', 'webgpu'], {
-  description: '`auto` runs on the host\'s primary backend; `cpu` or `webgpu` pin the cluster to one.',
+  description: "`auto` runs on the host's primary backend; `cpu` or `webgpu` pin the cluster to one.",
 });
 const Mode = StringEnum(['tasks', 'direct'], { description: '`tasks`: driven by tasks; `direct`: attached to direct I/O (tasks refused).' });
 export const Stats = Type.Record(Type.String(), Type.Number(), { description: 'Network statistics: neurons, synapses, sections, bytes, samplesTrained, ...' });
@@ -88,7 +88,7 @@ const CreateCluster = Closed(
     name: Name,
     templateId: Type.Optional(Uuid),
     template: Type.Optional(TemplateText),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, default: 1, description: 'Seeds the network\'s random choices: same template, seed and data give the same network.' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, default: 1, description: "Seeds the network's random choices: same template, seed and data give the same network." })),
     backend: Type.Optional(BackendSetting),
   },
   { description: 'Give exactly one of `templateId` (a stored template) and `template` (template text).' },
@@ -175,7 +175,11 @@ export const clusterRoutes = [
     body: Closed({ name: Type.Optional(Name), backend: Type.Optional(BackendSetting), mode: Type.Optional(Mode) }),
     responses: {
       200: { description: 'The changed cluster.', schema: ClusterView },
-      409: { description: '`cluster_busy` (switching a cluster with tasks to direct mode), `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`), `duplicate`, `backend_unavailable`.', problem: true },
+      409: {
+        description:
+          '`cluster_busy` (switching a cluster with tasks to direct mode), `cluster_hosted_elsewhere` (another instance hosts it: `owner`, `leaseUntil`), `duplicate`, `backend_unavailable`.',
+        problem: true,
+      },
     },
     async handler({ params, body, services }) {
       const updated = await services.runtime.clusters.update(params.projectId, params.clusterId, body);

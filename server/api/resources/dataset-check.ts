@@ -42,7 +42,11 @@ export async function checkAccuracy(services: Services, projectId: string, datas
   const wanted = task.params.output;
   const mode = targets.kind === 'class' ? 'class' : 'value';
   const output = layout.outputs.find((o) => o.mode === mode && (wanted === undefined || o.name === wanted));
-  if (!output) throw unprocessable('no_matching_output', `task ${task.id} has no ${mode} output${wanted ? ` named "${wanted}"` : ''} to compare with this dataset's ${targets.kind === 'class' ? 'labels' : 'targets'}`);
+  if (!output)
+    throw unprocessable(
+      'no_matching_output',
+      `task ${task.id} has no ${mode} output${wanted ? ` named "${wanted}"` : ''} to compare with this dataset's ${targets.kind === 'class' ? 'labels' : 'targets'}`,
+    );
   const values = decodeOutputs(await store.blobs.read(task.resultBlobId));
   const base = { datasetId: record.id, taskId: task.id, output: output.name, samples: data.rows };
   if (targets.kind === 'class') {

@@ -25,11 +25,7 @@ const Part = StringEnum(['images', 'labels', 'csv'], {
 });
 
 const PartView = Closed({ part: Part, bytes: Type.Integer({ minimum: 0 }), sha256: Type.String() });
-const Targets = Type.Union([
-  Closed({ kind: Type.Literal('class'), classes: Type.Array(Type.String()) }),
-  Closed({ kind: Type.Literal('values'), columns: Type.Array(Type.String()) }),
-  Type.Null(),
-]);
+const Targets = Type.Union([Closed({ kind: Type.Literal('class'), classes: Type.Array(Type.String()) }), Closed({ kind: Type.Literal('values'), columns: Type.Array(Type.String()) }), Type.Null()]);
 
 export const DatasetView = Closed(
   {
@@ -208,7 +204,8 @@ export const datasetRoutes = [
     async handler({ params, req, res, services }) {
       const record = await services.store.datasets.get(params.projectId, params.datasetId);
       checkPart(record, params.part);
-      if (record.blobs.some((b) => b.role === params.part)) refuseUpload(res, conflict('part_exists', `the ${params.part} part of dataset ${record.id} is already stored; datasets are immutable (create a new one)`));
+      if (record.blobs.some((b) => b.role === params.part))
+        refuseUpload(res, conflict('part_exists', `the ${params.part} part of dataset ${record.id} is already stored; datasets are immutable (create a new one)`));
       if (services.uploads.has(record.id)) refuseUpload(res, conflict('upload_in_progress', `dataset ${record.id} is being uploaded already`));
       services.uploads.add(record.id);
       try {

@@ -75,7 +75,7 @@ export const logRoutes = [
       const me = requirePrincipal(principal);
       const filter = filterOf(query);
       if (!me.isAdmin) {
-        if (filter.userId !== undefined && filter.userId !== me.userId) throw forbidden('only admins read other users\' audit entries');
+        if (filter.userId !== undefined && filter.userId !== me.userId) throw forbidden("only admins read other users' audit entries");
         filter.userId = me.userId;
       }
       return json(200, AuditPage, mapPage(await services.store.audit.list(filter, pageOf(query)), auditView));

@@ -42,8 +42,8 @@ const OutputAnswer = Closed({
 
 const PredictView = Closed(
   {
-    outputs: Type.Array(OutputInfo, { description: 'The network\'s outputs, in order.' }),
-    predictions: Type.Array(Type.Record(Type.String(), OutputAnswer), { description: 'Per sample, in order: each output\'s values by output name.' }),
+    outputs: Type.Array(OutputInfo, { description: "The network's outputs, in order." }),
+    predictions: Type.Array(Type.Record(Type.String(), OutputAnswer), { description: "Per sample, in order: each output's values by output name." }),
   },
   { title: 'Prediction' },
 );
@@ -88,7 +88,7 @@ export const predictRoutes = [
     params: ClusterParams,
     body: PredictBody,
     responses: {
-      200: { description: 'Each sample\'s outputs, by output name.', schema: PredictView },
+      200: { description: "Each sample's outputs, by output name.", schema: PredictView },
       409: { description: '`not_trained` (the network has not learned anything yet), `cluster_hosted_elsewhere`.', problem: true },
       422: { description: 'A sample does not fit the network (`wrong_length`, `negative`, `unknown_input`, `missing_input`, `named_inputs_required`): `field` names it.', problem: true },
       429: { description: '`rate_limited`: over HANAMI_IO_RATE samples per second (Retry-After).', problem: true },

@@ -10,7 +10,10 @@ import { Closed, StringEnum, Timestamp } from '../schemas.js';
 import type { Services } from '../services.js';
 
 const BackendName = StringEnum(['cpu', 'webgpu']);
-const Adapter = Closed({ vendor: Type.String(), architecture: Type.String(), device: Type.String(), description: Type.String(), software: Type.Boolean(), summary: Type.String() }, { title: 'Adapter' });
+const Adapter = Closed(
+  { vendor: Type.String(), architecture: Type.String(), device: Type.String(), description: Type.String(), software: Type.Boolean(), summary: Type.String() },
+  { title: 'Adapter' },
+);
 
 const HostView = Closed(
   {

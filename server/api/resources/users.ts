@@ -148,7 +148,7 @@ export const userRoutes = [
     path: '/v1/users/{userId}',
     operationId: 'updateUser',
     summary: 'Rename a user, set their passphrase or admin flag (admins)',
-    description: 'A new passphrase or a changed admin flag revokes the user\'s tokens.',
+    description: "A new passphrase or a changed admin flag revokes the user's tokens.",
     tag: 'users',
     access: 'user',
     params: UserParams,

@@ -11,7 +11,19 @@ import { loadRow } from '../../../cpu-fallback/engine.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from '../../../cpu-fallback/steps.js';
 import type { BoundData } from '../../../kernels/contract.js';
 import { GrowthKind, appendSynapse, reduceNetwork } from '../../../kernels/growth.js';
-import { COUNTER, META_COUNTER_SHIFT, NEURONS_PER_BLOCK, SECTION_STRIDE, SEC_SYN_CAPACITY, SEC_SYN_COUNT, SEC_SYN_OFFSET, SEC_SYN_PAGE, FREE_SECTION, SEC_KIND, packMeta } from '../../../kernels/layout.js';
+import {
+  COUNTER,
+  META_COUNTER_SHIFT,
+  NEURONS_PER_BLOCK,
+  SECTION_STRIDE,
+  SEC_SYN_CAPACITY,
+  SEC_SYN_COUNT,
+  SEC_SYN_OFFSET,
+  SEC_SYN_PAGE,
+  FREE_SECTION,
+  SEC_KIND,
+  packMeta,
+} from '../../../kernels/layout.js';
 import type { NetworkState } from '../../../kernels/state.js';
 import { releaseEmptied } from '../../../kernels/webgpu/growth-log.js';
 import { type GpuHarness, openHarness } from '../../fixtures/gpu.js';
@@ -83,89 +95,93 @@ describe('WGSL kernels against their CPU twins', { skip }, () => {
   });
 
   for (const train of [false, true]) {
-    twins.it(train ? ['walk', 'grow'] : ['walk'], `forward.wgsl${train ? ' + grow.wgsl (training)' : ''}: section walks gather the same input${train ? ', adapt the same borders, record the same walks and growth' : ''}`, async () => {
-      let inSection = 0;
-      let deferred = 0;
-      let walkedSections = 0;
-      for (const seed of SEEDS) {
-        const original = randomNetwork({ seed });
-        const data = randomRows(original, ROWS, seed + 1);
-        for (let row = 0; row < ROWS; row++) {
-          const cpu = cloneState(original);
-          const ctx = start(cpu, data, row);
-          for (const h of [0, 1]) {
-            if (h === 1) updateNeurons(ctx, cpu, 1);
-            const before = cloneState(cpu);
-            const gpu = new TwinGpu(H, before, data);
-            try {
-              gpu.clearScratch();
-              gpu.uploadContext(ctx);
-              const key = cpu.counters[COUNTER.samplesTrained]!;
-              ctx.requests[0]!.count = 0;
-              ctx.requests[1]!.count = 0;
-              forwardSections(ctx, cpu, h, train);
-              gpu.params({ stepHex: h, stepRow: row, stepKey: key, stepTrain: train ? 1 : 0 });
-              await gpu.run('step_walk');
-              const accum = await gpu.readAccum();
-              const layout = gpu.network.layout;
-              for (const t of [1, 2]) {
-                for (let i = 0; i < cpu.hexagons[t]!.blocks * NEURONS_PER_BLOCK; i++) {
-                  close(accum[layout.hexBase[t]! + i]!, gatheredInput(ctx, t, i), `seed ${seed} row ${row} walk ${h} → input of ${t}:${i}`);
-                }
-              }
-              if (!train) continue;
-              // Walks recorded for the backward pass.
-              const walks = await gpu.readWalks();
-              for (let e = ctx.logStart[h]!; e < ctx.logEnd[h]!; e++) {
-                const s = ctx.log.section[e]!;
-                assert.equal(walks.walked[s], ctx.log.length[e], `seed ${seed} row ${row} section ${s} walked`);
-                assert.equal(walks.first[s], ctx.log.first[e]! - cpu.sectionsI32[s * SECTION_STRIDE + SEC_SYN_OFFSET]!);
-                close(walks.share[s]!, ctx.log.share[e]!, `section ${s} share`);
-                walkedSections++;
-              }
-              // Growth: a synapse appended to a section with a free slot is written by the GPU
-              // (exactly as appendSynapse writes it); everything else is a request.
-              const growth = await gpu.readGrowth();
-              const expected: { kind: number; a: number; b: number; value: number; lane: number }[] = [];
-              let appended = 0;
-              for (let lane = 0; lane < 2; lane++) {
-                const list = ctx.requests[lane]!;
-                for (let i = 0; i < list.count; i++) {
-                  const kind = list.kind[i]!;
-                  const a = list.a[i]!;
-                  const o = a * SECTION_STRIDE;
-                  if (kind === GrowthKind.appendSynapse && cpu.sectionsI32[o + SEC_SYN_COUNT]! < cpu.sectionsI32[o + SEC_SYN_CAPACITY]!) {
-                    appendSynapse(cpu, a, list.value[i]!, key);
-                    appended++;
-                    continue;
+    twins.it(
+      train ? ['walk', 'grow'] : ['walk'],
+      `forward.wgsl${train ? ' + grow.wgsl (training)' : ''}: section walks gather the same input${train ? ', adapt the same borders, record the same walks and growth' : ''}`,
+      async () => {
+        let inSection = 0;
+        let deferred = 0;
+        let walkedSections = 0;
+        for (const seed of SEEDS) {
+          const original = randomNetwork({ seed });
+          const data = randomRows(original, ROWS, seed + 1);
+          for (let row = 0; row < ROWS; row++) {
+            const cpu = cloneState(original);
+            const ctx = start(cpu, data, row);
+            for (const h of [0, 1]) {
+              if (h === 1) updateNeurons(ctx, cpu, 1);
+              const before = cloneState(cpu);
+              const gpu = new TwinGpu(H, before, data);
+              try {
+                gpu.clearScratch();
+                gpu.uploadContext(ctx);
+                const key = cpu.counters[COUNTER.samplesTrained]!;
+                ctx.requests[0]!.count = 0;
+                ctx.requests[1]!.count = 0;
+                forwardSections(ctx, cpu, h, train);
+                gpu.params({ stepHex: h, stepRow: row, stepKey: key, stepTrain: train ? 1 : 0 });
+                await gpu.run('step_walk');
+                const accum = await gpu.readAccum();
+                const layout = gpu.network.layout;
+                for (const t of [1, 2]) {
+                  for (let i = 0; i < cpu.hexagons[t]!.blocks * NEURONS_PER_BLOCK; i++) {
+                    close(accum[layout.hexBase[t]! + i]!, gatheredInput(ctx, t, i), `seed ${seed} row ${row} walk ${h} → input of ${t}:${i}`);
                   }
-                  expected.push({ kind, a, b: list.b[i]!, value: list.value[i]!, lane });
                 }
+                if (!train) continue;
+                // Walks recorded for the backward pass.
+                const walks = await gpu.readWalks();
+                for (let e = ctx.logStart[h]!; e < ctx.logEnd[h]!; e++) {
+                  const s = ctx.log.section[e]!;
+                  assert.equal(walks.walked[s], ctx.log.length[e], `seed ${seed} row ${row} section ${s} walked`);
+                  assert.equal(walks.first[s], ctx.log.first[e]! - cpu.sectionsI32[s * SECTION_STRIDE + SEC_SYN_OFFSET]!);
+                  close(walks.share[s]!, ctx.log.share[e]!, `section ${s} share`);
+                  walkedSections++;
+                }
+                // Growth: a synapse appended to a section with a free slot is written by the GPU
+                // (exactly as appendSynapse writes it); everything else is a request.
+                const growth = await gpu.readGrowth();
+                const expected: { kind: number; a: number; b: number; value: number; lane: number }[] = [];
+                let appended = 0;
+                for (let lane = 0; lane < 2; lane++) {
+                  const list = ctx.requests[lane]!;
+                  for (let i = 0; i < list.count; i++) {
+                    const kind = list.kind[i]!;
+                    const a = list.a[i]!;
+                    const o = a * SECTION_STRIDE;
+                    if (kind === GrowthKind.appendSynapse && cpu.sectionsI32[o + SEC_SYN_COUNT]! < cpu.sectionsI32[o + SEC_SYN_CAPACITY]!) {
+                      appendSynapse(cpu, a, list.value[i]!, key);
+                      appended++;
+                      continue;
+                    }
+                    expected.push({ kind, a, b: list.b[i]!, value: list.value[i]!, lane });
+                  }
+                }
+                assert.equal(growth.appended, appended, 'synapses appended in their section');
+                assert.equal(growth.dropped, 0);
+                assert.equal(growth.requests.length, expected.length, `seed ${seed} row ${row} hexagon ${h}: requests`);
+                growth.requests.forEach((r, i) => {
+                  const e = expected[i]!;
+                  assert.deepEqual([r.kind, r.a, r.b, r.lane], [e.kind, e.a, e.b, e.lane], `request ${i}`);
+                  // A leftover potential is a difference of the potential (up to 60) and the borders walked.
+                  close(r.value, e.value, `request ${i} value`, TOLERANCE, r.kind === GrowthKind.appendSynapse || r.kind === GrowthKind.split ? 60 : Math.max(1, Math.abs(e.value)));
+                });
+                inSection += appended;
+                deferred += expected.length;
+                // Borders, weights, tolerances after adaptation; appended synapses.
+                assertSameNetwork(await gpu.downloadState(), cpu, TOLERANCE, false);
+              } finally {
+                gpu.destroy();
               }
-              assert.equal(growth.appended, appended, 'synapses appended in their section');
-              assert.equal(growth.dropped, 0);
-              assert.equal(growth.requests.length, expected.length, `seed ${seed} row ${row} hexagon ${h}: requests`);
-              growth.requests.forEach((r, i) => {
-                const e = expected[i]!;
-                assert.deepEqual([r.kind, r.a, r.b, r.lane], [e.kind, e.a, e.b, e.lane], `request ${i}`);
-                // A leftover potential is a difference of the potential (up to 60) and the borders walked.
-                close(r.value, e.value, `request ${i} value`, TOLERANCE, r.kind === GrowthKind.appendSynapse || r.kind === GrowthKind.split ? 60 : Math.max(1, Math.abs(e.value)));
-              });
-              inSection += appended;
-              deferred += expected.length;
-              // Borders, weights, tolerances after adaptation; appended synapses.
-              assertSameNetwork(await gpu.downloadState(), cpu, TOLERANCE, false);
-            } finally {
-              gpu.destroy();
             }
           }
         }
-      }
-      if (train) {
-        // The random networks exercised what they are for.
-        assert.ok(walkedSections > 100 && inSection > 10 && deferred > 10, `walked ${walkedSections}, appended in section ${inSection}, requests ${deferred}`);
-      }
-    });
+        if (train) {
+          // The random networks exercised what they are for.
+          assert.ok(walkedSections > 100 && inSection > 10 && deferred > 10, `walked ${walkedSections}, appended in section ${inSection}, requests ${deferred}`);
+        }
+      },
+    );
   }
 
   for (const spiking of [false, true]) {

@@ -21,7 +21,7 @@ function structFields(source: string, name: string): string[] {
     .map((l) => l.replace(/\/\/.*/, '').trim());
 }
 
-test('record structs have the layout descriptors\' fields, types and order', () => {
+test("record structs have the layout descriptors' fields, types and order", () => {
   const source = wgslPrelude();
   for (const record of [layout.SECTION_RECORD, layout.NEURON_RECORD, ...GPU_RECORDS.map((r) => r.layout)]) {
     assert.deepEqual(
@@ -35,7 +35,10 @@ test('record structs have the layout descriptors\' fields, types and order', () 
     layout.SYNAPSE_PAGE_COLUMNS.map((c) => `${wgslField(c.name)}: array<${c.type}, ${layout.SYNAPSES_PER_PAGE}>,`),
   );
   // The page columns in PAGE_*_COLUMN order, so pages[p] has the bytes of a host page.
-  assert.deepEqual(layout.SYNAPSE_PAGE_COLUMNS.map((c) => c.name), ['weight', 'border', 'meta']);
+  assert.deepEqual(
+    layout.SYNAPSE_PAGE_COLUMNS.map((c) => c.name),
+    ['weight', 'border', 'meta'],
+  );
   assert.equal(layout.PAGE_WEIGHT_COLUMN, 0);
   assert.equal(layout.PAGE_BORDER_COLUMN, 1);
   assert.equal(layout.PAGE_META_COLUMN, 2);

@@ -57,35 +57,39 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
 
   for (const variant of ['plain', 'reduction', 'spiking'] as const) {
     const reduction = variant === 'reduction';
-    twins.it(['train-batch'], `one sample per batch grows exactly the CPU's network${variant === 'plain' ? '' : variant === 'reduction' ? ' (reduction every 100 samples)' : ' (spiking)'}`, async () => {
-      for (const seed of [5, 23]) {
-        const original = variant === 'spiking' ? randomNetwork({ seed, cooldown: 1.7, refractory: 2 }) : randomNetwork({ seed, reduction });
-        // The random networks are not meant to learn anything: their weights soon run away,
-        // f32/f64 differences grow with them and flip near-ties (a neuron at u ≈ 0), after
-        // which the networks legitimately differ. Ten samples stay clear of that.
-        const rows = 10;
-        if (reduction) {
-          // A reduction pass falls after the 5th sample; low activity counts give it work.
-          original.counters[COUNTER.samplesTrained] = REDUCTION_INTERVAL - 5;
-          const random = seededRandom(seed);
-          for (const page of original.pages) for (let i = 0; i < page.used; i++) page.meta[i] = packMeta(page.meta[i]! & 0xff, Math.floor(random() * 3));
+    twins.it(
+      ['train-batch'],
+      `one sample per batch grows exactly the CPU's network${variant === 'plain' ? '' : variant === 'reduction' ? ' (reduction every 100 samples)' : ' (spiking)'}`,
+      async () => {
+        for (const seed of [5, 23]) {
+          const original = variant === 'spiking' ? randomNetwork({ seed, cooldown: 1.7, refractory: 2 }) : randomNetwork({ seed, reduction });
+          // The random networks are not meant to learn anything: their weights soon run away,
+          // f32/f64 differences grow with them and flip near-ties (a neuron at u ≈ 0), after
+          // which the networks legitimately differ. Ten samples stay clear of that.
+          const rows = 10;
+          if (reduction) {
+            // A reduction pass falls after the 5th sample; low activity counts give it work.
+            original.counters[COUNTER.samplesTrained] = REDUCTION_INTERVAL - 5;
+            const random = seededRandom(seed);
+            for (const page of original.pages) for (let i = 0; i < page.used; i++) page.meta[i] = packMeta(page.meta[i]! & 0xff, Math.floor(random() * 3));
+          }
+          const data = randomRows(original, rows, seed + 7);
+          const cpu = cloneState(original);
+          trainRows(new ExecutionContext(cpu), cpu, data, 0, rows);
+          const gpu = cloneState(original);
+          const before = { ...H.counters };
+          await trainGpu(gpu, data, range(rows), 1);
+          assert.equal(H.counters.batches - before.batches, rows, 'one batch per sample');
+          for (const grown of ['sectionCount', 'outputRowCount', 'slotsReserved', 'splits'] as const) {
+            assert.ok(cpu.counters[COUNTER[grown]]! > original.counters[COUNTER[grown]]!, `the network grew: ${grown}`);
+          }
+          if (reduction) assert.ok(cpu.counters[COUNTER.synapsesRemoved]! > 0, 'reduction removed synapses');
+          // Each kernel agrees within 1e-5; over ten samples of learning the f32/f64 differences
+          // compound (deltas multiply them), so whole runs are compared within 1e-4.
+          assertSameNetwork(gpu, cpu, 1e-4);
         }
-        const data = randomRows(original, rows, seed + 7);
-        const cpu = cloneState(original);
-        trainRows(new ExecutionContext(cpu), cpu, data, 0, rows);
-        const gpu = cloneState(original);
-        const before = { ...H.counters };
-        await trainGpu(gpu, data, range(rows), 1);
-        assert.equal(H.counters.batches - before.batches, rows, 'one batch per sample');
-        for (const grown of ['sectionCount', 'outputRowCount', 'slotsReserved', 'splits'] as const) {
-          assert.ok(cpu.counters[COUNTER[grown]]! > original.counters[COUNTER[grown]]!, `the network grew: ${grown}`);
-        }
-        if (reduction) assert.ok(cpu.counters[COUNTER.synapsesRemoved]! > 0, 'reduction removed synapses');
-        // Each kernel agrees within 1e-5; over ten samples of learning the f32/f64 differences
-        // compound (deltas multiply them), so whole runs are compared within 1e-4.
-        assertSameNetwork(gpu, cpu, 1e-4);
-      }
-    });
+      },
+    );
   }
 
   it('larger batches defer allocator growth and still leave a consistent network', async () => {
@@ -118,7 +122,12 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
     // adaptation). Within one batch: 50 leaves 10, 55 leaves 15 (5 beyond), 48 leaves 8.
     const build = (): NetworkState => {
       const state = lineState({ inputs: 1, outputs: 2, mode: 'class' });
-      handSection(state, 0, [1, 2, 3, 4].map((t) => ({ border: 10, weight: 0.1, target: t })), { tolerance: 0 });
+      handSection(
+        state,
+        0,
+        [1, 2, 3, 4].map((t) => ({ border: 10, weight: 0.1, target: t })),
+        { tolerance: 0 },
+      );
       state.counters[COUNTER.samplesTrained] = 10_000;
       return state;
     };
@@ -137,7 +146,7 @@ describe('whole samples on the GPU against the CPU engine', { skip }, () => {
     assert.equal(gpu.sectionsF32[SEC_TOLERANCE], 0);
   });
 
-  twins.it(['infer-batch'], 'inference: many samples in parallel (one workgroup each) give the CPU\'s outputs', async () => {
+  twins.it(['infer-batch'], "inference: many samples in parallel (one workgroup each) give the CPU's outputs", async () => {
     for (const seed of [2, 44]) {
       const state = randomNetwork({ seed });
       const data = randomRows(state, 300, seed);

@@ -93,7 +93,11 @@ for (const variant of storeVariants()) {
 
       const trained = await runTask(user, project, first, { kind: 'train', datasetId: train });
       const seen = trained.progressSeen;
-      assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'progress never goes back');
+      assert.deepEqual(
+        seen,
+        [...seen].sort((a, b) => a - b),
+        'progress never goes back',
+      );
       assert.deepEqual(obj(trained.task.progress), { done: 8000, total: 8000 });
       assert.equal(obj(obj(trained.task.result).stats).samplesTrained, 8000);
       const firstShown = await user.expect(200, 'GET', `/v1/projects/${project}/clusters/${first}`);
@@ -157,7 +161,10 @@ for (const variant of storeVariants()) {
       const results = await jsonResults(user, project, cluster, str(request.task, 'id'));
       const predicted = arr(obj(results.predictions).output);
       assert.equal(predicted.length, 1000);
-      assert.ok(predicted.every((p) => ['rain', 'fog', 'sun', 'cold'].includes(String(p))), 'predictions are the class names of the CSV');
+      assert.ok(
+        predicted.every((p) => ['rain', 'fog', 'sun', 'cold'].includes(String(p))),
+        'predictions are the class names of the CSV',
+      );
       const check = await user.expect(200, 'GET', `/v1/projects/${project}/datasets/${test}/check?taskId=${str(request.task, 'id')}`);
       // The most frequent class is about a third of the rows: above 45 % it learned from the
       // raw pascals, kelvins and fractions, with nothing normalized.

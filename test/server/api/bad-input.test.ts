@@ -92,10 +92,12 @@ describe('bad input', () => {
     const big = `a,b,label\n${'1,2,x\n'.repeat(2000)}`;
     assertProblem(await user.send('PUT', `${P}/datasets/${declared}/content/csv`, { body: big, headers: { 'content-type': 'text/csv' } }), 413, 'upload_too_large');
     const streamed = await createDataset(user, project, { name: 'too big streamed', format: 'csv', labelColumn: 'label' });
-    const chunks = Readable.from((function* () {
-      yield Buffer.from('a,b,label\n');
-      for (let i = 0; i < 20; i++) yield Buffer.from('1,2,x\n'.repeat(100));
-    })());
+    const chunks = Readable.from(
+      (function* () {
+        yield Buffer.from('a,b,label\n');
+        for (let i = 0; i < 20; i++) yield Buffer.from('1,2,x\n'.repeat(100));
+      })(),
+    );
     assertProblem(await user.send('PUT', `${P}/datasets/${streamed}/content/csv`, { body: chunks, headers: { 'content-type': 'text/csv' } }), 413, 'upload_too_large');
     const record = await user.expect(200, 'GET', `${P}/datasets/${streamed}`);
     assert.equal(record.status, 'failed');
@@ -150,8 +152,7 @@ describe('bad input', () => {
 
   it('malformed IDX files: 422 with the byte offset; the part can be uploaded again', async () => {
     const id = await createDataset(user, project, { name: 'bad idx', format: 'idx' });
-    const put = (part: string, body: Buffer): Promise<Reply> =>
-      user.send('PUT', `${P}/datasets/${id}/content/${part}`, { body, headers: { 'content-type': 'application/octet-stream' } });
+    const put = (part: string, body: Buffer): Promise<Reply> => user.send('PUT', `${P}/datasets/${id}/content/${part}`, { body, headers: { 'content-type': 'application/octet-stream' } });
     const magic = assertProblem(await put('images', Buffer.from([1, 0, 8, 3, 0, 0, 0, 1])), 422, 'bad_dataset');
     assert.equal(magic.byteOffset, 0);
     const truncated = assertProblem(await put('images', idx(8, [2, 2, 2], [1, 2, 3])), 422, 'bad_dataset');

@@ -90,7 +90,11 @@ describe('datasets', () => {
       req.on('error', () => resolve());
       req.write(bytes.subarray(0, 100_000), () => setTimeout(() => req.destroy(), 200));
     });
-    const failed = await waitFor(() => user.expect(200, 'GET', `${P}/datasets/${id}`), (d) => d.status === 'failed', 'the failed upload');
+    const failed = await waitFor(
+      () => user.expect(200, 'GET', `${P}/datasets/${id}`),
+      (d) => d.status === 'failed',
+      'the failed upload',
+    );
     assert.match(str(failed, 'error'), /broke off/);
     assert.deepEqual(failed.parts, []);
     assert.equal(failed.receivedBytes, 0);

@@ -72,7 +72,11 @@ describe('durability across SIGKILL', () => {
     const busyResultsBefore = await jsonResults(admin, project, busy, str(busyBefore.task, 'id'));
     const long = await admin.expect(202, 'POST', `${P}/clusters/${busy}/tasks`, { json: { kind: 'train', datasetId: train, epochs: 500 } });
     const queued = await admin.expect(202, 'POST', `${P}/clusters/${busy}/tasks`, { json: { kind: 'request', datasetId: test } });
-    await waitFor(() => admin.expect(200, 'GET', `${P}/clusters/${busy}/tasks/${str(long, 'id')}`), (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0, 'training under way');
+    await waitFor(
+      () => admin.expect(200, 'GET', `${P}/clusters/${busy}/tasks/${str(long, 'id')}`),
+      (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0,
+      'training under way',
+    );
 
     // An upload in flight when the process dies.
     const halfway = str(await admin.expect(201, 'POST', `${P}/datasets`, { json: { name: 'halfway', format: 'idx' } }), 'id');
@@ -83,7 +87,11 @@ describe('durability across SIGKILL', () => {
     });
     upload.on('error', () => undefined);
     upload.write(image.subarray(0, 200_000));
-    await waitFor(() => admin.expect(200, 'GET', `${P}/datasets/${halfway}`), (d) => num(d, 'receivedBytes') > 0, 'the upload under way');
+    await waitFor(
+      () => admin.expect(200, 'GET', `${P}/datasets/${halfway}`),
+      (d) => num(d, 'receivedBytes') > 0,
+      'the upload under way',
+    );
 
     first.child.kill('SIGKILL');
     assert.equal(await first.exited, 'SIGKILL');
@@ -121,7 +129,11 @@ describe('durability across SIGKILL', () => {
     assert.equal(typeof interrupted.finishedAt, 'string');
 
     // The queued task ran after the restart, on the state after the last finished task.
-    const requeued = await waitFor(() => admin.expect(200, 'GET', `${P}/clusters/${busy}/tasks/${str(queued, 'id')}`), (t) => t.state === 'finished' || t.state === 'failed', 'the requeued task');
+    const requeued = await waitFor(
+      () => admin.expect(200, 'GET', `${P}/clusters/${busy}/tasks/${str(queued, 'id')}`),
+      (t) => t.state === 'finished' || t.state === 'failed',
+      'the requeued task',
+    );
     assert.equal(requeued.state, 'finished', String(requeued.error));
     assert.deepEqual((await jsonResults(admin, project, busy, str(queued, 'id'))).values, busyResultsBefore.values);
 

@@ -24,7 +24,22 @@ function generator(seed: number): () => number {
 }
 
 // Not '..' or '%2e%2e': those navigate (RFC 3986 dot segments), they are not malformed.
-const BAD_SEGMENTS = ['x', '0', '-1', 'null', '%00', '.', 'a'.repeat(3000), '%F0%9F%92%A9', '00000000-0000-0000-0000-00000000000', '%7BprojectId%7D', '%ZZ', '%20', 'ffffffff-ffff-ffff-ffff-ffffffffffffff', '00000000-0000-4000-8000-000000000000%2F..'];
+const BAD_SEGMENTS = [
+  'x',
+  '0',
+  '-1',
+  'null',
+  '%00',
+  '.',
+  'a'.repeat(3000),
+  '%F0%9F%92%A9',
+  '00000000-0000-0000-0000-00000000000',
+  '%7BprojectId%7D',
+  '%ZZ',
+  '%20',
+  'ffffffff-ffff-ffff-ffff-ffffffffffffff',
+  '00000000-0000-4000-8000-000000000000%2F..',
+];
 /** Each is invalid for every route: a bad value for a known parameter is also unknown where the route lacks it. */
 const BAD_QUERIES = ['limit=-1', 'limit=abc', 'offset=1e999', 'unknown=1', 'format=xml', 'taskId=nope', 'offset=%00', 'limit=', `limit=${'9'.repeat(400)}`, 'userId[]=x', 'projectId=%ZZ'];
 const BAD_VALUES: unknown[] = [null, true, 0, -1, 1e308, 'x', '', 'a'.repeat(5000), [], [1, 2], {}, { $gt: '' }, { nested: { deeper: [null] } }, '00000000-0000-4000-8000-000000000000'];
@@ -97,7 +112,10 @@ function attempts(random: () => number, ids: Record<string, string>, perRoute: n
       const mutation = Math.floor(random() * 3);
       if ((mutation === 0 && params.length > 0) || (route.method === 'delete' && params.length > 0)) {
         const target = pick(random, params);
-        values[target] = pick(random, BAD_SEGMENTS);
+        const bad = pick(random, BAD_SEGMENTS);
+        // A '.' that ends the path is a dot segment too (RFC 3986: `…/checkpoints/.` is the
+        // list `…/checkpoints/`): it navigates, it is not malformed.
+        values[target] = bad === '.' && route.path.endsWith(`{${target}}`) ? '.x' : bad;
         what = `bad {${target}}`;
       }
       let path = fillPath(route, values);
@@ -141,7 +159,16 @@ describe('fuzz: malformed requests over every route', () => {
 
   it('never answers 5xx, always problem+json, and keeps answering', async () => {
     const random = generator(20261124);
-    const ids = { projectId: a.projectId, templateId: a.templateId, datasetId: a.datasetId, clusterId: a.clusterId, taskId: a.requestTaskId, checkpointId: a.checkpointId, userId: user.userId, part: 'csv' };
+    const ids = {
+      projectId: a.projectId,
+      templateId: a.templateId,
+      datasetId: a.datasetId,
+      clusterId: a.clusterId,
+      taskId: a.requestTaskId,
+      checkpointId: a.checkpointId,
+      userId: user.userId,
+      part: 'csv',
+    };
     const list = attempts(random, ids, 8);
     assert.ok(list.length >= 300, `${list.length} attempts`);
     const failures: string[] = [];

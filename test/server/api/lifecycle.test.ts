@@ -71,11 +71,20 @@ describe('service life cycle', () => {
     assert.equal(system.status, 200);
     child.child.kill('SIGTERM');
     assert.equal(await child.exited, 0);
-    const outLines = child.stdout().split('\n').filter((l) => l !== '');
+    const outLines = child
+      .stdout()
+      .split('\n')
+      .filter((l) => l !== '');
     assert.ok(outLines.length >= 4, child.stdout());
     for (const line of outLines) assert.doesNotMatch(line, /^\{/, `a log line on stdout: ${line}`);
-    const errLines = child.stderr().split('\n').filter((l) => l !== '');
-    assert.ok(errLines.some((l) => /backend cpu \(requested auto\)/.test(l)), child.stderr());
+    const errLines = child
+      .stderr()
+      .split('\n')
+      .filter((l) => l !== '');
+    assert.ok(
+      errLines.some((l) => /backend cpu \(requested auto\)/.test(l)),
+      child.stderr(),
+    );
     for (const line of errLines) {
       const entry = obj(JSON.parse(line) as unknown);
       assert.equal(typeof entry.level, 'number', line);
@@ -106,7 +115,11 @@ describe('service life cycle', () => {
     const cluster = await createCluster(admin, project, { name: 'worker', template: DEFAULT_TEMPLATE });
     const long = await admin.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: data, epochs: 1000 } });
     const queued = await admin.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: data } });
-    await waitFor(() => admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(long, 'id')}`), (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0, 'training under way');
+    await waitFor(
+      () => admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(long, 'id')}`),
+      (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0,
+      'training under way',
+    );
     first.child.kill('SIGTERM');
     assert.equal(await first.exited, 0);
 
@@ -118,7 +131,11 @@ describe('service life cycle', () => {
     assert.match(str(stopped, 'error'), /stopped by a service shutdown/);
     const learned = num(obj(stopped.progress), 'done');
     assert.ok(learned > 0 && learned < 2_000_000);
-    const finished = await waitFor(() => admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(queued, 'id')}`), (t) => t.state === 'finished', 'the queued task, after the restart');
+    const finished = await waitFor(
+      () => admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(queued, 'id')}`),
+      (t) => t.state === 'finished',
+      'the queued task, after the restart',
+    );
     // The queued task (2,000 samples) trained on top of what the stopped one had learned.
     assert.ok(num(obj(obj(finished.result).stats), 'samplesTrained') > 2000, 'the checkpointed learning survived');
     await runTask(admin, project, cluster, { kind: 'request', datasetId: data });

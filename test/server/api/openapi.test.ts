@@ -65,7 +65,10 @@ describe('OpenAPI document', () => {
         assert.equal((operation.tags as unknown[]).length, 1, `${where}: one tag`);
         const responses = obj(operation.responses);
         assert.deepEqual(responses.default, { $ref: '#/components/responses/Problem' }, `${where}: errors documented`);
-        assert.ok(Object.keys(responses).some((s) => /^2\d\d$/.test(s)), `${where}: a success response`);
+        assert.ok(
+          Object.keys(responses).some((s) => /^2\d\d$/.test(s)),
+          `${where}: a success response`,
+        );
         const params = (operation.parameters as Record<string, unknown>[]).filter((p) => p.in === 'path').map((p) => p.name);
         const inPath = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         assert.deepEqual(params, inPath, `${where}: every path parameter documented`);

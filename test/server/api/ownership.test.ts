@@ -64,8 +64,14 @@ describe('ownership settings', () => {
     assert.deepEqual([defaults.clusterLeaseMs, defaults.clusterRenewMs, defaults.clusterIdleMs, defaults.taskPollMs], [30_000, 10_000, 60_000, 2_000]);
     const set = loadConfig({ HANAMI_INSTANCE_ID: 'gpu-0.hanami', HANAMI_CLUSTER_LEASE_MS: '4000', HANAMI_CLUSTER_RENEW_MS: '2000', HANAMI_TASK_POLL_MS: '250', HANAMI_CLUSTER_IDLE_MS: '0' });
     assert.deepEqual([set.instanceId, set.clusterLeaseMs, set.clusterRenewMs, set.taskPollMs, set.clusterIdleMs], ['gpu-0.hanami', 4000, 2000, 250, 0]);
-    assert.throws(() => loadConfig({ HANAMI_INSTANCE_ID: 'two words' }), (e: unknown) => e instanceof ConfigError && /HANAMI_INSTANCE_ID/.test(e.message));
-    assert.throws(() => loadConfig({ HANAMI_CLUSTER_LEASE_MS: '3000', HANAMI_CLUSTER_RENEW_MS: '2000' }), (e: unknown) => e instanceof ConfigError && /at most half/.test(e.message));
+    assert.throws(
+      () => loadConfig({ HANAMI_INSTANCE_ID: 'two words' }),
+      (e: unknown) => e instanceof ConfigError && /HANAMI_INSTANCE_ID/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ HANAMI_CLUSTER_LEASE_MS: '3000', HANAMI_CLUSTER_RENEW_MS: '2000' }),
+      (e: unknown) => e instanceof ConfigError && /at most half/.test(e.message),
+    );
     assert.throws(() => loadConfig({ HANAMI_TASK_POLL_MS: '5' }), ConfigError);
   });
 
@@ -108,7 +114,12 @@ describe('cluster leases in one process (embedded store)', () => {
     await sleep(700);
     assert.ok(Date.parse((await record(cluster)).leaseUntil ?? '') > Date.parse(held.leaseUntil ?? ''), 'the lease was renewed');
     // ...and given up once idle for clusterIdleMs.
-    await waitFor(() => record(cluster), (r) => r.owner === null, 'the idle release', 10_000);
+    await waitFor(
+      () => record(cluster),
+      (r) => r.owner === null,
+      'the idle release',
+      10_000,
+    );
     assert.equal(t.service.services.runtime.liveStats(cluster), undefined, 'and dropped from memory');
     assert.equal((await runTask(t.admin, project, cluster, { kind: 'request', datasetId: data })).task.runBy, 'solo', 'claimed again for the next task');
   });
@@ -127,8 +138,16 @@ describe('cluster leases in one process (embedded store)', () => {
     const far = new Date(Date.now() + 3_600_000).toISOString();
     const taken = await store.clusters.claim(project, cluster, 'intruder', far, far);
     assert.equal(taken?.owner, 'intruder');
-    await waitFor(async () => runtime.liveStats(cluster), (s) => s === undefined, 'the renewal to notice', 10_000);
-    await assert.rejects(runtime.withCluster(project, cluster, async () => 'never'), isHostedElsewhere('intruder'));
+    await waitFor(
+      async () => runtime.liveStats(cluster),
+      (s) => s === undefined,
+      'the renewal to notice',
+      10_000,
+    );
+    await assert.rejects(
+      runtime.withCluster(project, cluster, async () => 'never'),
+      isHostedElsewhere('intruder'),
+    );
     await assert.rejects(runtime.trainDirect(project, cluster, SAMPLE), isHostedElsewhere('intruder'));
     const refused = assertProblem(await t.admin.patch(`${P}/clusters/${cluster}`, { name: 'renamed' }), 409, 'cluster_hosted_elsewhere');
     assert.deepEqual([refused.owner, refused.leaseUntil], ['intruder', far]);
@@ -148,7 +167,11 @@ describe('cluster leases in one process (embedded store)', () => {
     assert.equal(await store.clusters.release(project, cluster, 'intruder'), true);
 
     // This process claims it again (poll) and runs the waiting task on what the intruder saved.
-    const ran = await waitFor(() => t.admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(waiting, 'id')}`), (x) => x.state !== 'queued' && x.state !== 'running', 'the waiting task');
+    const ran = await waitFor(
+      () => t.admin.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${str(waiting, 'id')}`),
+      (x) => x.state !== 'queued' && x.state !== 'running',
+      'the waiting task',
+    );
     assert.equal(ran.state, 'finished', String(ran.error));
     assert.equal(ran.runBy, 'solo');
     assert.deepEqual((await jsonResults(t.admin, project, cluster, str(waiting, 'id'))).values, otherValues, 'predicts with the state the other owner saved');
@@ -177,9 +200,22 @@ describe('cluster leases in one process (embedded store)', () => {
       const now = new Date().toISOString();
       const hourLater = new Date(Date.now() + 3_600_000).toISOString();
       const task = (clusterId: string, state: TaskRecord['state'], runBy: string | null): TaskRecord => ({
-        id: randomUUID(), projectId, clusterId, kind: 'train', name: `${state} by ${runBy ?? 'nobody'}`, state, params: { datasetId: dataset, epochs: 1 },
-        progress: { done: 0, total: 40 }, result: null, resultBlobId: null, error: null, runBy, createdAt: new Date().toISOString(),
-        startedAt: runBy ? now : null, finishedAt: null, createdBy: ADMIN_NAME,
+        id: randomUUID(),
+        projectId,
+        clusterId,
+        kind: 'train',
+        name: `${state} by ${runBy ?? 'nobody'}`,
+        state,
+        params: { datasetId: dataset, epochs: 1 },
+        progress: { done: 0, total: 40 },
+        result: null,
+        resultBlobId: null,
+        error: null,
+        runBy,
+        createdAt: new Date().toISOString(),
+        startedAt: runBy ? now : null,
+        finishedAt: null,
+        createdBy: ADMIN_NAME,
       });
       const interrupted = await store.tasks.create(task(mine, 'running', 'solo'));
       const next = await store.tasks.create(task(mine, 'queued', null));
@@ -195,7 +231,11 @@ describe('cluster leases in one process (embedded store)', () => {
       const get = (c: string, id: string): Promise<Record<string, unknown>> => admin2.expect(200, 'GET', `/v1/projects/${projectId}/clusters/${c}/tasks/${id}`);
       const failed = await get(mine, interrupted.id);
       assert.deepEqual([failed.state, failed.error], ['failed', INTERRUPTED_BY_RESTART]);
-      const ran = await waitFor(() => get(mine, next.id), (x) => x.state === 'finished' || x.state === 'failed', 'the queued task');
+      const ran = await waitFor(
+        () => get(mine, next.id),
+        (x) => x.state === 'finished' || x.state === 'failed',
+        'the queued task',
+      );
       assert.deepEqual([ran.state, ran.runBy], ['finished', 'solo']);
       await sleep(500);
       assert.deepEqual([(await get(theirs, othersRunning.id)).state, (await get(theirs, othersQueued.id)).state], ['running', 'queued'], "another live instance's work is left alone");
@@ -258,7 +298,12 @@ if (!mongoUrl) {
 
     const task = (client: Client, id: string): Promise<Record<string, unknown>> => client.expect(200, 'GET', `${P}/clusters/${cluster}/tasks/${id}`);
     const ended = (client: Client, id: string, what: string): Promise<Record<string, unknown>> =>
-      waitFor(() => task(client, id), (x) => ['finished', 'failed', 'cancelled'].includes(str(x, 'state')), what, 60_000);
+      waitFor(
+        () => task(client, id),
+        (x) => ['finished', 'failed', 'cancelled'].includes(str(x, 'state')),
+        what,
+        60_000,
+      );
 
     before(async () => {
       a = await start('alpha');
@@ -299,7 +344,12 @@ if (!mongoUrl) {
 
       // Mixed: they run in creation order, whichever instance took them.
       const submitted: string[] = [];
-      for (const [client, epochs] of [[b.client, 3], [b.client, 1], [a.client, 2], [b.client, 4]] as const) {
+      for (const [client, epochs] of [
+        [b.client, 3],
+        [b.client, 1],
+        [a.client, 2],
+        [b.client, 4],
+      ] as const) {
         submitted.push(str(await client.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: tiny, epochs } }), 'id'));
       }
       const results = [];
@@ -335,7 +385,10 @@ if (!mongoUrl) {
       );
       try {
         const { runtime } = third.services;
-        await assert.rejects(runtime.withCluster(project, cluster, async () => 'never'), isHostedElsewhere('alpha'));
+        await assert.rejects(
+          runtime.withCluster(project, cluster, async () => 'never'),
+          isHostedElsewhere('alpha'),
+        );
         await assert.rejects(runtime.predictDirect(project, cluster, SAMPLE), isHostedElsewhere('alpha'));
         await assert.rejects(runtime.saveCluster(project, cluster), isHostedElsewhere('alpha'));
       } finally {
@@ -348,7 +401,11 @@ if (!mongoUrl) {
 
     it("(b) restarting B leaves A's running task alone; a cancel through B stops it on A, which keeps what it learned", async () => {
       const long = str(await a.client.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: big, epochs: 1000 } }), 'id');
-      await waitFor(() => task(a.client, long), (x) => x.state === 'running' && num(obj(x.progress), 'done') > 0, 'training on A');
+      await waitFor(
+        () => task(a.client, long),
+        (x) => x.state === 'running' && num(obj(x.progress), 'done') > 0,
+        'training on A',
+      );
 
       b.child.child.kill('SIGTERM');
       assert.equal(await b.child.exited, 0);
@@ -374,7 +431,11 @@ if (!mongoUrl) {
       const values = (await jsonResults(a.client, project, cluster, str(baseline.task, 'id'))).values;
 
       const long = str(await a.client.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: big, epochs: 1000 } }), 'id');
-      await waitFor(() => task(b.client, long), (x) => x.state === 'running' && num(obj(x.progress), 'done') > 0, 'training on A');
+      await waitFor(
+        () => task(b.client, long),
+        (x) => x.state === 'running' && num(obj(x.progress), 'done') > 0,
+        'training on A',
+      );
       const next = str(await b.client.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'request', datasetId: tiny } }), 'id');
       await sleep(2 * POLL_MS);
       assert.equal((await task(b.client, next)).state, 'queued', 'queued behind the running task');

@@ -52,7 +52,11 @@ describe('predict over REST', () => {
     const values = results.values as number[][];
     const classes = obj(results.predictions).output as string[];
     predictions.forEach((p, i) => {
-      assert.deepEqual(p.output!.values.map((v) => Math.fround(v)), values[i]!.map((v) => Math.fround(v)), `row ${i}`);
+      assert.deepEqual(
+        p.output!.values.map((v) => Math.fround(v)),
+        values[i]!.map((v) => Math.fround(v)),
+        `row ${i}`,
+      );
       assert.equal(p.output!.label, classes[i]);
       assert.equal(p.output!.label, ['even', 'odd'][p.output!.index]);
     });
@@ -69,7 +73,11 @@ describe('predict over REST', () => {
     await uploadCsv(member, projectId, big, tinyCsv(2000));
     const long = await member.expect(202, 'POST', `/v1/projects/${projectId}/clusters/${busy}/tasks`, { json: { kind: 'train', datasetId: big, epochs: 1000 } });
     const taskPath = `/v1/projects/${projectId}/clusters/${busy}/tasks/${str(long, 'id')}`;
-    await waitFor(() => member.expect(200, 'GET', taskPath), (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0, 'the long task under way');
+    await waitFor(
+      () => member.expect(200, 'GET', taskPath),
+      (t) => t.state === 'running' && num(obj(t.progress), 'done') > 0,
+      'the long task under way',
+    );
     const answered = await member.expect(200, 'POST', path(busy), { json: { inputs: rowsOf(3) } });
     assert.equal((answered.predictions as unknown[]).length, 3);
     const still = await member.expect(200, 'GET', taskPath);
@@ -78,7 +86,7 @@ describe('predict over REST', () => {
     await member.expect(200, 'POST', `${taskPath}/cancel`);
   });
 
-  test('in direct mode it goes through the cluster\'s channel, beside the Socket.IO calls', async () => {
+  test("in direct mode it goes through the cluster's channel, beside the Socket.IO calls", async () => {
     const direct = await createCluster(member, projectId, { name: 'direct', template: DEFAULT_TEMPLATE, seed: 5 });
     await member.expect(200, 'PATCH', `/v1/projects/${projectId}/clusters/${direct}`, { json: { mode: 'direct' } });
     const io = await HanamiIo.connect(svc.url, member.token!);
@@ -90,7 +98,11 @@ describe('predict over REST', () => {
       const stats = svc.service.io.channelStats(direct)!;
       assert.equal(stats.calls - before, 9, 'eight HTTP rows and one socket call, one queue');
       const first = (viaHttp.predictions as Record<string, { values: number[] }>[])[0]!.output!.values;
-      assert.deepEqual(first.map((v) => Math.fround(v)), [...viaSocket.outputs], 'the same network answered both');
+      assert.deepEqual(
+        first.map((v) => Math.fround(v)),
+        [...viaSocket.outputs],
+        'the same network answered both',
+      );
     } finally {
       io.close();
     }
@@ -99,7 +111,12 @@ describe('predict over REST', () => {
 
 describe('predict: bad input and access', () => {
   test('a sample of the wrong width, a negative value or an unknown input name is a 422 naming the sample', async () => {
-    let p = await member.post(path(trained), { inputs: [[1, 2], [1, 2, 3]] });
+    let p = await member.post(path(trained), {
+      inputs: [
+        [1, 2],
+        [1, 2, 3],
+      ],
+    });
     assert.equal(p.status, 422);
     assert.equal(obj(p.body).code, 'wrong_length');
     assert.equal(obj(p.body).field, '/body/inputs/1');

@@ -56,7 +56,11 @@ describe('tasks whose data cannot fit the cluster', () => {
     await user.expect(202, 'POST', tasks(cluster), { json: { kind: 'request', datasetId: two } });
     const p = assertProblem(await user.post(tasks(cluster), { kind: 'request', datasetId: three }), 422, 'width_mismatch');
     assert.match(String(p.detail), /input "input" takes 2 values \(the width it learned\), but dataset "three" gives it 3 columns \(columns 0\.\.2\) \(\/body\/datasetId\)/);
-    await waitFor(() => user.expect(200, 'GET', `${tasks(cluster)}/${str(train, 'id')}`), (x) => x.state === 'finished', 'the train task');
+    await waitFor(
+      () => user.expect(200, 'GET', `${tasks(cluster)}/${str(train, 'id')}`),
+      (x) => x.state === 'finished',
+      'the train task',
+    );
     assert.equal(await queued(cluster), 2, 'the refused one was not stored');
   });
 
@@ -101,11 +105,36 @@ describe('tasks whose data cannot fit the cluster', () => {
   it('a train task that would move a learned input: 422 width_mismatch', async () => {
     const template = DEFAULT_TEMPLATE.replace('    input: 1,1,1\n', '    a: 1,1,1\n    b: 1,1,1\n');
     const cluster = await createCluster(user, project, { name: 'two inputs', template });
-    await runTask(user, project, cluster, { kind: 'train', datasetId: two, inputs: [{ name: 'a', column: 0, size: 1 }, { name: 'b', column: 1, size: 1 }] });
-    const p = assertProblem(await user.post(tasks(cluster), { kind: 'train', datasetId: two, inputs: [{ name: 'a', column: 0, size: 2 }, { name: 'b', column: 1, size: 1 }] }), 422, 'width_mismatch');
+    await runTask(user, project, cluster, {
+      kind: 'train',
+      datasetId: two,
+      inputs: [
+        { name: 'a', column: 0, size: 1 },
+        { name: 'b', column: 1, size: 1 },
+      ],
+    });
+    const p = assertProblem(
+      await user.post(tasks(cluster), {
+        kind: 'train',
+        datasetId: two,
+        inputs: [
+          { name: 'a', column: 0, size: 2 },
+          { name: 'b', column: 1, size: 1 },
+        ],
+      }),
+      422,
+      'width_mismatch',
+    );
     assert.equal(p.field, '/body/inputs/0/size');
     assert.match(String(p.detail), /input "a" takes 1 value and cannot grow to dataset "two"'s 2 columns \(columns 0\.\.1\): input "b" follows it in the same hexagon/);
     // The last input of a hexagon may grow.
-    await runTask(user, project, cluster, { kind: 'train', datasetId: two, inputs: [{ name: 'a', column: 0, size: 1 }, { name: 'b', column: 0, size: 2 }] });
+    await runTask(user, project, cluster, {
+      kind: 'train',
+      datasetId: two,
+      inputs: [
+        { name: 'a', column: 0, size: 1 },
+        { name: 'b', column: 0, size: 2 },
+      ],
+    });
   });
 });

@@ -44,7 +44,11 @@ for (const variant of storeVariants()) {
       const created = await user.expect(202, 'POST', `${P}/clusters/${cluster}/tasks`, { json: { kind: 'train', datasetId: big, epochs: 1000 } });
       const id = str(created, 'id');
       assert.deepEqual(created.progress, { done: 0, total: 2_000_000 });
-      const running = await waitFor(() => task(cluster, id), (r) => r.state === 'running' && num(obj(r.progress), 'done') > 0, 'progress');
+      const running = await waitFor(
+        () => task(cluster, id),
+        (r) => r.state === 'running' && num(obj(r.progress), 'done') > 0,
+        'progress',
+      );
       assert.ok(num(obj(running.progress), 'done') < 2_000_000);
       assert.equal((await user.expect(200, 'GET', `${P}/clusters/${cluster}`)).runningTaskId, id);
       assertProblem(await user.delete(`${P}/clusters/${cluster}/tasks/${id}`), 409, 'task_active');
@@ -73,7 +77,11 @@ for (const variant of storeVariants()) {
       const dropped = await submit({ kind: 'train', datasetId: data, epochs: 50 });
       const second = await submit({ kind: 'train', datasetId: data, epochs: 50 });
       const third = await submit({ kind: 'request', datasetId: data });
-      await waitFor(() => task(cluster, str(first, 'id')), (x) => x.state === 'running', 'the first task');
+      await waitFor(
+        () => task(cluster, str(first, 'id')),
+        (x) => x.state === 'running',
+        'the first task',
+      );
       const cancelled = await user.expect(200, 'POST', `${P}/clusters/${cluster}/tasks/${str(dropped, 'id')}/cancel`);
       assert.equal(cancelled.state, 'cancelled');
       assert.equal(cancelled.error, 'cancelled by runner while queued');
@@ -121,7 +129,10 @@ for (const variant of storeVariants()) {
       for (let i = 0; i < 20; i++) await runtime.trainDirect(project, cluster, sample);
       const predicted = await runtime.predictDirect(project, cluster, sample);
       assert.equal(predicted.outputs.length, predicted.width);
-      assert.deepEqual(predicted.layout.map((o) => [o.name, o.labels]), [['output', ['even', 'odd']]]);
+      assert.deepEqual(
+        predicted.layout.map((o) => [o.name, o.labels]),
+        [['output', ['even', 'odd']]],
+      );
       assert.equal(num(obj((await user.expect(200, 'GET', `${P}/clusters/${cluster}`)).stats), 'samplesTrained'), 20, 'live statistics');
 
       const back = await user.expect(200, 'PATCH', `${P}/clusters/${cluster}`, { json: { mode: 'tasks' } });

@@ -83,7 +83,15 @@ describe('validation errors say what is allowed', () => {
       assert.ok(route, site.operationId);
       const sample = samples({ ...data, userId: admin.userId }, `enum-${n++}`)[site.operationId];
       const send = async (value: unknown) => {
-        const ids: Record<string, string> = { projectId: data.projectId, clusterId: data.clusterId, datasetId: data.datasetId, templateId: data.templateId, checkpointId: data.checkpointId, taskId: data.requestTaskId, userId: admin.userId };
+        const ids: Record<string, string> = {
+          projectId: data.projectId,
+          clusterId: data.clusterId,
+          datasetId: data.datasetId,
+          templateId: data.templateId,
+          checkpointId: data.checkpointId,
+          taskId: data.requestTaskId,
+          userId: admin.userId,
+        };
         if (site.where === 'path') ids[site.pointer[0]!] = String(value);
         const query = new URLSearchParams(sample?.query ?? '');
         if (site.where === 'query') query.set(site.pointer[0]!, String(value));
@@ -104,7 +112,11 @@ describe('validation errors say what is allowed', () => {
       const detail = String(p.detail);
       assert.ok(detail.includes(field) && detail.includes(BOGUS), `${where}: the detail names the field and the value: ${detail}`);
       for (const value of site.values) assert.ok(detail.includes(JSON.stringify(value)), `${where}: the detail names ${JSON.stringify(value)}: ${detail}`);
-      assert.deepEqual(arr(p.errors).map((e) => obj(e).path), [field], `${where}: one error, for the field`);
+      assert.deepEqual(
+        arr(p.errors).map((e) => obj(e).path),
+        [field],
+        `${where}: one error, for the field`,
+      );
     }
   });
 
@@ -209,11 +221,7 @@ describe('validation errors say what is allowed', () => {
     assert.equal(p.found, '"application/x-www-form-urlencoded"');
     assert.deepEqual(p.allowed, { mediaTypes: ['application/json'] });
     assert.match(String(p.detail), /unsupported media type "application\/x-www-form-urlencoded"; POST \/v1\/projects\/[0-9a-f-]+\/clusters takes application\/json/);
-    const upload = assertProblem(
-      await admin.send('PUT', `${P}/datasets/${data.datasetId}/content/csv`, { body: 'a,b\n', headers: { 'content-type': 'image/png' } }),
-      415,
-      'unsupported_media_type',
-    );
+    const upload = assertProblem(await admin.send('PUT', `${P}/datasets/${data.datasetId}/content/csv`, { body: 'a,b\n', headers: { 'content-type': 'image/png' } }), 415, 'unsupported_media_type');
     assert.deepEqual(upload.allowed, { mediaTypes: ['application/octet-stream', 'application/gzip', 'text/csv'] });
     assert.match(String(upload.detail), /takes application\/octet-stream, application\/gzip, text\/csv$/);
     // A byte body: fetch adds no Content-Type of its own.

@@ -115,7 +115,10 @@ for (const variant of storeVariants()) {
       // The change is in the audit log, for the admins.
       const admin = await Client.login(svc.url, ADMIN_NAME, current);
       const audit = (await admin.get('/v1/audit-log?limit=100')).body as { items: Array<{ method: string; path: string }> };
-      assert.ok(audit.items.some((e) => e.method === 'CLI' && e.path === `hanami admin reset-passphrase ${ADMIN_NAME}`), JSON.stringify(audit.items.slice(0, 3)));
+      assert.ok(
+        audit.items.some((e) => e.method === 'CLI' && e.path === `hanami admin reset-passphrase ${ADMIN_NAME}`),
+        JSON.stringify(audit.items.slice(0, 3)),
+      );
     });
 
     it('--generate prints a new passphrase on stdout, one line, and it logs in', async () => {

@@ -60,11 +60,23 @@ after(() => {
 describe('the package: no install scripts, a launcher as bin', () => {
   it('npm ci shows the native build instead of a silent spinner, and README names what it needs', () => {
     const npmrc = readFileSync(join(ROOT, '.npmrc'), 'utf8');
-    assert.match(npmrc, /^foreground-scripts=true$/m, 'install scripts (better-sqlite3\'s compile) print their output');
+    assert.match(npmrc, /^foreground-scripts=true$/m, "install scripts (better-sqlite3's compile) print their output");
     assert.match(npmrc, /^strict-allow-scripts=true$/m);
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const prerequisites = /## Prerequisites\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
-    for (const needed of ['Node.js ≥ 20.19', 'python3', 'make', 'g++', 'npm_config_nodedir', 'HANAMI_TEST_MONGO_URL', 'chromium', 'kubernetes-validate', 'hadolint', 'ansible-lint', 'python-socketio']) {
+    for (const needed of [
+      'Node.js ≥ 20.19',
+      'python3',
+      'make',
+      'g++',
+      'npm_config_nodedir',
+      'HANAMI_TEST_MONGO_URL',
+      'chromium',
+      'kubernetes-validate',
+      'hadolint',
+      'ansible-lint',
+      'python-socketio',
+    ]) {
       assert.ok(prerequisites.includes(needed), `README's prerequisites name ${needed}`);
     }
     const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
@@ -110,7 +122,7 @@ describe('bin/hanami.js builds dist/ when it is missing or stale', () => {
     symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
   });
 
-  it('first run: builds, says so once on stderr, and keeps stdout the command\'s own', { timeout: 120_000 }, async () => {
+  it("first run: builds, says so once on stderr, and keeps stdout the command's own", { timeout: 120_000 }, async () => {
     assert.ok(!existsSync(join(checkout, 'dist')));
     const r = await launch('info', '--json');
     assert.equal(r.code, 0, r.stderr);
@@ -139,7 +151,7 @@ describe('bin/hanami.js builds dist/ when it is missing or stale', () => {
     assert.doesNotMatch(again.stderr, /building/, 'the rebuild is the new stamp');
   });
 
-  it('sources that do not compile: exit 1 with tsc\'s errors, and the next run tries again', { timeout: 120_000 }, async () => {
+  it("sources that do not compile: exit 1 with tsc's errors, and the next run tries again", { timeout: 120_000 }, async () => {
     const source = join(checkout, 'server', 'cli', 'errors.ts');
     const good = readFileSync(source, 'utf8');
     writeFileSync(source, `${good}\nexport const broken: number = 'not a number';\n`);

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FASHION_MNIST_DIR, fashionAvailable, loadFashion60k } from '../../../server/datasets/fashion.js';
 
-const skip = fashionAvailable()
-  ? false
-  : `Fashion-MNIST is not installed at ${FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)`;
+const skip = fashionAvailable() ? false : `Fashion-MNIST is not installed at ${FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)`;
 
 describe('loadFashion60k', () => {
   it('loads 60000 train and 10000 test rows of 784 raw pixels', { skip }, async () => {

@@ -5,18 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import {
-  findLabelsFile,
-  IDX_F32,
-  IDX_F64,
-  IDX_I16,
-  IDX_I32,
-  IDX_I8,
-  IDX_U8,
-  loadIdxDataset,
-  readIdx,
-  writeIdx,
-} from '../../../server/datasets/idx.js';
+import { findLabelsFile, IDX_F32, IDX_F64, IDX_I16, IDX_I32, IDX_I8, IDX_U8, loadIdxDataset, readIdx, writeIdx } from '../../../server/datasets/idx.js';
 import { bigEndian, chunkedStream, idxBytes, isShared, makeTempDir, rejectsWithFormatError } from './helpers.js';
 
 let dir = '';
@@ -99,8 +88,7 @@ describe('readIdx', () => {
 });
 
 describe('readIdx errors (byte offsets in the decompressed stream)', () => {
-  const reject = (bytes: Uint8Array, expected: { message: RegExp; byteOffset: number }, options = {}): Promise<void> =>
-    rejectsWithFormatError(readIdx(chunkedStream(bytes, 3), options), expected);
+  const reject = (bytes: Uint8Array, expected: { message: RegExp; byteOffset: number }, options = {}): Promise<void> => rejectsWithFormatError(readIdx(chunkedStream(bytes, 3), options), expected);
 
   it('rejects a non-zero first or second byte', async () => {
     await reject(Buffer.from([1, 0, 8, 1, 0, 0, 0, 1, 0]), { message: /bad IDX magic: expected the file to start with two zero bytes, got 0x01/, byteOffset: 0 });
@@ -257,12 +245,7 @@ describe('findLabelsFile', () => {
   }
 
   it('finds the standard MNIST label names, plain, gzipped and dotted', async () => {
-    const folder = await touch(
-      'train-labels-idx1-ubyte',
-      't10k-labels-idx1-ubyte.gz',
-      'train-labels.idx1-ubyte.gz',
-      'emnist-letters-test-labels-idx1-ubyte',
-    );
+    const folder = await touch('train-labels-idx1-ubyte', 't10k-labels-idx1-ubyte.gz', 'train-labels.idx1-ubyte.gz', 'emnist-letters-test-labels-idx1-ubyte');
     assert.equal(findLabelsFile(join(folder, 'train-images-idx3-ubyte')), join(folder, 'train-labels-idx1-ubyte'));
     assert.equal(findLabelsFile(join(folder, 't10k-images-idx3-ubyte.gz')), join(folder, 't10k-labels-idx1-ubyte.gz'));
     // Compression need not match: the other variant is the fallback.

@@ -33,7 +33,7 @@ describe('loadDatasetFile', () => {
   });
 
   it('recognizes gzipped IDX, even under a name that says nothing', async () => {
-    const folder = await folderWith('gz', { 'train-images-idx3-ubyte.gz': gzipSync(images), 'train-labels-idx1-ubyte.gz': gzipSync(labels), 'blob': gzipSync(images) });
+    const folder = await folderWith('gz', { 'train-images-idx3-ubyte.gz': gzipSync(images), 'train-labels-idx1-ubyte.gz': gzipSync(labels), blob: gzipSync(images) });
     const dataset = await loadDatasetFile(join(folder, 'train-images-idx3-ubyte.gz'));
     assert.ok(dataset.targets?.kind === 'class');
     const blob = await loadDatasetFile(join(folder, 'blob'));
@@ -42,7 +42,7 @@ describe('loadDatasetFile', () => {
   });
 
   it('uses an explicit labelsPath', async () => {
-    const folder = await folderWith('explicit', { 'pics': images, 'tags': labels });
+    const folder = await folderWith('explicit', { pics: images, tags: labels });
     const dataset = await loadDatasetFile(join(folder, 'pics'), { labelsPath: join(folder, 'tags') });
     assert.ok(dataset.targets?.kind === 'class');
   });

@@ -36,7 +36,10 @@ describe('MersenneTwister (CPython random.Random)', () => {
   });
 
   it('shuffles like Python: Random(42).shuffle(list(range(10000)))', () => {
-    const order = pythonShuffle(Array.from({ length: 10_000 }, (_, i) => i), new MersenneTwister(42));
+    const order = pythonShuffle(
+      Array.from({ length: 10_000 }, (_, i) => i),
+      new MersenneTwister(42),
+    );
     assert.deepEqual(order.slice(0, 10), [3771, 6672, 7261, 760, 3779, 1772, 7509, 2679, 2305, 9215]);
     assert.deepEqual(order.slice(-5), [3657, 4012, 4506, 409, 1824]);
   });
@@ -67,7 +70,10 @@ describe('loadMnist8k', () => {
       assert.equal(dataset.inputWidth, 784);
       assert.deepEqual(dataset.imageShape, [28, 28]);
       assert.equal(dataset.inputs.length, dataset.rows * 784);
-      assert.equal(dataset.inputs.reduce((max, v) => Math.max(max, v), 0), 255);
+      assert.equal(
+        dataset.inputs.reduce((max, v) => Math.max(max, v), 0),
+        255,
+      );
       assert.ok(dataset.targets?.kind === 'class');
       assert.deepEqual(dataset.targets.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     }
@@ -79,12 +85,10 @@ describe('loadMnist8k', () => {
 describe('exportMnist8k', () => {
   it('writes the four standard IDX files that load back identically', async () => {
     const paths = await exportMnist8k(join(dir, 'mnist8k'));
-    assert.deepEqual(paths.map((path) => basename(path)), [
-      'train-images-idx3-ubyte',
-      'train-labels-idx1-ubyte',
-      't10k-images-idx3-ubyte',
-      't10k-labels-idx1-ubyte',
-    ]);
+    assert.deepEqual(
+      paths.map((path) => basename(path)),
+      ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'],
+    );
     const [trainImages = '', trainLabels = '', testImages = '', testLabels = ''] = paths;
     assert.equal((await readFile(trainImages)).readUInt32BE(0), 2051);
     assert.equal((await readFile(trainLabels)).readUInt32BE(0), 2049);

@@ -99,7 +99,7 @@ describe('attach, request, train', () => {
     }
   });
 
-  test('answers equal the engine\'s, for binary and JSON-array inputs', async () => {
+  test("answers equal the engine's, for binary and JSON-array inputs", async () => {
     const clusterId = await directCluster(member, 'same-answers');
     const io = await connect(member);
     try {
@@ -284,14 +284,23 @@ describe('order, batching, floods, disconnects', () => {
           calls.push(io.train(x, { label: i % 10, classes: 10 }).then((a) => (order.push(i), Array.from(a.outputs))));
         } else if (i < 3) {
           expected.push([]);
-          calls.push(io.request(x).then(() => order.push(i), () => order.push(i)));
+          calls.push(
+            io.request(x).then(
+              () => order.push(i),
+              () => order.push(i),
+            ),
+          );
         } else {
           expected.push(Array.from((await local.request(x)).outputs));
           calls.push(io.request(x).then((a) => (order.push(i), Array.from(a.outputs))));
         }
       }
       const got = await Promise.all(calls);
-      assert.deepEqual(order, [...order].sort((a, b) => a - b), 'acknowledgements come back in call order');
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        'acknowledgements come back in call order',
+      );
       for (let i = 3; i < 120; i++) assert.deepEqual(got[i], expected[i], `call ${i} answered as if alone`);
     } finally {
       io.close();
@@ -362,7 +371,12 @@ describe('order, batching, floods, disconnects', () => {
     const io = svc.service.io;
     // The baseline once the server has seen the teacher leave (its close is asynchronous) and
     // saved what it taught: the cluster's channel is then closed.
-    await waitFor(async () => io.channelStats(clusterId), (stats) => stats === undefined, 'the teacher gone', 10_000);
+    await waitFor(
+      async () => io.channelStats(clusterId),
+      (stats) => stats === undefined,
+      'the teacher gone',
+      10_000,
+    );
     const baseSockets = io.connected;
     const baseChannels = io.openChannels;
     const listenersBefore = svc.service.server.listenerCount('request') + svc.service.server.listenerCount('upgrade');
@@ -373,7 +387,12 @@ describe('order, batching, floods, disconnects', () => {
       for (let i = 0; i < 200; i++) ignoreFailure(c.request(image(i)), 'the socket disconnects before they are answered');
       c.socket.disconnect();
     }
-    await waitFor(async () => ({ sockets: io.connected, channels: io.openChannels }), (s) => s.sockets === baseSockets && s.channels === baseChannels, 'sockets and channels released', 10_000);
+    await waitFor(
+      async () => ({ sockets: io.connected, channels: io.openChannels }),
+      (s) => s.sockets === baseSockets && s.channels === baseChannels,
+      'sockets and channels released',
+      10_000,
+    );
     assert.equal(svc.service.server.listenerCount('request') + svc.service.server.listenerCount('upgrade'), listenersBefore);
     const again = await connect(member);
     try {
@@ -393,7 +412,12 @@ describe('order, batching, floods, disconnects', () => {
       const closed = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
       assert.equal(await closed, 'io server disconnect', 'the idle socket was closed by the server');
       b.close();
-      await waitFor(async () => strict.service.io.connected, (n) => n === 0, 'sockets gone', 5000);
+      await waitFor(
+        async () => strict.service.io.connected,
+        (n) => n === 0,
+        'sockets gone',
+        5000,
+      );
       const c = await HanamiIo.connect(strict.url, strict.admin.token!);
       c.close();
     } finally {

@@ -46,33 +46,79 @@ function codeOf(work: () => unknown): BindErrorCode | 'no error' {
 
 test('dataset bindings are refused with stable codes (and the messages they always had)', () => {
   const fresh = Cluster.create(TWO_BY_TWO, 1);
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4, classes(4)))), 'named-inputs-required');
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'a', column: 2, size: 2 }] })), 'bad-columns');
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'nope' }] })), 'unknown-input');
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'a' }], readOnly: true })), 'not-trained');
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4, classes(4)), { inputs: [{ name: 'a' }] })), 'named-targets-required');
-  assert.equal(codeOf(() => fresh.bind(dataset(3, 4, classes(4)), { inputs: [{ name: 'a' }], output: 'z' })), 'unknown-output');
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4, classes(4)))),
+    'named-inputs-required',
+  );
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'a', column: 2, size: 2 }] })),
+    'bad-columns',
+  );
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'nope' }] })),
+    'unknown-input',
+  );
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4), { inputs: [{ name: 'a' }], readOnly: true })),
+    'not-trained',
+  );
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4, classes(4)), { inputs: [{ name: 'a' }] })),
+    'named-targets-required',
+  );
+  assert.equal(
+    codeOf(() => fresh.bind(dataset(3, 4, classes(4)), { inputs: [{ name: 'a' }], output: 'z' })),
+    'unknown-output',
+  );
 
   const single = Cluster.create(DEFAULT_TEMPLATE, 1);
   single.bind(dataset(3, 4, classes(4)));
-  assert.equal(codeOf(() => single.bind(dataset(2, 4), { readOnly: true })), 'wrong-length');
-  assert.equal(codeOf(() => single.bind(dataset(3, 4, classes(4, 3)), { readOnly: true })), 'wrong-length');
-  assert.equal(codeOf(() => single.bind(dataset(3, 4, values(4)), { readOnly: true })), 'wrong-target');
-  assert.equal(codeOf(() => single.bind(dataset(3, 4, values(4)))), 'wrong-target');
+  assert.equal(
+    codeOf(() => single.bind(dataset(2, 4), { readOnly: true })),
+    'wrong-length',
+  );
+  assert.equal(
+    codeOf(() => single.bind(dataset(3, 4, classes(4, 3)), { readOnly: true })),
+    'wrong-length',
+  );
+  assert.equal(
+    codeOf(() => single.bind(dataset(3, 4, values(4)), { readOnly: true })),
+    'wrong-target',
+  );
+  assert.equal(
+    codeOf(() => single.bind(dataset(3, 4, values(4)))),
+    'wrong-target',
+  );
   assert.throws(() => single.bind(dataset(2, 4), { readOnly: true }), { message: 'input "input" takes 3 values, the data has 2 columns' });
   assert.throws(() => single.bind(dataset(3, 4, values(4))), { message: 'output "output" already learns classes' });
-  assert.equal(codeOf(() => single.bind(dataset(5, 4, classes(4)))), 'no error', 'a training binding grows interfaces');
+  assert.equal(
+    codeOf(() => single.bind(dataset(5, 4, classes(4)))),
+    'no error',
+    'a training binding grows interfaces',
+  );
 });
 
 test('growing an input that would move a learned one is a BindError (not an internal error), and the network is unchanged', () => {
   const cluster = Cluster.create(TWO_BY_TWO, 1);
   const data = dataset(3, 40, classes(40));
-  const mapping = { inputs: [{ name: 'a', column: 0, size: 2 }, { name: 'b', column: 2, size: 1 }], output: 'x' };
+  const mapping = {
+    inputs: [
+      { name: 'a', column: 0, size: 2 },
+      { name: 'b', column: 2, size: 1 },
+    ],
+    output: 'x',
+  };
   const bound = cluster.bind(data, mapping);
   // Learn something, so that b's neurons own sections and cannot move.
   trainRows(new ExecutionContext(cluster.state), cluster.state, bound, 0, 40);
   const before = cluster.checkpoint();
-  const wider = { ...mapping, inputs: [{ name: 'a', column: 0, size: 3 }, { name: 'b', column: 2, size: 1 }] };
+  const wider = {
+    ...mapping,
+    inputs: [
+      { name: 'a', column: 0, size: 3 },
+      { name: 'b', column: 2, size: 1 },
+    ],
+  };
   let refused: unknown;
   try {
     cluster.bind(data, wider);
@@ -101,16 +147,49 @@ test('one sample binds as a one-row dataset with the same values would', () => {
 test('single-sample refusals keep the Socket.IO codes', () => {
   const cluster = Cluster.create(TWO_BY_TWO, 1);
   const two = { a: Float32Array.of(1, 2), b: Float32Array.of(3) };
-  assert.equal(codeOf(() => bindSample(cluster.state, Float32Array.of(1), undefined, true)), 'named-inputs-required');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, undefined, false)), 'not-trained');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, { label: 0, classes: 2 }, true)), 'named-targets-required');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, { z: { label: 0, classes: 2 } }, true)), 'unknown-output');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, { x: { label: 0 } }, true)), 'classes-required');
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, Float32Array.of(1), undefined, true)),
+    'named-inputs-required',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, undefined, false)),
+    'not-trained',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, { label: 0, classes: 2 }, true)),
+    'named-targets-required',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, { z: { label: 0, classes: 2 } }, true)),
+    'unknown-output',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, { x: { label: 0 } }, true)),
+    'classes-required',
+  );
   bindSample(cluster.state, two, { x: { label: 1, classes: 2 } }, true);
-  assert.equal(codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, 2) }, undefined, false)), 'missing-input');
-  assert.equal(codeOf(() => bindSample(cluster.state, { ...two, c: Float32Array.of(1) }, undefined, false)), 'unknown-input');
-  assert.equal(codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, Number.NaN), b: Float32Array.of(3) }, undefined, false)), 'not-finite');
-  assert.equal(codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, -1), b: Float32Array.of(3) }, undefined, false)), 'negative');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, { x: { label: 5 } }, true)), 'bad-label');
-  assert.equal(codeOf(() => bindSample(cluster.state, two, { x: { values: Float32Array.of(1) } }, true)), 'wrong-target');
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, 2) }, undefined, false)),
+    'missing-input',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, { ...two, c: Float32Array.of(1) }, undefined, false)),
+    'unknown-input',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, Number.NaN), b: Float32Array.of(3) }, undefined, false)),
+    'not-finite',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, { a: Float32Array.of(1, -1), b: Float32Array.of(3) }, undefined, false)),
+    'negative',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, { x: { label: 5 } }, true)),
+    'bad-label',
+  );
+  assert.equal(
+    codeOf(() => bindSample(cluster.state, two, { x: { values: Float32Array.of(1) } }, true)),
+    'wrong-target',
+  );
 });

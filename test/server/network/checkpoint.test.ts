@@ -74,7 +74,11 @@ test('a flipped byte anywhere is detected by the checksum', () => {
   for (const at of [20, 200, Math.floor(file.length / 2), file.length - 40, file.length - 1]) {
     const bad = Buffer.from(file);
     bad[at] = bad[at]! ^ 0x40;
-    assert.throws(() => decodeCheckpoint(bad), (e: unknown) => e instanceof CheckpointError && /checksum|magic|version|truncated/.test(e.message), `offset ${at}`);
+    assert.throws(
+      () => decodeCheckpoint(bad),
+      (e: unknown) => e instanceof CheckpointError && /checksum|magic|version|truncated/.test(e.message),
+      `offset ${at}`,
+    );
   }
 });
 

@@ -85,7 +85,10 @@ test('(b) work per sample grows with the number of active inputs: a sparse input
   const cluster = Cluster.create(DEFAULT_TEMPLATE, 5);
   trainLocal(cluster, data.train, 0, 3000);
   const image = Array.from(data.test.inputs.subarray(0, 784));
-  const lit = image.map((v, i) => [v, i] as const).filter(([v]) => v > 0).map(([, i]) => i);
+  const lit = image
+    .map((v, i) => [v, i] as const)
+    .filter(([v]) => v > 0)
+    .map(([, i]) => i);
   const visitsWith = (keep: number): number => {
     const row = new Float32Array(new SharedArrayBuffer(784 * 4));
     for (const i of lit.slice(0, keep)) row[i] = image[i]!;
@@ -156,9 +159,7 @@ test('two clusters train concurrently on one pool, fairly, and reach what they r
   for (const c of alone) await backend.train(c, c.bind(data.train), { sliceRows: 500 });
   const together = [Cluster.create(DEFAULT_TEMPLATE, 21), Cluster.create(DEFAULT_TEMPLATE, 22)];
   const order: number[] = [];
-  await Promise.all(
-    together.map((c, i) => backend.train(c, c.bind(data.train), { sliceRows: 500, onProgress: () => order.push(i) })),
-  );
+  await Promise.all(together.map((c, i) => backend.train(c, c.bind(data.train), { sliceRows: 500, onProgress: () => order.push(i) })));
   // Both made progress before either finished (slices interleave).
   const firstDone = Math.min(order.lastIndexOf(0), order.lastIndexOf(1));
   assert.ok(order.slice(0, firstDone).includes(0) && order.slice(0, firstDone).includes(1), `progress order ${order.join('')}`);

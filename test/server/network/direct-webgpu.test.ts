@@ -62,12 +62,15 @@ describe('direct I/O through the WebGPU backend', { skip }, () => {
     resetSpikingState(cluster.state);
     const first = (await runner.request(image(1, data.test))).outputs;
     const carried = (await runner.request(image(1, data.test))).outputs;
-    assert.ok(first.some((v, k) => Math.abs(v - carried[k]!) > 1e-4), 'the second call saw what the first left');
+    assert.ok(
+      first.some((v, k) => Math.abs(v - carried[k]!) > 1e-4),
+      'the second call saw what the first left',
+    );
     resetSpikingState(cluster.state);
     near((await runner.request(image(1, data.test))).outputs, first, 'after a reset, as from a cleared state', 1e-6);
   });
 
-  it('a prediction from a training job\'s between hook runs at once, and the job trains on as without it', async () => {
+  it("a prediction from a training job's between hook runs at once, and the job trains on as without it", async () => {
     // The training rows feed the input from column 1 on, the prediction's from column 0: the
     // job's next batch must not read its rows through the prediction's columns.
     const rows = 1200;

@@ -84,7 +84,16 @@ describe('parseTemplate: text syntax', () => {
       ],
     );
     assert.deepEqual(t.hexagons[1]?.loc, { line: 9, column: 5 });
-    assert.deepEqual(t.axons.map((a) => [a.from, a.to, a.loc]), [[{ x: 1, y: 1, z: 1 }, { x: 3, y: 1, z: 1 }, { line: 12, column: 5 }]]);
+    assert.deepEqual(
+      t.axons.map((a) => [a.from, a.to, a.loc]),
+      [
+        [
+          { x: 1, y: 1, z: 1 },
+          { x: 3, y: 1, z: 1 },
+          { line: 12, column: 5 },
+        ],
+      ],
+    );
     assert.deepEqual(
       t.inputs.map((i) => [i.name, i.type, i.loc.line]),
       [
@@ -103,10 +112,13 @@ describe('parseTemplate: text syntax', () => {
 
   it('accepts 2-D positions as z = 1', () => {
     const t = parseTemplate('version: 1\nhexagons:\n 1,1\n 2, 1\ninputs:\n a: 1,1\noutputs:\n b: 2,1 (bool)\n');
-    assert.deepEqual(t.hexagons.map((h) => h.position), [
-      { x: 1, y: 1, z: 1 },
-      { x: 2, y: 1, z: 1 },
-    ]);
+    assert.deepEqual(
+      t.hexagons.map((h) => h.position),
+      [
+        { x: 1, y: 1, z: 1 },
+        { x: 2, y: 1, z: 1 },
+      ],
+    );
     assert.deepEqual(t.outputs[0]?.position, { x: 2, y: 1, z: 1 });
     assert.equal(t.outputs[0]?.type, 'bool');
   });
@@ -128,8 +140,14 @@ outputs:
 `);
     assert.equal(t.hexagons.length, 4);
     assert.deepEqual(t.hexagons[0]?.position, { x: 0, y: -1, z: -2 });
-    assert.deepEqual(t.inputs.map((i) => i.type), ['match', 'plain']);
-    assert.deepEqual(t.outputs.map((o) => o.type), ['int', 'float', 'bool']);
+    assert.deepEqual(
+      t.inputs.map((i) => i.type),
+      ['match', 'plain'],
+    );
+    assert.deepEqual(
+      t.outputs.map((o) => o.type),
+      ['int', 'float', 'bool'],
+    );
   });
 
   it('uses DEFAULT_SETTINGS for missing settings', () => {
@@ -151,19 +169,7 @@ outputs:
   });
 
   it('ignores comments, blank lines, indentation and line-ending style but keeps locations exact', () => {
-    const text = [
-      '# a template',
-      '',
-      '   version: 1   # first',
-      'hexagons:',
-      '\t1 , 1 , 1',
-      '        2,1,1#trailing comment',
-      '',
-      'inputs:',
-      'in:1,1,1(binary)',
-      '  outputs:',
-      '  out: 2,1,1',
-    ];
+    const text = ['# a template', '', '   version: 1   # first', 'hexagons:', '\t1 , 1 , 1', '        2,1,1#trailing comment', '', 'inputs:', 'in:1,1,1(binary)', '  outputs:', '  out: 2,1,1'];
     for (const eol of ['\n', '\r\n', '\r']) {
       const t = parseTemplate(text.join(eol));
       assert.deepEqual(t.hexagons[0]?.loc, { line: 5, column: 2 });
@@ -175,10 +181,11 @@ outputs:
   });
 
   it('accepts arrows without spaces and names that look like keywords', () => {
-    const t = parseTemplate(
-      'version: 1\nhexagons:\n 1,1,1\n 2,1,1\n 3,1,1\n 4,1,1\naxons:\n 1,1,1->3,1,1\ninputs:\n outputs: 1,1,1\n 1st: 1,1,1\noutputs:\n version: 4,1,1\n',
+    const t = parseTemplate('version: 1\nhexagons:\n 1,1,1\n 2,1,1\n 3,1,1\n 4,1,1\naxons:\n 1,1,1->3,1,1\ninputs:\n outputs: 1,1,1\n 1st: 1,1,1\noutputs:\n version: 4,1,1\n');
+    assert.deepEqual(
+      t.inputs.map((i) => i.name),
+      ['outputs', '1st'],
     );
-    assert.deepEqual(t.inputs.map((i) => i.name), ['outputs', '1st']);
     assert.equal(t.outputs[0]?.name, 'version');
     assert.equal(t.axons.length, 1);
   });
@@ -202,10 +209,19 @@ describe('parseTemplate: JSON syntax', () => {
  "outputs": [{"name": "b", "position": {"x": 2, "y": 1, "z": 1}, "type": "int"}]}`);
     assert.deepEqual(t.settings, DEFAULT_SETTINGS);
     assert.deepEqual(t.axons, []);
-    assert.deepEqual(t.hexagons.map((h) => [h.position, h.loc]), [
-      [{ x: 1, y: 1, z: 1 }, { line: 3, column: 15 }],
-      [{ x: 2, y: 1, z: 1 }, { line: 3, column: 22 }],
-    ]);
+    assert.deepEqual(
+      t.hexagons.map((h) => [h.position, h.loc]),
+      [
+        [
+          { x: 1, y: 1, z: 1 },
+          { line: 3, column: 15 },
+        ],
+        [
+          { x: 2, y: 1, z: 1 },
+          { line: 3, column: 22 },
+        ],
+      ],
+    );
     assert.deepEqual(t.inputs[0]?.loc, { line: 4, column: 13 });
     assert.equal(t.inputs[0]?.type, 'plain');
     assert.equal(t.outputs[0]?.type, 'int');
@@ -329,12 +345,7 @@ describe('parseTemplate: text errors', () => {
     assertTemplateError(line3({ outputs: '  y: 3,1,1 (int' }), 9, 16, 'expected ")"');
     assertTemplateError(line3({ outputs: '  y: 3,1,1 (int) 4' }), 9, 18, 'unexpected "4" after the type');
     assertTemplateError(line3({ outputs: '  y 3,1,1' }), 9, 5, 'expected ":" after the name');
-    assertTemplateError(
-      line3({ outputs: '  y: 3,1,1\n  z: 1,1,1' }),
-      10,
-      6,
-      'output "z" is on hexagon 1,1,1, which already holds input "in" (line 7, column 3)',
-    );
+    assertTemplateError(line3({ outputs: '  y: 3,1,1\n  z: 1,1,1' }), 10, 6, 'output "z" is on hexagon 1,1,1, which already holds input "in" (line 7, column 3)');
   });
 });
 
@@ -343,12 +354,17 @@ describe('parseTemplate: JSON errors', () => {
   const json = (body: Record<string, unknown>): string => {
     const template = {
       version: 1,
-      hexagons: [[1, 1, 1], [2, 1, 1]],
+      hexagons: [
+        [1, 1, 1],
+        [2, 1, 1],
+      ],
       inputs: [{ name: 'i', position: [1, 1, 1] }],
       outputs: [{ name: 'o', position: [2, 1, 1] }],
       ...body,
     };
-    return `{\n${Object.entries(template).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(',\n')}\n}`;
+    return `{\n${Object.entries(template)
+      .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+      .join(',\n')}\n}`;
   };
   /** Line and column of the `nth` occurrence of `needle`, computed independently of the parser. */
   const locOf = (text: string, needle: string, nth = 1): [number, number] => {
@@ -358,8 +374,7 @@ describe('parseTemplate: JSON errors', () => {
     const before = text.slice(0, at).split('\n');
     return [before.length, (before[before.length - 1] as string).length + 1];
   };
-  const assertJsonError = (text: string, needle: string, nth: number, ...parts: string[]): TemplateError =>
-    assertTemplateError(text, ...locOf(text, needle, nth), ...parts);
+  const assertJsonError = (text: string, needle: string, nth: number, ...parts: string[]): TemplateError => assertTemplateError(text, ...locOf(text, needle, nth), ...parts);
 
   it('reports syntax errors with their position', () => {
     assertTemplateError('{ "version": 1, "hexagons": [[1,1,1],], }', 1, 38, 'invalid JSON: expected a value');
@@ -386,7 +401,17 @@ describe('parseTemplate: JSON errors', () => {
     assertJsonError(json({ hexagons: {} }), '{}', 1, '"hexagons" must be an array');
     assertJsonError(json({ hexagons: [[1, 1, 1, 1]] }), '[1,1,1,1]', 1, 'the position of a hexagon must have 2 or 3 coordinates');
     const [line, column] = locOf(json({}), '[1,1,1]');
-    assertJsonError(json({ hexagons: [[1, 1, 1], [1, 1, 1]] }), '[1,1,1]', 2, `duplicate hexagon 1,1,1 (first declared at line ${line}, column ${column})`);
+    assertJsonError(
+      json({
+        hexagons: [
+          [1, 1, 1],
+          [1, 1, 1],
+        ],
+      }),
+      '[1,1,1]',
+      2,
+      `duplicate hexagon 1,1,1 (first declared at line ${line}, column ${column})`,
+    );
     assertJsonError(json({ hexagons: [{ x: 1, y: 1, w: 1 }] }), '"w"', 1, 'unknown key "w" in a hexagon', 'one of x, y, z');
     assertJsonError(json({ hexagons: [{ x: 1 }] }), '{"x"', 1, 'missing key "y" in a hexagon');
     assertJsonError(json({ hexagons: [[1, '1', 1]] }), '"1"', 1, 'y coordinate of a hexagon must be an integer', 'found "1"');

@@ -3,16 +3,7 @@ import assert from 'node:assert/strict';
 
 import { parseTemplate } from '../../../server/network/template.js';
 import { TemplateError, type ClusterTemplate, type Position } from '../../../server/network/template-types.js';
-import {
-  FORWARD_SIDES,
-  SIDE_COUNT,
-  TARGET_SLOTS,
-  buildTopology,
-  columnOf,
-  neighbourPosition,
-  neighbours,
-  oppositeSide,
-} from '../../../server/network/topology.js';
+import { FORWARD_SIDES, SIDE_COUNT, TARGET_SLOTS, buildTopology, columnOf, neighbourPosition, neighbours, oppositeSide } from '../../../server/network/topology.js';
 
 /** A straight line of hexagons x = 1..n at y = 1, z = 1 with an input on the first. */
 function lineTemplate(n: number, opts: { distance?: number; output?: number; axons?: string } = {}): ClusterTemplate {
@@ -28,10 +19,7 @@ function lineTemplate(n: number, opts: { distance?: number; output?: number; axo
 function blockTemplate(w: number, h: number, d: number, distance: number): ClusterTemplate {
   const hexagons: string[] = [];
   for (let z = 0; z < d; z++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) hexagons.push(` ${x},${y},${z}`);
-  return parseTemplate(
-    `version: 1\nsettings:\n max_connection_distance: ${distance}\nhexagons:\n${hexagons.join('\n')}\n` +
-      `inputs:\n in: 0,0,0\noutputs:\n out: ${w - 1},${h - 1},${d - 1}\n`,
-  );
+  return parseTemplate(`version: 1\nsettings:\n max_connection_distance: ${distance}\nhexagons:\n${hexagons.join('\n')}\n` + `inputs:\n in: 0,0,0\noutputs:\n out: ${w - 1},${h - 1},${d - 1}\n`);
 }
 
 function indexOf(t: ClusterTemplate, x: number, y: number, z: number): number {
@@ -137,7 +125,10 @@ describe('buildTopology: target walk', () => {
       const topo = buildTopology(t, seed);
       for (let h = 0; h < 8; h++) {
         const slots = [...(topo.targets[h] as Int32Array)];
-        assert.ok(slots.every((target) => target === h + 1 || target === h + 2), `hexagon ${h}: ${slots.join(',')}`);
+        assert.ok(
+          slots.every((target) => target === h + 1 || target === h + 2),
+          `hexagon ${h}: ${slots.join(',')}`,
+        );
         const ones = slots.filter((target) => target === h + 1).length;
         assert.ok(ones > 20 && ones < 66, `hexagon ${h} seed ${seed}: ${ones} of 86 at one hop`);
         near += ones;
@@ -173,7 +164,10 @@ describe('buildTopology: target walk', () => {
     for (let seed = 0; seed < 20; seed++) {
       for (const target of buildTopology(t, seed).targets[h] as Int32Array) counts.set(target, (counts.get(target) ?? 0) + 1);
     }
-    assert.deepEqual([...counts.keys()].sort((a, b) => a - b), [...forward].sort((a, b) => a - b));
+    assert.deepEqual(
+      [...counts.keys()].sort((a, b) => a - b),
+      [...forward].sort((a, b) => a - b),
+    );
     const expected = (20 * TARGET_SLOTS) / 6;
     for (const count of counts.values()) assert.ok(Math.abs(count - expected) < expected * 0.25, `${count} vs ${expected}`);
   });
@@ -200,7 +194,13 @@ describe('buildTopology: target walk', () => {
         });
       }
       const reach = buildTopology(t, 0).reach;
-      reach.forEach((targets, h) => assert.deepEqual([...(seen[h] as Set<number>)].sort((x, y) => x - y), targets, `hexagon ${h}, D ${distance}`));
+      reach.forEach((targets, h) =>
+        assert.deepEqual(
+          [...(seen[h] as Set<number>)].sort((x, y) => x - y),
+          targets,
+          `hexagon ${h}, D ${distance}`,
+        ),
+      );
     }
   });
 
@@ -232,16 +232,17 @@ describe('buildTopology: order and validation', () => {
   });
 
   it('breaks ties by template order', () => {
-    const t = parseTemplate(
-      'version: 1\nhexagons:\n 2,3,1\n 1,1,1\n 1,3,1\n 2,1,1\ninputs:\n a: 1,1,1\n b: 1,3,1\noutputs:\n c: 2,1,1\n d: 2,3,1\n',
-    );
+    const t = parseTemplate('version: 1\nhexagons:\n 2,3,1\n 1,1,1\n 1,3,1\n 2,1,1\ninputs:\n a: 1,1,1\n b: 1,3,1\noutputs:\n c: 2,1,1\n d: 2,3,1\n');
     assert.deepEqual(buildTopology(t, 0).order, [1, 2, 0, 3]);
   });
 
   it('puts every hexagon before those it can reach in a 3-D block', () => {
     const t = blockTemplate(4, 4, 3, 3);
     const topo = buildTopology(t, 5);
-    assert.deepEqual([...topo.order].sort((a, b) => a - b), t.hexagons.map((_, i) => i));
+    assert.deepEqual(
+      [...topo.order].sort((a, b) => a - b),
+      t.hexagons.map((_, i) => i),
+    );
     const rank = new Map(topo.order.map((h, i) => [h, i]));
     topo.reach.forEach((targets, h) => {
       for (const target of targets) assert.ok((rank.get(h) as number) < (rank.get(target) as number));

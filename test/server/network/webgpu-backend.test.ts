@@ -53,7 +53,7 @@ describe('the WebGPU backend against the CPU backend', { skip }, () => {
     await cpu?.close();
   });
 
-  it('mnist8k: the WebGPU backend reaches the CPU backend\'s test accuracy within 0.5 points, with the same number of synapses ± 1 %', async () => {
+  it("mnist8k: the WebGPU backend reaches the CPU backend's test accuracy within 0.5 points, with the same number of synapses ± 1 %", async () => {
     const onCpu = Cluster.create(DEFAULT_TEMPLATE, 1);
     await cpu.train(onCpu, onCpu.bind(data.train));
     const onGpu = Cluster.create(DEFAULT_TEMPLATE, 1);
@@ -65,7 +65,9 @@ describe('the WebGPU backend against the CPU backend', { skip }, () => {
     const a = await accuracyOn(cpu, onCpu);
     const b = await accuracyOn(gpu, onGpu);
     const synapses = [onCpu.stats().synapses, onGpu.stats().synapses];
-    process.stderr.write(`# mnist8k: CPU ${(a.accuracy * 100).toFixed(2)} % / ${synapses[0]} synapses; WebGPU (${gpu.adapter.summary}) ${(b.accuracy * 100).toFixed(2)} % / ${synapses[1]} synapses, trained in ${seconds.toFixed(1)} s with ${t.submits - before.submits} submits\n`);
+    process.stderr.write(
+      `# mnist8k: CPU ${(a.accuracy * 100).toFixed(2)} % / ${synapses[0]} synapses; WebGPU (${gpu.adapter.summary}) ${(b.accuracy * 100).toFixed(2)} % / ${synapses[1]} synapses, trained in ${seconds.toFixed(1)} s with ${t.submits - before.submits} submits\n`,
+    );
     assert.ok(Math.abs(a.accuracy - b.accuracy) <= 0.005, `accuracy: CPU ${a.accuracy}, WebGPU ${b.accuracy}`);
     assert.ok(Math.abs(synapses[1]! - synapses[0]!) <= 0.01 * synapses[0]!, `synapses: CPU ${synapses[0]}, WebGPU ${synapses[1]}`);
     assert.ok(b.accuracy > 0.9);

@@ -18,6 +18,7 @@ import {
   type DatasetRecord,
   type ErrorEntry,
   type Membership,
+  type MetricPoint,
   type Project,
   type ProjectCollection,
   type Store,
@@ -135,7 +136,15 @@ function makeTask(projectId: string, name = unique('task'), createdAt = at(0), o
     name,
     state: 'queued',
     // Names with dots and dollars: MongoDB field-name rules must not touch them.
-    params: { datasetId: randomUUID(), epochs: 2, inputs: [{ name: 'in.put', column: 0, size: 2 }, { name: '$dollar', column: 2 }], output: 'out.$' },
+    params: {
+      datasetId: randomUUID(),
+      epochs: 2,
+      inputs: [
+        { name: 'in.put', column: 0, size: 2 },
+        { name: '$dollar', column: 2 },
+      ],
+      output: 'out.$',
+    },
     progress: { done: 0, total: 10 },
     result: null,
     resultBlobId: null,
@@ -548,8 +557,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const expected = byCreation(mine);
 
           const pages = [await c.list(projectId, { limit: 3 }), await c.list(projectId, { offset: 3, limit: 3 }), await c.list(projectId, { offset: 6, limit: 3 })];
-          assert.deepEqual(pages.map((p) => ids(p.items)), [ids(expected.slice(0, 3)), ids(expected.slice(3, 6)), ids(expected.slice(6))]);
-          assert.deepEqual(pages.map((p) => [p.total, p.offset, p.limit]), [[7, 0, 3], [7, 3, 3], [7, 6, 3]]);
+          assert.deepEqual(
+            pages.map((p) => ids(p.items)),
+            [ids(expected.slice(0, 3)), ids(expected.slice(3, 6)), ids(expected.slice(6))],
+          );
+          assert.deepEqual(
+            pages.map((p) => [p.total, p.offset, p.limit]),
+            [
+              [7, 0, 3],
+              [7, 3, 3],
+              [7, 6, 3],
+            ],
+          );
           assert.deepEqual(pages[0]!.items[0], expected[0]);
           assert.deepEqual(await c.list(projectId, { offset: 50 }), { items: [], total: 7, offset: 50, limit: 100 });
 
@@ -564,10 +583,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       it('lists by cluster within a project, paged', async () => {
         const projectId = randomUUID();
         const clusterId = randomUUID();
-        const onCluster = [
-          await store.tasks.create(makeTask(projectId, undefined, at(2), { clusterId })),
-          await store.tasks.create(makeTask(projectId, undefined, at(1), { clusterId })),
-        ];
+        const onCluster = [await store.tasks.create(makeTask(projectId, undefined, at(2), { clusterId })), await store.tasks.create(makeTask(projectId, undefined, at(1), { clusterId }))];
         await store.tasks.create(makeTask(projectId, undefined, at(0)));
         await store.tasks.create(makeTask(randomUUID(), undefined, at(0), { clusterId }));
 
@@ -585,7 +601,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         const listed = await store.tasks.listByState(['queued', 'running']);
         assert.deepEqual(orderAmong(listed, [queued, running, finished]), [running.id, queued.id]);
         assert.ok(listed.every((t) => t.state === 'queued' || t.state === 'running'));
-        assert.deepEqual(listed.find((t) => t.id === queued.id), queued);
+        assert.deepEqual(
+          listed.find((t) => t.id === queued.id),
+          queued,
+        );
         assert.deepEqual(await store.tasks.listByState([]), []);
         await store.tasks.update(queued.projectId, queued.id, { state: 'cancelled', finishedAt: at(9) });
         assert.ok(!ids(await store.tasks.listByState(['queued'])).includes(queued.id));
@@ -635,8 +654,96 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       });
     });
 
+    describe('task metric series', () => {
+      const point = (seq: number, extra: Partial<MetricPoint> = {}): MetricPoint => ({
+        seq,
+        time: at(seq),
+        done: (seq + 1) * 1000,
+        total: 1_000_000,
+        samplesPerSecond: 5000 + seq,
+        window: 1000,
+        accuracy: (seq % 100) / 100,
+        neurons: 100 + seq,
+        synapses: 10_000 + seq,
+        sections: 50 + seq,
+        bytes: 123_456 + seq,
+        final: false,
+        ...extra,
+      });
+
+      it('appends, pages and reads the last point; values read back as written', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        assert.deepEqual(await store.tasks.listMetrics(projectId, task.id), { items: [], total: 0, offset: 0, limit: 100 });
+        assert.equal(await store.tasks.lastMetric(projectId, task.id), null);
+        const unscored = (p: MetricPoint): MetricPoint => Object.fromEntries(Object.entries(p).filter(([k]) => k !== 'accuracy')) as unknown as MetricPoint;
+        const written = [point(0), { ...unscored(point(1)), rmse: 0.25, mae: 0.125 }, { ...unscored(point(2)), final: true, window: 0 }];
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, written.slice(0, 1), 1000), 1);
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, written.slice(1), 1000), 3);
+        assert.equal(await store.tasks.appendMetrics(projectId, task.id, [], 1000), 3);
+        const clean = written.map((p) => JSON.parse(JSON.stringify(p)) as MetricPoint);
+        assert.deepEqual((await store.tasks.listMetrics(projectId, task.id)).items, clean);
+        assert.deepEqual(await store.tasks.listMetrics(projectId, task.id, { offset: 1, limit: 1 }), { items: [clean[1]], total: 3, offset: 1, limit: 1 });
+        assert.deepEqual(await store.tasks.lastMetric(projectId, task.id), clean[2]);
+        // Scoped by project: another project's id sees nothing.
+        assert.equal((await store.tasks.listMetrics(randomUUID(), task.id)).total, 0);
+      });
+
+      it('stays bounded: a series over its limit halves, keeping the first and the newest point', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        const limit = 8;
+        const kept: number[] = [];
+        for (let seq = 0; seq < 40; seq++) {
+          const n = await store.tasks.appendMetrics(projectId, task.id, [point(seq)], limit);
+          assert.ok(n <= limit, `${n} points kept after seq ${seq}`);
+          kept.push(n);
+        }
+        // 9 points → every second one dropped (1, 3, 5, 7) → 5; and so on.
+        assert.deepEqual(kept.slice(0, 10), [1, 2, 3, 4, 5, 6, 7, 8, 5, 6]);
+        const series = (await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items.map((p) => p.seq);
+        assert.equal(series.length, kept[kept.length - 1]);
+        assert.equal(series[0], 0);
+        assert.equal(series[series.length - 1], 39);
+        assert.deepEqual(
+          series,
+          [...series].sort((a, b) => a - b),
+          'in seq order',
+        );
+        assert.equal((await store.tasks.lastMetric(projectId, task.id))?.seq, 39);
+      });
+
+      it('keeps 1,000 points at most and deletes the series with its task', async () => {
+        const projectId = randomUUID();
+        const task = await store.tasks.create(makeTask(projectId));
+        let n = 0;
+        for (let seq = 0; seq < 1000; seq += 100)
+          n = await store.tasks.appendMetrics(
+            projectId,
+            task.id,
+            Array.from({ length: 100 }, (_, i) => point(seq + i)),
+            1000,
+          );
+        assert.equal(n, 1000);
+        n = await store.tasks.appendMetrics(projectId, task.id, [point(1000)], 1000);
+        assert.equal(n, 501);
+        // A batch far over the limit halves as often as it takes: 501 + 1,600 → 2,101 → 1,051 → 526.
+        n = await store.tasks.appendMetrics(
+          projectId,
+          task.id,
+          Array.from({ length: 1600 }, (_, i) => point(1001 + i)),
+          1000,
+        );
+        assert.equal(n, 526);
+        const kept = (await store.tasks.listMetrics(projectId, task.id, { limit: 1000 })).items;
+        assert.deepEqual([kept[0]?.seq, kept.at(-1)?.seq], [0, 2600]);
+        await store.tasks.delete(projectId, task.id);
+        assert.equal((await store.tasks.listMetrics(projectId, task.id)).total, 0);
+      });
+    });
+
     describe('task compare-and-set', () => {
-      it('lists one cluster\'s tasks by state', async () => {
+      it("lists one cluster's tasks by state", async () => {
         const projectId = randomUUID();
         const clusterId = randomUUID();
         const a = await store.tasks.create(makeTask(projectId, undefined, at(3), { clusterId, state: 'queued' }));
@@ -707,9 +814,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
       it('lets exactly one of several concurrent starts win', async () => {
         const projectId = randomUUID();
         const task = await store.tasks.create(makeTask(projectId));
-        const results = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: `pod-${i}` })),
-        );
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'running', runBy: `pod-${i}` })));
         const winners = results.filter((r) => r !== null);
         assert.equal(winners.length, 1);
         assert.equal((await store.tasks.get(projectId, task.id)).runBy, winners[0]!.runBy);
@@ -830,7 +935,10 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
         assert.ok(ids.includes(held.id));
         assert.ok(!ids.includes(released.id));
         assert.ok(!ids.includes(never.id));
-        assert.deepEqual(leased.find((r) => r.id === held.id), await store.clusters.get(held.projectId, held.id));
+        assert.deepEqual(
+          leased.find((r) => r.id === held.id),
+          await store.clusters.get(held.projectId, held.id),
+        );
       });
     });
 
@@ -865,12 +973,8 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>, 
           const append = (entry: AuditEntry & ErrorEntry) => (log === 'audit' ? store.audit.append(entry) : store.errors.append(entry));
           const list = (filter: { userId?: string; projectId?: string }, page?: { offset?: number; limit?: number }) =>
             log === 'audit' ? store.audit.list(filter, page) : store.errors.list(filter, page);
-          const entries = [
-            make({ time: at(3), userId, projectId }),
-            make({ time: at(1), userId }),
-            make({ time: at(2), projectId }),
-            make({ time: at(2), userId, projectId }),
-          ] as (AuditEntry & ErrorEntry)[];
+          const entries = [make({ time: at(3), userId, projectId }), make({ time: at(1), userId }), make({ time: at(2), projectId }), make({ time: at(2), userId, projectId })] as (AuditEntry &
+            ErrorEntry)[];
           for (const e of entries) await append(e);
 
           const byTime = <T extends { time: string; id: string }>(xs: T[]) => [...xs].sort((a, b) => a.time.localeCompare(b.time) || (a.id < b.id ? -1 : 1));

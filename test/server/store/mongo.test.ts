@@ -45,7 +45,12 @@ function asMongo(store: Store): MongoStore {
 /** GridFS chunks whose files document is missing: what a failed upload could leave. */
 async function orphanChunks(store: Store): Promise<string[]> {
   const db = asMongo(store).db;
-  const fileIds = (await db.collection<{ _id: string }>('blobs.files').find({}, { projection: { _id: 1 } }).toArray()).map((f) => f._id);
+  const fileIds = (
+    await db
+      .collection<{ _id: string }>('blobs.files')
+      .find({}, { projection: { _id: 1 } })
+      .toArray()
+  ).map((f) => f._id);
   const orphans = await db
     .collection<{ files_id: string; n: number }>('blobs.chunks')
     .find({ files_id: { $nin: fileIds } }, { projection: { files_id: 1, n: 1 } })
@@ -136,7 +141,10 @@ if (!url) {
       const newerDatabase = freshDatabaseName();
       const client = new MongoClient(mongoUrl, CLIENT_OPTIONS);
       try {
-        await client.db(newerDatabase).collection<{ _id: string; version: number }>('meta').insertOne({ _id: 'schema', version: MONGO_SCHEMA_VERSION + 1 });
+        await client
+          .db(newerDatabase)
+          .collection<{ _id: string; version: number }>('meta')
+          .insertOne({ _id: 'schema', version: MONGO_SCHEMA_VERSION + 1 });
         const newer = new MongoStore({ url: mongoUrl, database: newerDatabase, clientOptions: CLIENT_OPTIONS });
         await assert.rejects(newer.init(), (e: unknown) => e instanceof StoreError && /newer/.test(e.message));
         await newer.close();
@@ -156,11 +164,35 @@ if (!url) {
         const now = new Date().toISOString();
         // Documents as version 1 wrote them: no lease, no runner.
         await db.collection<{ _id: string }>('clusters').insertOne({
-          _id: 'c1', projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks', stateBlobId: null, stats: '{}', createdAt: now, updatedAt: now, createdBy: 'u',
+          _id: 'c1',
+          projectId,
+          name: 'old',
+          templateText: 'version: 1',
+          seed: 1,
+          backend: 'auto',
+          mode: 'tasks',
+          stateBlobId: null,
+          stats: '{}',
+          createdAt: now,
+          updatedAt: now,
+          createdBy: 'u',
         } as { _id: string });
         await db.collection<{ _id: string }>('tasks').insertOne({
-          _id: 't1', projectId, clusterId: 'c1', kind: 'train', name: 't', state: 'queued', params: '{"datasetId":"d1","epochs":1}', progress: { done: 0, total: 1 }, result: 'null', resultBlobId: null, error: null,
-          createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+          _id: 't1',
+          projectId,
+          clusterId: 'c1',
+          kind: 'train',
+          name: 't',
+          state: 'queued',
+          params: '{"datasetId":"d1","epochs":1}',
+          progress: { done: 0, total: 1 },
+          result: 'null',
+          resultBlobId: null,
+          error: null,
+          createdAt: now,
+          startedAt: null,
+          finishedAt: null,
+          createdBy: 'u',
         } as { _id: string });
         const upgraded = new MongoStore({ url: mongoUrl, database: oldDatabase, clientOptions: CLIENT_OPTIONS });
         await upgraded.init();
@@ -180,8 +212,20 @@ if (!url) {
       const projectId = randomUUID();
       const now = new Date().toISOString();
       const cluster = await store.clusters.create({
-        id: randomUUID(), projectId, name: 'leased', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks', stateBlobId: null, stats: {},
-        owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        name: 'leased',
+        templateText: 'version: 1',
+        seed: 1,
+        backend: 'auto',
+        mode: 'tasks',
+        stateBlobId: null,
+        stats: {},
+        owner: null,
+        leaseUntil: null,
+        createdAt: now,
+        updatedAt: now,
+        createdBy: 'u',
       });
       await store.clusters.claim(projectId, cluster.id, 'pod-a', '2030-01-01T00:00:00.000Z', now);
       for (let i = 0; i < 5; i++) assert.equal(await store.clusters.renew(projectId, cluster.id, 'pod-a', `2030-01-0${i + 2}T00:00:00.000Z`), true);
@@ -189,7 +233,10 @@ if (!url) {
       assert.ok(doc);
       assert.ok(!('owner' in doc) && !('leaseUntil' in doc), 'the lease is not in the cluster document');
       const entries = await store.db.collection('clusterLeases').find({ clusterId: cluster.id }).toArray();
-      assert.deepEqual(entries.map((e) => [e.epoch, e.owner, e.leaseUntil]), [[6, 'pod-a', '2030-01-06T00:00:00.000Z']]);
+      assert.deepEqual(
+        entries.map((e) => [e.epoch, e.owner, e.leaseUntil]),
+        [[6, 'pod-a', '2030-01-06T00:00:00.000Z']],
+      );
       await store.clusters.delete(projectId, cluster.id);
       assert.equal(await store.db.collection('clusterLeases').countDocuments({ clusterId: cluster.id }), 0);
     });
@@ -198,12 +245,29 @@ if (!url) {
       const projectId = randomUUID();
       const now = new Date().toISOString();
       const task = await store.tasks.create({
-        id: randomUUID(), projectId, clusterId: randomUUID(), kind: 'train', name: 't', state: 'queued', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 0, total: 1 },
-        result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        clusterId: randomUUID(),
+        kind: 'train',
+        name: 't',
+        state: 'queued',
+        params: { datasetId: 'd1', epochs: 1 },
+        progress: { done: 0, total: 1 },
+        result: null,
+        resultBlobId: null,
+        error: null,
+        runBy: null,
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+        createdBy: 'u',
       });
       // A guard written long ago by an instance that never got to update the task.
       await store.db.collection<{ _id: string }>('taskTransitions').insertOne({
-        _id: `${task.id}:queued`, taskId: task.id, at: new Date(Date.now() - 60_000).toISOString(), set: { state: 'running', runBy: 'dead-pod', startedAt: now },
+        _id: `${task.id}:queued`,
+        taskId: task.id,
+        at: new Date(Date.now() - 60_000).toISOString(),
+        set: { state: 'running', runBy: 'dead-pod', startedAt: now },
       } as { _id: string });
       assert.equal(await store.tasks.updateIf(projectId, task.id, { states: ['queued'] }, { state: 'cancelled' }), null, 'the guard wins');
       const rolled = await store.tasks.get(projectId, task.id);
@@ -217,7 +281,7 @@ if (!url) {
 
     it('turns an unreachable server into a StoreError', async () => {
       const unreachable = new MongoStore({ url: 'mongodb://127.0.0.1:1/', database: 'x', clientOptions: { serverSelectionTimeoutMS: 300 } });
-      await assert.rejects(unreachable.init(), (e: unknown) => e instanceof StoreError && !(e.constructor.name.startsWith('Mongo')));
+      await assert.rejects(unreachable.init(), (e: unknown) => e instanceof StoreError && !e.constructor.name.startsWith('Mongo'));
       await unreachable.close();
     });
   });

@@ -127,18 +127,45 @@ describe('SqliteStore specifics', () => {
       const projectId = randomUUID();
       const now = new Date().toISOString();
       const cluster = await store.clusters.create({
-        id: randomUUID(), projectId, name: 'old', templateText: 'version: 1', seed: 1, backend: 'auto', mode: 'tasks',
-        stateBlobId: null, stats: {}, owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        name: 'old',
+        templateText: 'version: 1',
+        seed: 1,
+        backend: 'auto',
+        mode: 'tasks',
+        stateBlobId: null,
+        stats: {},
+        owner: null,
+        leaseUntil: null,
+        createdAt: now,
+        updatedAt: now,
+        createdBy: 'u',
       });
       const task = await store.tasks.create({
-        id: randomUUID(), projectId, clusterId: cluster.id, kind: 'train', name: 't', state: 'queued', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 0, total: 1 },
-        result: null, resultBlobId: null, error: null, runBy: null, createdAt: now, startedAt: null, finishedAt: null, createdBy: 'u',
+        id: randomUUID(),
+        projectId,
+        clusterId: cluster.id,
+        kind: 'train',
+        name: 't',
+        state: 'queued',
+        params: { datasetId: 'd1', epochs: 1 },
+        progress: { done: 0, total: 1 },
+        result: null,
+        resultBlobId: null,
+        error: null,
+        runBy: null,
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+        createdBy: 'u',
       });
       await store.close();
-      // Back to what version 1 had: no lease or runner columns, no cancel requests.
+      // Back to what version 1 had: no lease or runner columns, no cancel requests, no
+      // metric series (version 3).
       const db = new Database(join(dir, SQLITE_FILE));
       db.exec(`DROP INDEX clusters_owner; ALTER TABLE clusters DROP COLUMN owner; ALTER TABLE clusters DROP COLUMN lease_until;
-               ALTER TABLE tasks DROP COLUMN run_by; DROP TABLE task_cancel_requests; UPDATE schema_version SET version = 1;`);
+               ALTER TABLE tasks DROP COLUMN run_by; DROP TABLE task_cancel_requests; DROP TABLE task_metrics; UPDATE schema_version SET version = 1;`);
       db.close();
 
       const migrated = new SqliteStore({ dataDir: dir });
@@ -147,9 +174,13 @@ describe('SqliteStore specifics', () => {
       assert.deepEqual(await migrated.tasks.get(projectId, task.id), task);
       assert.equal((await migrated.clusters.claim(projectId, cluster.id, 'pod-a', '2030-01-01T00:00:00.000Z', now))?.owner, 'pod-a');
       assert.equal(await migrated.tasks.requestCancel(projectId, task.id, 'alice'), true);
+      // Version 3: the task has an empty metric series that takes points.
+      assert.equal((await migrated.tasks.listMetrics(projectId, task.id)).total, 0);
+      const point = { seq: 0, time: now, done: 1, total: 1, samplesPerSecond: 1, window: 0, neurons: 1, synapses: 0, sections: 0, bytes: 0, final: true };
+      assert.equal(await migrated.tasks.appendMetrics(projectId, task.id, [point], 1000), 1);
       await migrated.close();
       const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
-      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
+      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: SQLITE_SCHEMA_VERSION }]);
       check.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -167,13 +198,27 @@ describe('SqliteStore specifics', () => {
       const now = new Date().toISOString();
       const outputs = [{ name: 'output', mode: 'class', column: 0, size: 2, labels: ['even', 'odd'] }];
       const data = {
-        kind: 'request', params: { datasetId: 'd1', epochs: 1 }, progress: { done: 3, total: 3 },
+        kind: 'request',
+        params: { datasetId: 'd1', epochs: 1 },
+        progress: { done: 3, total: 3 },
         result: { rows: 3, width: 2, outputs, samples: 3, seconds: 0.001, samplesPerSecond: 3000, rmse: null, mae: null },
-        resultBlobId: 'b1', error: null, startedAt: now, finishedAt: now, createdBy: 'u',
+        resultBlobId: 'b1',
+        error: null,
+        startedAt: now,
+        finishedAt: now,
+        createdBy: 'u',
       };
       const db = new Database(join(dir, SQLITE_FILE));
-      db.prepare('INSERT INTO tasks (id, project_id, name, created_at, cluster_id, state, run_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(id, projectId, 'old', now, 'c1', 'finished', 'pod-a', JSON.stringify(data));
+      db.prepare('INSERT INTO tasks (id, project_id, name, created_at, cluster_id, state, run_by, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        id,
+        projectId,
+        'old',
+        now,
+        'c1',
+        'finished',
+        'pod-a',
+        JSON.stringify(data),
+      );
       db.close();
       const reopened = new SqliteStore({ dataDir: dir });
       await reopened.init();

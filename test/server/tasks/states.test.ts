@@ -26,8 +26,20 @@ let store: SqliteStore;
 async function makeCluster(): Promise<ClusterRef> {
   const now = new Date().toISOString();
   const record = await store.clusters.create({
-    id: randomUUID(), projectId: randomUUID(), name: `c-${randomUUID()}`, templateText: DEFAULT_TEMPLATE, seed: 1, backend: 'auto', mode: 'tasks',
-    stateBlobId: null, stats: {}, owner: null, leaseUntil: null, createdAt: now, updatedAt: now, createdBy: 'test',
+    id: randomUUID(),
+    projectId: randomUUID(),
+    name: `c-${randomUUID()}`,
+    templateText: DEFAULT_TEMPLATE,
+    seed: 1,
+    backend: 'auto',
+    mode: 'tasks',
+    stateBlobId: null,
+    stats: {},
+    owner: null,
+    leaseUntil: null,
+    createdAt: now,
+    updatedAt: now,
+    createdBy: 'test',
   });
   return { projectId: record.projectId, clusterId: record.id };
 }
