@@ -100,7 +100,7 @@ function moduleOnce(): object | null {
 function instantiate(): WalkExports | null {
   const module = moduleOnce();
   if (!module) return null;
-  return new WebAssembly.Instance(module, { Math: { log2: Math.log2 } }).exports as unknown as WalkExports;
+  return new WebAssembly.Instance(module, { Math: { log2: Math.log2 } }).exports as WalkExports;
 }
 
 /** Whether the WebAssembly walk can run in this process (built and loadable). */
@@ -256,7 +256,7 @@ export class WasmWalk implements SliceWalk {
     const mappings: Mapping[] = [];
     const adopt = <T extends View>(owner: object, key: string, view: T, alias = false): T => {
       const original = get(owner, key) as T;
-      if (!alias) (view as View).set(original as never);
+      if (!alias) view.set(original);
       set(owner, key, view);
       mappings.push({ owner, key, original, view, alias });
       return view;
@@ -265,21 +265,21 @@ export class WasmWalk implements SliceWalk {
     const sections = adopt(state, 'sectionsI32', new Int32Array(buffer, secAddr, state.sectionsI32.length));
     adopt(state, 'sectionsF32', new Float32Array(buffer, secAddr, state.sectionsI32.length), true);
     const neuronViews = hexagons.map((h, i) => {
-      const v = adopt(h, 'neuronsI32', new Int32Array(buffer, neuAddr[i]!, h.neuronsI32.length));
-      adopt(h, 'neuronsF32', new Float32Array(buffer, neuAddr[i]!, h.neuronsI32.length), true);
+      const v = adopt(h, 'neuronsI32', new Int32Array(buffer, neuAddr[i], h.neuronsI32.length));
+      adopt(h, 'neuronsF32', new Float32Array(buffer, neuAddr[i], h.neuronsI32.length), true);
       return v;
     });
     const hexTable = new Int32Array(buffer, hexTab, (HEX_ENTRY_BYTES / 4) * H);
     const scratch = ctx.hex.slice(0, H);
     scratch.forEach((s, h) => {
       const addr = scratchAddr[h]!;
-      adopt(s, 'input0', new Float64Array(buffer, addr[0]!, s.input0.length));
-      adopt(s, 'input1', new Float64Array(buffer, addr[1]!, s.input1.length));
-      adopt(s, 'delta', new Float32Array(buffer, addr[2]!, s.delta.length));
-      adopt(s, 'dpart0', new Float64Array(buffer, addr[3]!, s.dpart0.length));
-      adopt(s, 'dpart1', new Float64Array(buffer, addr[4]!, s.dpart1.length));
-      adopt(s, 'act', new Float32Array(buffer, addr[5]!, s.act.length));
-      adopt(s, 'active', new Int32Array(buffer, addr[6]!, s.active.length));
+      adopt(s, 'input0', new Float64Array(buffer, addr[0], s.input0.length));
+      adopt(s, 'input1', new Float64Array(buffer, addr[1], s.input1.length));
+      adopt(s, 'delta', new Float32Array(buffer, addr[2], s.delta.length));
+      adopt(s, 'dpart0', new Float64Array(buffer, addr[3], s.dpart0.length));
+      adopt(s, 'dpart1', new Float64Array(buffer, addr[4], s.dpart1.length));
+      adopt(s, 'act', new Float32Array(buffer, addr[5], s.act.length));
+      adopt(s, 'active', new Int32Array(buffer, addr[6], s.active.length));
       const row = h * (HEX_ENTRY_BYTES / 4);
       for (let k = 0; k < 6; k++) hexTable[row + k] = addr[k]!;
       hexTable[row + 6] = hexagons[h]!.kind === 'input' ? 1 : 0;
@@ -351,7 +351,7 @@ export class WasmWalk implements SliceWalk {
       if (get(m.owner, m.key) !== m.view) continue;
       if (!m.alias) {
         if (m.page) (m.original as Float32Array).set((m.view as Float32Array).subarray(0, m.page.used));
-        else (m.original as Float32Array).set(m.view as Float32Array);
+        else (m.original as Float32Array).set(m.view);
       }
       set(m.owner, m.key, m.original);
     }
