@@ -8,7 +8,7 @@ import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
 import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
-import { TeamCommand, type TeamLeader } from './team.js';
+import { type TeamLeader, Walker } from './team.js';
 import { WASM_WALK_MIN_ROWS, WasmWalk } from './wasm-walk.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
 
@@ -92,13 +92,14 @@ function walksAnything(ctx: ExecutionContext, state: NetworkState, hexagon: numb
   return false;
 }
 
-/** Training forward pass; with a team, every section walk runs as a two-lane phase. */
+/** Training forward pass; with a team, every section walk runs as a two-lane phase.
+ *  `walked[h]` records who walked lane 1 of hexagon h (team.ts Walker). */
 function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLeader | undefined, walked: Uint8Array): void {
   ctx.log.count = 0;
   let first = true;
   for (const h of state.order) {
     const hex = state.hexagons[h]!;
-    walked[h] = 0;
+    walked[h] = Walker.none;
     if (hex.kind === 'output') {
       computeOutputs(ctx, state, hex.outputGroup);
       continue;
@@ -106,7 +107,6 @@ function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLead
     if (hex.kind === 'hidden') updateNeurons(ctx, state, h);
     if (!team) {
       forwardSections(ctx, state, h, true);
-      walked[h] = 1;
       continue;
     }
     if (!walksAnything(ctx, state, h)) {
@@ -114,9 +114,8 @@ function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLead
       forwardSections(ctx, state, h, true);
       continue;
     }
-    team.run(first ? TeamCommand.forwardFirst : TeamCommand.forward, h, () => forwardSections(ctx, state, h, true));
+    walked[h] = team.forward(ctx, state, h, first, () => forwardSections(ctx, state, h, true));
     first = false;
-    walked[h] = 1;
   }
 }
 
@@ -132,7 +131,8 @@ export function backward(ctx: ExecutionContext, state: NetworkState, data: Bound
       continue;
     }
     if (team && walked) {
-      if (walked[h]) team.run(TeamCommand.backward, h, () => backwardSections(ctx, state, h));
+      const walker = walked[h]!;
+      if (walker !== Walker.none) team.backward(ctx, state, h, walker, () => backwardSections(ctx, state, h));
     } else {
       backwardSections(ctx, state, h);
     }
@@ -181,7 +181,6 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
 export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader, out?: Float32Array): void {
   // The data binding may have sized interfaces since the context was made.
   ctx.fit(state);
-  ctx.lane = team ? 0 : -1;
   // Alone, the section walks run in WebAssembly (wasm-walk.ts); a team shares its scratch
   // between threads, which a module's private memory cannot, so it keeps the TypeScript walk.
   // Mapping the network in and out costs about as much as a few samples, so a call of a few
@@ -191,10 +190,15 @@ export function trainRows(ctx: ExecutionContext, state: NetworkState, data: Boun
   try {
     team?.publish(state, ctx);
     for (let row = from; row < to; row++) {
+      // After a team fell back to one thread (a late partner), the rest runs as one thread.
+      const lead = team && !team.solo ? team : undefined;
+      if (team && !lead) team.counters.soloSamples++;
+      ctx.lane = lead ? 0 : -1;
       loadRow(ctx, state, data, row);
-      forwardTrain(ctx, state, team, walked);
+      forwardTrain(ctx, state, lead, walked);
       if (out) copyOutputs(ctx, state, out, row - from);
-      backward(ctx, state, data, row, team, walked);
+      backward(ctx, state, data, row, lead, walked);
+      lead?.endSample();
       growAfterSample(ctx, state);
       team?.publish(state, ctx);
     }

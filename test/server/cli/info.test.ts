@@ -29,7 +29,7 @@ describe('hanami --help', () => {
     [['train'], ['--train', '--test', '--train-labels', '--test-labels', '--label', '--targets', '--inputs', '--template', '--epochs', '--seed', '--backend', '--threads', '--save', '--json']],
     [['test'], ['--checkpoint', '--test', '--test-labels', '--label', '--targets', '--backend', '--threads', '--json']],
     [['info'], ['--json']],
-    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--shape', '--train-rows']],
+    [['bench'], ['--only', '--runs', '--backend', '--threads', '--out', '--contention', '--shape', '--train-rows']],
     [
       ['dataset', 'export'],
       ['mnist8k', '<dir>'],
@@ -75,6 +75,7 @@ describe('hanami info / bench', () => {
     if (webgpu.available && webgpu.hardware === false) assert.equal(backend.selected, 'cpu', 'auto does not take a software adapter');
     str(backend, 'reason', 'backend');
     int(info, 'threads', 'info', 1);
+    assert.match(str(info, 'threadsReason', 'info'), /CPU affinity|cgroup|HANAMI_THREADS/);
   });
 
   it('info --json on a host without a WebGPU adapter: webgpu unavailable, auto selects the CPU', async () => {
