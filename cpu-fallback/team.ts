@@ -224,10 +224,10 @@ export class TeamLeader {
   }
 }
 
-/** The buffers the partner reads, by identity: any replacement (a new page, compaction,
- *  a grown table) must be published. */
+/** The buffers the partner reads, by identity: any replacement (a new page, a page whose
+ *  host arrays grew, compaction, a grown table) must be published. */
 function layoutRefs(state: NetworkState): unknown[] {
-  return [state.pages, state.pages.length, state.sectionsI32, ...state.hexagons.map((h) => h.neuronsI32)];
+  return [state.pages, state.pages.length, state.sectionsI32, ...state.pages.map((p) => p.weight), ...state.hexagons.map((h) => h.neuronsI32)];
 }
 
 function sameRefs(a: unknown[], b: unknown[]): boolean {

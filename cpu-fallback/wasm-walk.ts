@@ -300,11 +300,14 @@ export class WasmWalk implements SliceWalk {
     const pageViews = state.pages.map((page, p) => {
       const a = pageAddr[p]!;
       pageTable[p] = a;
-      const weight = new Float32Array(buffer, a, SYNAPSES_PER_PAGE);
+      // The module's column stride is SYNAPSES_PER_PAGE; the views are as long as the page's
+      // host arrays, so growth past them replaces the arrays (and the next ensure maps again).
+      const slots = page.weight.length;
+      const weight = new Float32Array(buffer, a, slots);
       weight.set(page.weight);
-      const border = new Float32Array(buffer, a + SYNAPSES_PER_PAGE * 4, SYNAPSES_PER_PAGE);
+      const border = new Float32Array(buffer, a + SYNAPSES_PER_PAGE * 4, slots);
       border.set(page.border);
-      const meta = new Uint32Array(buffer, a + SYNAPSES_PER_PAGE * 8, SYNAPSES_PER_PAGE);
+      const meta = new Uint32Array(buffer, a + SYNAPSES_PER_PAGE * 8, slots);
       meta.set(page.meta);
       for (const [key, view] of [
         ['weight', weight],

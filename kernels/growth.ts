@@ -47,7 +47,7 @@ import {
   packMeta,
 } from './layout.js';
 import { RngStream, rand32 } from './rng.js';
-import { type HexagonState, type NetworkState, newSynapsePage, reserveNeuronBlocks, reserveOutputRows, reserveSections } from './state.js';
+import { type HexagonState, type NetworkState, growSynapsePage, newSynapsePage, reserveNeuronBlocks, reserveOutputRows, reserveSections } from './state.js';
 
 // ---------------------------------------------------------------------------------------
 // Growth requests: what parallel steps ask for
@@ -297,7 +297,8 @@ export function nextCapacity(capacity: number): number {
 }
 
 /** A run of `capacity` contiguous slots for a section of walk lane `lane`: a released run of
- *  that size if there is one, else the end of the lane's last page, else a new page.
+ *  that size if there is one, else the end of the lane's last page (its host arrays grown
+ *  when needed), else a new page.
  *  Returns page * SYNAPSES_PER_PAGE + offset. */
 function allocateRun(state: NetworkState, capacity: number, lane: number): number {
   const free = state.freeRuns[freeListIndex(capacity, lane)];
@@ -314,6 +315,9 @@ function allocateRun(state: NetworkState, capacity: number, lane: number): numbe
     index = state.pages.length - 1;
     state.counters[COUNTER.pageCount] = state.pages.length;
   }
+  // The host arrays grow geometrically as the bump pointer needs (the addressing does not
+  // change, so the values are the same as with whole pages).
+  growSynapsePage(page, page.used + capacity);
   const offset = page.used;
   page.used += capacity;
   state.counters[COUNTER.slotsReserved]! += capacity;

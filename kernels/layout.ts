@@ -52,8 +52,13 @@ export const MAX_SYNAPSES_PER_SECTION = 128;
 /** A split keeps the synapses below this index and hands the potential above them to a
  *  new section. */
 export const SPLIT_KEEP_SYNAPSES = 64;
-/** Synapse storage grows by pages of this many synapses (768 KiB per page). */
+/** Synapse storage grows by pages of this many synapses (768 KiB per page): the addressing
+ *  unit (page × SYNAPSES_PER_PAGE + offset) and the GPU's page stride. A page's host arrays
+ *  start at PAGE_INITIAL_SLOTS and double as its bump pointer needs, up to this. */
 export const SYNAPSES_PER_PAGE = 1 << 16;
+/** Slots a new page's host arrays hold (12 KiB): a small network's synapses fit in one per
+ *  lane, so a hosted cluster costs what it grew, not whole pages. */
+export const PAGE_INITIAL_SLOTS = 1 << 10;
 /** Section capacities are multiples of this (so a section wastes at most 3 slots). */
 export const SYNAPSE_CAPACITY_STEP = 4;
 /** Target-hexagon slots per hexagon, drawn once by random walks. */

@@ -13,6 +13,7 @@ import {
   NEU_FIRST_SECTION,
   NEU_OUTPUT_ROW,
   NEU_REFRACTORY,
+  PAGE_INITIAL_SLOTS,
   SECTION_STRIDE,
   SYNAPSES_PER_PAGE,
   SPIKING_COOLDOWN_LIMIT,
@@ -97,6 +98,9 @@ export interface OutputGroupState {
 }
 
 export interface SynapsePage {
+  /** The three columns: as many slots as the page holds on the host now (its capacity, a
+   *  power of two from PAGE_INITIAL_SLOTS to SYNAPSES_PER_PAGE, at least `used`). Growth
+   *  replaces all three arrays together (growSynapsePage), keeping the page object. */
   weight: Float32Array;
   border: Float32Array;
   meta: Uint32Array;
@@ -147,16 +151,62 @@ export function sharedUint32(length: number): Uint32Array {
   return new Uint32Array(new SharedArrayBuffer(Math.max(1, length) * 4));
 }
 
-/** A new page: three columns over one SharedArrayBuffer. */
-export function newSynapsePage(lane: number): SynapsePage {
-  const sab = new SharedArrayBuffer(SYNAPSES_PER_PAGE * 12);
+let initialSlots = PAGE_INITIAL_SLOTS;
+
+/** Sets the slots new pages start with on this thread (a power of two up to
+ *  SYNAPSES_PER_PAGE; SYNAPSES_PER_PAGE gives whole pages as before pages grew) and returns
+ *  the previous value. For tests and measurements that compare the two. */
+export function usePageInitialSlots(slots: number): number {
+  if (!Number.isInteger(Math.log2(slots)) || slots > SYNAPSES_PER_PAGE) throw new RangeError(`initial page slots must be a power of two up to ${SYNAPSES_PER_PAGE}`);
+  const previous = initialSlots;
+  initialSlots = slots;
+  return previous;
+}
+
+/** Host capacity for a page that must hold `slots` slots: the next power of two, from
+ *  PAGE_INITIAL_SLOTS up to SYNAPSES_PER_PAGE. */
+export function pageCapacityFor(slots: number): number {
+  if (slots > SYNAPSES_PER_PAGE) throw new RangeError(`a page holds at most ${SYNAPSES_PER_PAGE} synapses, not ${slots}`);
+  let capacity = initialSlots;
+  while (capacity < slots) capacity *= 2;
+  return Math.min(capacity, SYNAPSES_PER_PAGE);
+}
+
+/** Three columns of `capacity` slots over one SharedArrayBuffer. */
+function pageColumns(capacity: number): Pick<SynapsePage, 'weight' | 'border' | 'meta'> {
+  const sab = new SharedArrayBuffer(capacity * 12);
   return {
-    weight: new Float32Array(sab, 0, SYNAPSES_PER_PAGE),
-    border: new Float32Array(sab, SYNAPSES_PER_PAGE * 4, SYNAPSES_PER_PAGE),
-    meta: new Uint32Array(sab, SYNAPSES_PER_PAGE * 8, SYNAPSES_PER_PAGE),
-    used: 0,
-    lane,
+    weight: new Float32Array(sab, 0, capacity),
+    border: new Float32Array(sab, capacity * 4, capacity),
+    meta: new Uint32Array(sab, capacity * 8, capacity),
   };
+}
+
+/** A new page whose host arrays hold at least `slots` slots (PAGE_INITIAL_SLOTS by default). */
+export function newSynapsePage(lane: number, slots = 0): SynapsePage {
+  return { ...pageColumns(pageCapacityFor(slots)), used: 0, lane };
+}
+
+/** Makes the page's host arrays hold at least `slots` slots: replaces them with copies of
+ *  the next power-of-two size (the same page object; every holder of the old arrays must
+ *  take them anew, as after any growth). Returns whether it replaced them. */
+export function growSynapsePage(page: SynapsePage, slots: number): boolean {
+  if (slots <= page.weight.length) return false;
+  const next = pageColumns(pageCapacityFor(Math.max(slots, page.weight.length * 2)));
+  next.weight.set(page.weight);
+  next.border.set(page.border);
+  next.meta.set(page.meta);
+  page.weight = next.weight;
+  page.border = next.border;
+  page.meta = next.meta;
+  return true;
+}
+
+/** Bytes the host holds for synapse pages (the three columns of every page). */
+export function synapsePageBytes(state: NetworkState): number {
+  let bytes = 0;
+  for (const page of state.pages) bytes += page.weight.byteLength + page.border.byteLength + page.meta.byteLength;
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -395,7 +395,7 @@ function buildState(file: Uint8Array, v: { headerEnd: number; bodyEnd: number },
   h.pages.forEach((entry, p) => {
     const used = entry?.used;
     check(Number.isInteger(used) && used >= 0 && used <= SYNAPSES_PER_PAGE && isIndex(entry.lane, WALK_LANES), `page ${p}`);
-    const page = newSynapsePage(entry.lane);
+    const page = newSynapsePage(entry.lane, used);
     page.used = used;
     reader.next(`page${p}.weight`, used * 4, page.weight);
     reader.next(`page${p}.border`, used * 4, page.border);
