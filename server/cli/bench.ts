@@ -4,7 +4,10 @@
  * bench-results.json holds every run's object. Two more suites measure the pool rather than
  * the walk: `contention` (one core busy: default threads ÷ one thread, ./contention.ts) and
  * `tenants` (clusters training at once on the pool against separate processes,
- * ./tenants.ts); they print JSON lines and add their objects to bench-results.json.
+ * ./tenants.ts); they print JSON lines and add their objects to bench-results.json. The
+ * `scale` suite measures memory per hosted cluster (server/perf/cluster-memory.ts, a child
+ * process of its own with --expose-gc): RSS after churning 500 small clusters and per
+ * cluster with 100 held.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -42,7 +45,7 @@ export const SUITES: Suite[] = [
 ];
 
 /** The suites that measure the pool (not a `hanami train` run each). */
-export const POOL_SUITES = ['contention', 'tenants'] as const;
+export const POOL_SUITES = ['contention', 'tenants', 'scale'] as const;
 
 /** Training rows per cluster in the tenants suite (fashion60k; mnist8k trains all 8,000). */
 export const TENANT_ROWS = 20000;
@@ -57,7 +60,10 @@ export interface BenchArgs {
   out: string;
 }
 
-export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number });
+/** A line of the scale suite (server/perf/cluster-memory.ts): `measure` 'churn' or 'held'. */
+export type ScaleRun = { suite: 'scale'; measure: string; run: number } & Record<string, unknown>;
+
+export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number }) | ScaleRun;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -126,6 +132,18 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
         const t = await runTenants({ dataset: poolDataset, rows: rowsPerCluster, clusters, threads: args.threads, processesFirst: r % 2 === 1 });
         results.push({ ...t, run: r + 1 });
         process.stdout.write(`${JSON.stringify({ ...t, run: r + 1 })}\n`);
+      }
+    }
+  }
+  if (wanted('scale') && args.backend !== 'webgpu') {
+    const script = fileURLToPath(new URL('../perf/cluster-memory.js', import.meta.url));
+    for (let r = 0; r < args.runs; r++) {
+      const { stdout } = await run(process.execPath, ['--expose-gc', script, '--threads', String(args.threads)], { maxBuffer: 1 << 20 });
+      for (const line of stdout.split('\n').filter((l) => l.trim() !== '')) {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        const measured: ScaleRun = { ...parsed, suite: 'scale', measure: String(parsed.measure), run: r + 1 };
+        results.push(measured);
+        process.stdout.write(`${JSON.stringify(measured)}\n`);
       }
     }
   }
