@@ -85,6 +85,7 @@ async function trainedClusters(count: number): Promise<Cluster[]> {
 try {
   // Warm-up: the pool's threads, the walk and the allocator's first arenas.
   await trainedClusters(threads * 2);
+  const baseline = rss();
   // Churn first: hosted clusters come and go on a long-running host, and what the allocator
   // does with released memory then decides what the next clusters cost.
   const perWave = Math.ceil(churn / waves);
@@ -129,9 +130,11 @@ try {
       pageBytesPerCluster: Math.round(pageBytes),
       heapPerClusterKB: Math.round((usageAfter.heapUsed - usageBefore.heapUsed) / held / 1024),
       arrayBuffersPerClusterKB: Math.round((usageAfter.arrayBuffers - usageBefore.arrayBuffers) / held / 1024),
+      rssBaselineMB: mb(baseline),
       rssBeforeMB: mb(before),
       rssAfterMB: mb(after),
       rssPerClusterKB: Math.round((after - before) / held / 1024),
+      rssOverBaselinePerClusterKB: Math.round((after - baseline) / held / 1024),
       target: { mustKB: 200, goalKB: 50 },
     })}\n`,
   );
