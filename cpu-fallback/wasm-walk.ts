@@ -114,7 +114,7 @@ export function wasmWalkAvailable(): boolean {
 const RETAIN_BYTES = 64 * 1024 * 1024;
 
 /** Fewest rows a trainRows call must have to use the walk: mapping a network in and out of
- *  linear memory copies its synapse pages (768 KiB each) twice, about the time the walk saves
+ *  linear memory copies its synapse pages (their host arrays) twice, about the time the walk saves
  *  on 4–5 samples (fashion60k: ~0.26 ms per call against ~60 µs saved per sample), so a
  *  direct-training call of a few rows keeps the TypeScript walk. */
 export const WASM_WALK_MIN_ROWS = 32;
