@@ -135,6 +135,15 @@ function slices(from: number, to: number, size: number, repeat = 1): Slice[] {
   return out;
 }
 
+/** A worker's young generation (V8's default is tens of MB). Every slice deserializes its
+ *  network there, and those few KB of wrappers keep the network's SharedArrayBuffers alive
+ *  until the worker collects them, which V8 schedules by heap use, not by the buffers kept:
+ *  with the default, hosts that churn small clusters kept tens of MB of released ones per
+ *  worker (RSS still rising after 2,000 clusters); with 4 MB the scavenges that free them
+ *  come often and RSS plateaus (docs/performance.md, "Scale: memory per cluster"), at no
+ *  measured cost in training speed. */
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 export class CpuPool {
   readonly threads: number;
   private readonly slots: Slot[] = [];
@@ -155,7 +164,7 @@ export class CpuPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url));
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
     const slot: Slot = { worker, job: null, slice: null, teamSync: null, ran: 0 };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     worker.on('error', (e) => this.onWorkerFailure(slot, e));
