@@ -1,8 +1,9 @@
 /**
  * Memory per hosted cluster (issue 16, "scale: memory per cluster" in docs/performance.md):
- * small clusters trained on the shared CPU pool: (1) 500 hosted and released in 8 waves: RSS
- * after each wave (the plateau is the largest of the last four); then (2) 100 held in memory
- * at once: RSS and counted synapse-page bytes per cluster. Prints JSON lines.
+ * small clusters trained on the shared CPU pool: (1) 100 held in memory at once on a warmed-up
+ * host: RSS and counted synapse-page bytes per cluster; then, those released, (2) 500 more
+ * hosted and released in 8 waves: RSS after each wave (the plateau is the largest of the
+ * last four). Prints JSON lines.
  *
  *   node --expose-gc dist/server/perf/cluster-memory.js [--held 100] [--churn 500] [--waves 8] [--rows 200]
  *
@@ -85,9 +86,34 @@ async function trainedClusters(count: number): Promise<Cluster[]> {
 try {
   // Warm-up: the pool's threads, the walk and the allocator's first arenas.
   await trainedClusters(threads * 2);
-  const baseline = rss();
-  // Churn first: hosted clusters come and go on a long-running host, and what the allocator
-  // does with released memory then decides what the next clusters cost.
+  // Held first, on a warmed-up host: what each costs while it is hosted.
+  const before = rss();
+  const usageBefore = process.memoryUsage();
+  let clusters = await trainedClusters(held);
+  const after = rss();
+  const usageAfter = process.memoryUsage();
+  const pageBytes = clusters.reduce((sum, c) => sum + pageBytesOf(c.state), 0) / held;
+  const stats = clusters[0]!.stats();
+  process.stdout.write(
+    `${JSON.stringify({
+      suite: 'scale',
+      measure: 'held',
+      clusters: held,
+      rowsPerCluster: rows,
+      synapsesPerCluster: stats.synapses,
+      liveBytesPerCluster: stats.bytes,
+      pageBytesPerCluster: Math.round(pageBytes),
+      heapPerClusterKB: Math.round((usageAfter.heapUsed - usageBefore.heapUsed) / held / 1024),
+      arrayBuffersPerClusterKB: Math.round((usageAfter.arrayBuffers - usageBefore.arrayBuffers) / held / 1024),
+      rssBeforeMB: mb(before),
+      rssAfterMB: mb(after),
+      rssPerClusterKB: Math.round((after - before) / held / 1024),
+      target: { mustKB: 200, goalKB: 50 },
+    })}\n`,
+  );
+  clusters = [];
+  // Then released, and 500 more come and go: on a long-running host what the allocator does
+  // with released memory decides whether RSS plateaus.
   const perWave = Math.ceil(churn / waves);
   const rssByWave: number[] = [];
   let done = 0;
@@ -110,32 +136,6 @@ try {
       plateauMB: Math.max(...rssByWave.slice(-4)),
       heapUsedMB: mb(process.memoryUsage().heapUsed),
       target: { mustMB: 350, goalMB: 260 },
-    })}\n`,
-  );
-  const before = rss();
-  const usageBefore = process.memoryUsage();
-  const clusters = await trainedClusters(held);
-  const after = rss();
-  const usageAfter = process.memoryUsage();
-  const pageBytes = clusters.reduce((sum, c) => sum + pageBytesOf(c.state), 0) / held;
-  const stats = clusters[0]!.stats();
-  process.stdout.write(
-    `${JSON.stringify({
-      suite: 'scale',
-      measure: 'held',
-      clusters: held,
-      rowsPerCluster: rows,
-      synapsesPerCluster: stats.synapses,
-      liveBytesPerCluster: stats.bytes,
-      pageBytesPerCluster: Math.round(pageBytes),
-      heapPerClusterKB: Math.round((usageAfter.heapUsed - usageBefore.heapUsed) / held / 1024),
-      arrayBuffersPerClusterKB: Math.round((usageAfter.arrayBuffers - usageBefore.arrayBuffers) / held / 1024),
-      rssBaselineMB: mb(baseline),
-      rssBeforeMB: mb(before),
-      rssAfterMB: mb(after),
-      rssPerClusterKB: Math.round((after - before) / held / 1024),
-      rssOverBaselinePerClusterKB: Math.round((after - baseline) / held / 1024),
-      target: { mustKB: 200, goalKB: 50 },
     })}\n`,
   );
 } finally {
