@@ -56,8 +56,8 @@ export const SPLIT_KEEP_SYNAPSES = 64;
  *  unit (page × SYNAPSES_PER_PAGE + offset) and the GPU's page stride. A page's host arrays
  *  start at PAGE_INITIAL_SLOTS and double as its bump pointer needs, up to this. */
 export const SYNAPSES_PER_PAGE = 1 << 16;
-/** Slots a new page's host arrays hold (3 KiB): a small network's synapses fit in one per
- *  lane, so a hosted cluster costs what it grew, not whole pages. */
+/** Slots a new page's host arrays hold (3 KiB); they double as the network grows, so a
+ *  hosted cluster costs about what it grew, not whole pages. */
 export const PAGE_INITIAL_SLOTS = 1 << 8;
 /** Section capacities are multiples of this (so a section wastes at most 3 slots). */
 export const SYNAPSE_CAPACITY_STEP = 4;
