@@ -126,7 +126,8 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const admin = await ensureInitialAdmin(store, config);
     const policy = await Policy.load(config.policyFile ?? DEFAULT_POLICY_FILE);
     backends = await BackendSet.open(config.backend, config.threads, logger);
-    const datasets = new DatasetCache(store, config.datasetCacheBytes);
+    const datasetParser = new DatasetParser();
+    const datasets = new DatasetCache(store, config.datasetCacheBytes, datasetParser);
     // The metrics read the runtime only when scraped, after it exists.
     const metrics = new ServiceMetrics(() => runtime);
     const runtime: TaskRuntime = new TaskRuntime({
@@ -152,7 +153,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       runtime,
       channels,
       datasets,
-      datasetParser: new DatasetParser(),
+      datasetParser,
       templateParser: new TemplateParser({ maxHexagons: config.templateMaxHexagons, maxWork: config.templateMaxWork }, config.templateParseTimeoutMs),
       backends,
       tokens,

@@ -5,7 +5,7 @@
  * dataset as bytes arrive; then the stored parts are parsed under the decoded-size, row,
  * column and memory limits, in a worker thread (one parse at a time per process). A malformed or oversized part
  * is dropped and the dataset says why; a good one makes the dataset ready and its parsed form
- * goes into the dataset cache.
+ * goes into the dataset cache (and, for CSV, into a blob beside the text: parsed-form.ts).
  */
 import type { Request, Response } from 'express';
 import { finished } from 'node:stream';
@@ -16,7 +16,7 @@ import type { Dataset } from '../../datasets/types.js';
 import { readAll } from '../paging.js';
 import { BlobTooLargeError, type DatasetRecord } from '../../store/types.js';
 import { fullCode, isStorageFull } from '../../store/write-probe.js';
-import { csvOptionsOf, type DatasetPart } from '../../tasks/dataset-loader.js';
+import { csvOptionsOf, storeParsedForm, type DatasetPart } from '../../tasks/dataset-loader.js';
 import { ProgressWriter } from '../../tasks/progress-writer.js';
 import { dropBlob } from '../cleanup.js';
 import { storageLeft, storageQuotaExceeded } from '../quotas.js';
@@ -157,7 +157,14 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
     await store.datasets.update(record.projectId, record.id, { status: 'failed', receivedBytes: base, error: `${part}: ${message}` });
     throw error;
   }
-  const measured = stored.map((b) => (b.role === part && decoded[part] !== undefined ? { ...b, decodedBytes: decoded[part] } : b));
+  // A CSV's parsed columns are stored beside it: after a restart, no task parses the text again.
+  const parsedBlobId = dataset && record.format === 'csv' ? await storeParsedForm(store, dataset) : undefined;
+  const measured = stored.map((b) => {
+    if (b.role !== part) return b;
+    const out = decoded[part] === undefined ? { ...b } : { ...b, decodedBytes: decoded[part] };
+    if (parsedBlobId !== undefined && b.role === 'csv') out.parsedBlobId = parsedBlobId;
+    return out;
+  });
   current = await store.datasets.update(record.projectId, record.id, {
     blobs: measured,
     receivedBytes: base + blob.bytes,

@@ -185,7 +185,10 @@ export const datasetRoutes = [
       if (services.uploads.has(record.id)) throw conflict('upload_in_progress', `dataset ${record.id} is being uploaded`);
       await services.store.datasets.delete(record.projectId, record.id);
       services.datasets.evict(record.id);
-      for (const b of record.blobs) await dropBlob(services, b.blobId);
+      for (const b of record.blobs) {
+        await dropBlob(services, b.blobId);
+        if (b.parsedBlobId !== undefined) await dropBlob(services, b.parsedBlobId);
+      }
       return noContent();
     },
   }),
