@@ -73,9 +73,12 @@ export class DatasetParser {
   private readonly queue: Job[] = [];
   private current: Job | undefined;
   private closed = false;
+  /** Parse jobs asked for so far (the tests count them). */
+  jobs = 0;
 
   parse(request: ParseRequest): Promise<ParseResult> {
     if (this.closed) return Promise.reject(new Error('the dataset parser was closed'));
+    this.jobs++;
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject, streams: new Map() });
       this.pump();
