@@ -12,6 +12,7 @@ import type { BackendChoice } from '../network/select-backend.js';
 import type { TrainReport } from './commands.js';
 import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
+import { runScale } from '../perf/scale.js';
 
 const run = promisify(execFile);
 
@@ -22,6 +23,8 @@ export interface Suite {
   seed: number;
   available: () => boolean;
   unavailable: string;
+  /** A suite that is not a train run: it runs itself, and its objects go into the results as they are. */
+  run?: (args: BenchArgs) => Promise<object[]>;
 }
 
 export const SUITES: Suite[] = [
@@ -34,6 +37,7 @@ export const SUITES: Suite[] = [
     available: fashionAvailable,
     unavailable: "fashion60k skipped: Debian's dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)",
   },
+  { name: 'scale', train: '', test: '', seed: 1, available: () => true, unavailable: '', run: runScale },
 ];
 
 export interface BenchArgs {
@@ -59,7 +63,7 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
   return JSON.parse(stdout) as TrainReport;
 }
 
-export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
+export async function runBench(args: BenchArgs): Promise<(BenchResult | object)[]> {
   const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
   if (unknown.length) {
     const names = SUITES.map((s) => s.name);
@@ -67,11 +71,15 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
     throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${names.join(', ')}${guesses.length ? `; did you mean ${guesses.join(', ')}?` : ''})`);
   }
   const suites = SUITES.filter((s) => !args.only || args.only.includes(s.name));
-  const results: BenchResult[] = [];
+  const results: (BenchResult | object)[] = [];
   const rows: string[][] = [['suite', 'runs', 'train s', 'samples/s', 'test acc %', 'test s', 'synapses', 'B/synapse', 'peak RSS MB']];
   for (const suite of suites) {
     if (!suite.available()) {
       process.stdout.write(`${suite.unavailable}\n`);
+      continue;
+    }
+    if (suite.run) {
+      results.push(...(await suite.run(args)));
       continue;
     }
     const mine: TrainReport[] = [];

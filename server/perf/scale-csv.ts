@@ -208,7 +208,7 @@ export async function csvScaleRun(run: number, csv: Buffer, rows: number, thread
   }
 }
 
-/** `runs` runs of the CSV part; progress on stderr, one JSON line per run on stdout. */
+/** `runs` runs of the CSV part; one JSON line per run on stderr as it ends. */
 export async function csvScale(runs: number, threads: number): Promise<CsvScaleResult[]> {
   const rows = Number(process.env.SCALE_CSV_ROWS ?? 1_000_000);
   const csv = scaleCsv(rows);
@@ -216,7 +216,7 @@ export async function csvScale(runs: number, threads: number): Promise<CsvScaleR
   for (let run = 1; run <= runs; run++) {
     const result = await csvScaleRun(run, csv, rows, threads);
     results.push(result);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stderr.write(`${JSON.stringify(result)}\n`);
   }
   return results;
 }
