@@ -11,8 +11,8 @@
  * Each run starts its own service in a fresh data folder. Rows: SCALE_CSV_ROWS (default 1M).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TEMPLATE } from '../network/cluster.js';
@@ -33,6 +33,12 @@ export interface CsvScaleResult {
   uploadSeconds: number;
   uploadMegabytesPerSecond: number;
   rowsPerSecond: number;
+  /** CPU the service process used during the upload (all its threads), and MB per CPU second:
+   *  steadier than wall time on a shared machine. */
+  serviceCpuSeconds: number;
+  megabytesPerCpuSecond: number;
+  /** 1-minute load average of the host when the upload ended. */
+  loadAverage: number;
   /** Latency (ms) of the other clients' GETs, idle and during the upload. */
   idle: { p50: number; p99: number; requests: number };
   duringUpload: { p50: number; p99: number; requests: number };
@@ -108,6 +114,12 @@ function probe(url: string, token: string): { stop: () => Promise<number[]> } {
   };
 }
 
+/** utime + stime of a process (all threads), from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -168,6 +180,7 @@ export async function csvScaleRun(run: number, csv: Buffer, rows: number, thread
     const idle = summary(await idleProbe.stop());
 
     const busyProbe = probe(probeUrl, token);
+    const cpuBefore = cpuSeconds(service.child.pid!);
     const started = performance.now();
     const r = await fetch(`${service.url}/v1/projects/${project}/datasets/${dataset}/content/csv`, {
       method: 'PUT',
@@ -176,6 +189,7 @@ export async function csvScaleRun(run: number, csv: Buffer, rows: number, thread
     });
     const body = await r.text();
     const uploadSeconds = (performance.now() - started) / 1000;
+    const cpu = cpuSeconds(service.child.pid!) - cpuBefore;
     const during = summary(await busyProbe.stop());
     if (!r.ok) throw new Error(`upload: ${r.status} ${body}`);
 
@@ -196,6 +210,9 @@ export async function csvScaleRun(run: number, csv: Buffer, rows: number, thread
       uploadSeconds: round(uploadSeconds),
       uploadMegabytesPerSecond: round(csv.length / uploadSeconds / 1e6, 1),
       rowsPerSecond: Math.round(rows / uploadSeconds),
+      serviceCpuSeconds: round(cpu, 2),
+      megabytesPerCpuSecond: round(csv.length / cpu / 1e6, 1),
+      loadAverage: round(loadavg()[0] ?? 0, 1),
       idle,
       duringUpload: during,
       p99DuringUploadOverIdle: round(during.p99 / Math.max(idle.p99, 0.01), 2),
@@ -230,6 +247,7 @@ export function csvScaleMedians(results: CsvScaleResult[]): Record<string, numbe
   };
   return {
     uploadMegabytesPerSecond: median(results.map((r) => r.uploadMegabytesPerSecond)),
+    megabytesPerCpuSecond: median(results.map((r) => r.megabytesPerCpuSecond)),
     idleP99: median(results.map((r) => r.idle.p99)),
     duringUploadP99: median(results.map((r) => r.duringUpload.p99)),
     p99DuringUploadOverIdle: median(results.map((r) => r.p99DuringUploadOverIdle)),
