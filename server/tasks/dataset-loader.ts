@@ -9,6 +9,7 @@
  * (a record from before it existed, or a parsed blob that does not read back) the parts are
  * parsed in the dataset worker, off the event loop, and a CSV's parsed form is stored then.
  */
+import { inBackground } from '../../kernels/background.js';
 import { Readable } from 'node:stream';
 import { readCsvDataset, type CsvDatasetOptions } from '../datasets/csv.js';
 import type { DatasetParser } from '../datasets/parse-in-worker.js';
@@ -120,6 +121,27 @@ export class DatasetCache {
     if (dataset && csv && csv.parsedBlobId === undefined) await this.keepParsedForm(record, dataset);
     return dataset;
   }
+
+  /**
+   * Stores a CSV dataset's parsed form after the answer (an upload's): writing and syncing it
+   * is not the uploader's wait. Until it is stored, a restart parses the text once, in the worker.
+   */
+  keepParsedFormLater(record: DatasetRecord, dataset: Dataset): void {
+    const writing = this.keepParsedForm(record, dataset);
+    this.writes.add(writing);
+    inBackground(
+      writing.finally(() => this.writes.delete(writing)),
+      // Not reached: keepParsedForm answers its own failures (the text is parsed when needed).
+      () => undefined,
+    );
+  }
+
+  /** Resolves once the parsed forms being written are stored (or given up). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+  }
+
+  private readonly writes = new Set<Promise<void>>();
 
   /** Stores the parsed form of a CSV dataset that had none, so this was its last parse. */
   private async keepParsedForm(record: DatasetRecord, dataset: Dataset): Promise<void> {

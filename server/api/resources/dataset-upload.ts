@@ -16,7 +16,7 @@ import type { Dataset } from '../../datasets/types.js';
 import { readAll } from '../paging.js';
 import { BlobTooLargeError, type DatasetRecord } from '../../store/types.js';
 import { fullCode, isStorageFull } from '../../store/write-probe.js';
-import { csvOptionsOf, storeParsedForm, type DatasetPart } from '../../tasks/dataset-loader.js';
+import { csvOptionsOf, type DatasetPart } from '../../tasks/dataset-loader.js';
 import { ProgressWriter } from '../../tasks/progress-writer.js';
 import { dropBlob } from '../cleanup.js';
 import { storageLeft, storageQuotaExceeded } from '../quotas.js';
@@ -157,14 +157,7 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
     await store.datasets.update(record.projectId, record.id, { status: 'failed', receivedBytes: base, error: `${part}: ${message}` });
     throw error;
   }
-  // A CSV's parsed columns are stored beside it: after a restart, no task parses the text again.
-  const parsedBlobId = dataset && record.format === 'csv' ? await storeParsedForm(store, dataset) : undefined;
-  const measured = stored.map((b) => {
-    if (b.role !== part) return b;
-    const out = decoded[part] === undefined ? { ...b } : { ...b, decodedBytes: decoded[part] };
-    if (parsedBlobId !== undefined && b.role === 'csv') out.parsedBlobId = parsedBlobId;
-    return out;
-  });
+  const measured = stored.map((b) => (b.role === part && decoded[part] !== undefined ? { ...b, decodedBytes: decoded[part] } : b));
   current = await store.datasets.update(record.projectId, record.id, {
     blobs: measured,
     receivedBytes: base + blob.bytes,
@@ -172,6 +165,9 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
     ...(dataset ? shapeOf(dataset) : {}),
   });
   if (dataset) services.datasets.put(record.id, dataset);
+  // A CSV's parsed columns are stored beside it, after the answer: after a restart, no task
+  // parses the text again.
+  if (dataset && record.format === 'csv') services.datasets.keepParsedFormLater(current, dataset);
   return current;
 }
 

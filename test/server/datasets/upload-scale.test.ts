@@ -67,6 +67,9 @@ describe('CSV uploads at scale', () => {
     const project = await createProject(admin, 'restart');
     const dataset = await createDataset(admin, project, { name: 'small', format: 'csv', labelColumn: 'label' });
     await upload(project, dataset, scaleCsv(3000, 5));
+    // The parsed form is written after the answer.
+    await service!.services.datasets.settled();
+    assert.ok((await service!.services.store.datasets.get(project, dataset)).blobs[0]?.parsedBlobId, 'stored beside the text');
     const cluster = await createCluster(admin, project, { name: 'c', template: DEFAULT_TEMPLATE, seed: 1 });
     const before = await runTask(admin, project, cluster, { kind: 'train', datasetId: dataset, epochs: 1 });
 
@@ -82,6 +85,7 @@ describe('CSV uploads at scale', () => {
     const project = await createProject(admin, 'upgrade');
     const dataset = await createDataset(admin, project, { name: 'old', format: 'csv', labelColumn: 'label' });
     await upload(project, dataset, scaleCsv(2000, 9));
+    await service!.services.datasets.settled();
     const cluster = await createCluster(admin, project, { name: 'c', template: DEFAULT_TEMPLATE, seed: 1 });
     // As records from before parsed forms: the CSV part alone.
     const store = service!.services.store;
@@ -91,6 +95,7 @@ describe('CSV uploads at scale', () => {
     let restarted = await restart();
     await runTask(admin, project, cluster, { kind: 'train', datasetId: dataset, epochs: 1 });
     assert.deepEqual(restarted.services.datasets.loads, { parsedForm: 0, parsed: 1 });
+    await restarted.services.datasets.settled();
     assert.equal(restarted.services.datasetParser.jobs, 1, 'parsed in the dataset worker');
     const upgraded = await restarted.services.store.datasets.get(project, dataset);
     assert.ok(upgraded.blobs[0]?.parsedBlobId, 'the parsed form was stored');
