@@ -219,6 +219,8 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         await openedBackends.close();
         await services.templateParser.close();
         await services.datasetParser.close();
+        // Parsed forms being written (after their uploads' answers) are finished first.
+        await services.datasets.settled();
         await store.close();
       })());
     return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };

@@ -102,7 +102,7 @@ export async function runBench(args: BenchArgs): Promise<(BenchResult | object)[
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  if (rows.length > 1) for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
   await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`wrote ${args.out} (${results.length} runs, backend ${args.backend}, ${args.threads} threads)\n`);
   return results;
