@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
+import { defaultThreads } from '../cpu-fallback/threads.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -109,6 +110,11 @@ export interface HanamiConfig {
   /** How often the store is asked for tasks queued through other instances, in ms
    *  (HANAMI_TASK_POLL_MS). */
   taskPollMs: number;
+  /** Samples between two points of a task's metric series (HANAMI_TASK_METRIC_SAMPLES). */
+  taskMetricSamples: number;
+  /** Points of a task's metric series kept in the store; a full series is halved
+   *  (HANAMI_TASK_METRIC_POINTS, at most 1000). */
+  taskMetricPoints: number;
   /** Direct network I/O over Socket.IO (HANAMI_IO_*). */
   io: {
     /** Largest message in bytes (HANAMI_IO_MAX_MESSAGE_BYTES). */
@@ -119,6 +125,16 @@ export interface HanamiConfig {
     idleSeconds: number;
     /** Open sockets per user (HANAMI_IO_MAX_SOCKETS_PER_USER). */
     maxSocketsPerUser: number;
+    /** Longest time between two access checks of a live connection that keeps calling
+     *  (HANAMI_IO_RECHECK_SECONDS; default 2). Changes made in this process reach live
+     *  connections at once; this bounds how long one made by another replica takes. */
+    recheckSeconds?: number;
+    /** Bytes of values (inputs and targets, 4 per number) per second and user over all their
+     *  sockets (HANAMI_IO_BYTES_PER_SECOND; default 16 MiB). */
+    bytesPerSecond?: number;
+    /** Bytes of values of a user's direct-I/O calls admitted and not yet answered
+     *  (HANAMI_IO_MAX_INFLIGHT_BYTES; default 1 MiB; one call is always admitted). */
+    maxInflightBytes?: number;
   };
 }
 
@@ -143,7 +159,7 @@ export function defaultConfig(): HanamiConfig {
     mongoUrl: undefined,
     mongoDatabase: 'hanami',
     backend: 'auto',
-    threads: availableParallelism(),
+    threads: defaultThreads().threads,
     adminUser: 'admin',
     adminPassphrase: undefined,
     jwtKey: undefined,
@@ -181,7 +197,9 @@ export function defaultConfig(): HanamiConfig {
     clusterRenewMs: 10_000,
     clusterIdleMs: 60_000,
     taskPollMs: 2_000,
-    io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32 },
+    taskMetricSamples: 1000,
+    taskMetricPoints: 1000,
+    io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32, recheckSeconds: 2, bytesPerSecond: 16 * 1024 * 1024, maxInflightBytes: 1024 * 1024 },
   };
 }
 
@@ -332,10 +350,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.clusterRenewMs = integer('HANAMI_CLUSTER_RENEW_MS', pick('HANAMI_CLUSTER_RENEW_MS') ?? merged.clusterRenewMs, 100, 1_800_000);
   out.clusterIdleMs = integer('HANAMI_CLUSTER_IDLE_MS', pick('HANAMI_CLUSTER_IDLE_MS') ?? merged.clusterIdleMs, 0, 7 * 24 * 3_600_000);
   out.taskPollMs = integer('HANAMI_TASK_POLL_MS', pick('HANAMI_TASK_POLL_MS') ?? merged.taskPollMs, 100, 600_000);
+  out.taskMetricSamples = integer('HANAMI_TASK_METRIC_SAMPLES', pick('HANAMI_TASK_METRIC_SAMPLES') ?? merged.taskMetricSamples, 1, 1_000_000_000);
+  out.taskMetricPoints = integer('HANAMI_TASK_METRIC_POINTS', pick('HANAMI_TASK_METRIC_POINTS') ?? merged.taskMetricPoints, 4, 1000);
   out.io.maxMessageBytes = integer('HANAMI_IO_MAX_MESSAGE_BYTES', pick('HANAMI_IO_MAX_MESSAGE_BYTES') ?? merged.io.maxMessageBytes, 1024, 1024 * 1024 * 1024);
   out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
   out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);
   out.io.maxSocketsPerUser = integer('HANAMI_IO_MAX_SOCKETS_PER_USER', pick('HANAMI_IO_MAX_SOCKETS_PER_USER') ?? merged.io.maxSocketsPerUser, 1, 100_000);
+  out.io.bytesPerSecond = integer('HANAMI_IO_BYTES_PER_SECOND', pick('HANAMI_IO_BYTES_PER_SECOND') ?? merged.io.bytesPerSecond ?? 16 * 1024 * 1024, 1024, 2 ** 40);
+  out.io.maxInflightBytes = integer('HANAMI_IO_MAX_INFLIGHT_BYTES', pick('HANAMI_IO_MAX_INFLIGHT_BYTES') ?? merged.io.maxInflightBytes ?? 1024 * 1024, 1024, 2 ** 40);
+  out.io.recheckSeconds = integer('HANAMI_IO_RECHECK_SECONDS', pick('HANAMI_IO_RECHECK_SECONDS') ?? merged.io.recheckSeconds ?? 2, 1, 3600);
   if (out.adminUser.length < 1 || out.adminUser.length > 64 || !new RegExp(USER_NAME_PATTERN).test(out.adminUser)) {
     throw new ConfigError('HANAMI_ADMIN_USER must be 1–64 letters, digits and ._@- (starting with a letter or digit)');
   }

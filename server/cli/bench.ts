@@ -1,7 +1,11 @@
 /**
  * `npm run bench`: the standard suite. Each run is a separate `hanami train --json` child
  * process (so peak RSS is that run's own), with a fixed seed; the table shows medians and
- * bench-results.json holds every run's object.
+ * bench-results.json holds every run's object. Two more suites measure the pool rather than
+ * the walk: `contention` (one core busy: default threads ÷ one thread, ./contention.ts) and
+ * `tenants` (clusters training at once on the pool against separate processes,
+ * ./tenants.ts); they print JSON lines and add their objects to bench-results.json. So does
+ * `scale` (the service with big inputs, ../perf/scale.ts).
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -12,7 +16,9 @@ import type { BackendChoice } from '../network/select-backend.js';
 import type { TrainReport } from './commands.js';
 import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
-import { runScale } from '../perf/scale.js';
+import { type ContentionRun, type ContentionSummary, runContention } from './contention.js';
+import { type TenantsRun, runTenants } from './tenants.js';
+import { runScale, type ScaleResult } from '../perf/scale.js';
 
 const run = promisify(execFile);
 
@@ -23,8 +29,6 @@ export interface Suite {
   seed: number;
   available: () => boolean;
   unavailable: string;
-  /** A suite that is not a train run: it runs itself, and its objects go into the results as they are. */
-  run?: (args: BenchArgs) => Promise<object[]>;
 }
 
 export const SUITES: Suite[] = [
@@ -37,18 +41,25 @@ export const SUITES: Suite[] = [
     available: fashionAvailable,
     unavailable: "fashion60k skipped: Debian's dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)",
   },
-  { name: 'scale', train: '', test: '', seed: 1, available: () => true, unavailable: '', run: runScale },
 ];
+
+/** The suites that measure the pool (not a `hanami train` run each). */
+export const POOL_SUITES = ['contention', 'tenants'] as const;
+
+/** Training rows per cluster in the tenants suite (fashion60k; mnist8k trains all 8,000). */
+export const TENANT_ROWS = 20000;
 
 export interface BenchArgs {
   only?: string[] | undefined;
   runs: number;
   backend: BackendChoice;
   threads: number;
+  /** Whether --threads was given (else the contention suite's default run picks its own). */
+  threadsGiven?: boolean;
   out: string;
 }
 
-export type BenchResult = TrainReport & { suite: string; run: number };
+export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number }) | ScaleResult;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,23 +74,19 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
   return JSON.parse(stdout) as TrainReport;
 }
 
-export async function runBench(args: BenchArgs): Promise<(BenchResult | object)[]> {
-  const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
+export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
+  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES, 'scale'];
+  const unknown = (args.only ?? []).filter((n) => !names.includes(n));
   if (unknown.length) {
-    const names = SUITES.map((s) => s.name);
     const guesses = unknown.map((u) => closestName(u, names)).filter((g) => g !== undefined);
     throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${names.join(', ')}${guesses.length ? `; did you mean ${guesses.join(', ')}?` : ''})`);
   }
   const suites = SUITES.filter((s) => !args.only || args.only.includes(s.name));
-  const results: (BenchResult | object)[] = [];
+  const results: BenchResult[] = [];
   const rows: string[][] = [['suite', 'runs', 'train s', 'samples/s', 'test acc %', 'test s', 'synapses', 'B/synapse', 'peak RSS MB']];
   for (const suite of suites) {
     if (!suite.available()) {
       process.stdout.write(`${suite.unavailable}\n`);
-      continue;
-    }
-    if (suite.run) {
-      results.push(...(await suite.run(args)));
       continue;
     }
     const mine: TrainReport[] = [];
@@ -101,8 +108,31 @@ export async function runBench(args: BenchArgs): Promise<(BenchResult | object)[
       (median(mine.map((m) => m.peakRssBytes)) / 1e6).toFixed(0),
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  if (rows.length > 1) for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  if (rows.length > 1) {
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  }
+  const wanted = (name: string): boolean => !args.only || args.only.includes(name);
+  // The pool suites measure the CPU backend; fashion60k where installed (a team pays there).
+  const poolDataset = fashionAvailable() ? 'fashion60k' : 'mnist8k';
+  if (wanted('contention') && args.backend !== 'webgpu') {
+    const { runs, summary } = await runContention({ dataset: poolDataset, runs: args.runs, threads: args.threadsGiven ? args.threads : undefined }, (line) => process.stdout.write(`${line}\n`));
+    results.push(...runs, summary);
+  }
+  if (wanted('tenants') && args.backend !== 'webgpu') {
+    const rowsPerCluster = poolDataset === 'fashion60k' ? TENANT_ROWS : 0;
+    // 2 clusters; and as many as the pool has threads where that is more.
+    const counts = args.threads > 2 ? [2, args.threads] : [2];
+    for (let r = 0; r < args.runs; r++) {
+      for (const clusters of counts) {
+        const t = await runTenants({ dataset: poolDataset, rows: rowsPerCluster, clusters, threads: args.threads, processesFirst: r % 2 === 1 });
+        results.push({ ...t, run: r + 1 });
+        process.stdout.write(`${JSON.stringify({ ...t, run: r + 1 })}\n`);
+      }
+    }
+  }
+  // The service at scale (server/perf/scale.ts): CSV uploads, restarts.
+  if (wanted('scale')) results.push(...(await runScale(args)));
   await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`wrote ${args.out} (${results.length} runs, backend ${args.backend}, ${args.threads} threads)\n`);
   return results;

@@ -3,9 +3,11 @@
  * inputs. Each part runs the real service as a child process; its objects go into
  * bench-results.json and a line of medians is printed. Parts: `csv-upload` (scale-csv.ts).
  */
-import { csvScale, csvScaleMedians } from './scale-csv.js';
+import { csvScale, csvScaleMedians, type CsvScaleResult } from './scale-csv.js';
 
-export async function runScale(args: { runs: number; threads: number }): Promise<object[]> {
+export type ScaleResult = CsvScaleResult | { bench: 'scale'; part: 'csv-upload'; runs: number; medians: Record<string, number> };
+
+export async function runScale(args: { runs: number; threads: number }): Promise<ScaleResult[]> {
   const csv = await csvScale(args.runs, args.threads);
   const m = csvScaleMedians(csv);
   process.stdout.write(
