@@ -4,7 +4,8 @@
  * bench-results.json holds every run's object. Two more suites measure the pool rather than
  * the walk: `contention` (one core busy: default threads ÷ one thread, ./contention.ts) and
  * `tenants` (clusters training at once on the pool against separate processes,
- * ./tenants.ts); they print JSON lines and add their objects to bench-results.json.
+ * ./tenants.ts); they print JSON lines and add their objects to bench-results.json. So does
+ * `scale` (the service with big inputs, ../perf/scale.ts).
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
 import { type ContentionRun, type ContentionSummary, runContention } from './contention.js';
 import { type TenantsRun, runTenants } from './tenants.js';
+import { runScale, type ScaleResult } from '../perf/scale.js';
 
 const run = promisify(execFile);
 
@@ -57,7 +59,7 @@ export interface BenchArgs {
   out: string;
 }
 
-export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number });
+export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number }) | ScaleResult;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,7 +75,7 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
 }
 
 export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
-  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES];
+  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES, 'scale'];
   const unknown = (args.only ?? []).filter((n) => !names.includes(n));
   if (unknown.length) {
     const guesses = unknown.map((u) => closestName(u, names)).filter((g) => g !== undefined);
@@ -129,6 +131,8 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
       }
     }
   }
+  // The service at scale (server/perf/scale.ts): CSV uploads, restarts.
+  if (wanted('scale')) results.push(...(await runScale(args)));
   await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`wrote ${args.out} (${results.length} runs, backend ${args.backend}, ${args.threads} threads)\n`);
   return results;

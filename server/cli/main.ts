@@ -176,7 +176,7 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('bench')
     .description('run the standard benchmark suite and write bench-results.json (--shape: the CPU vs WebGPU shape figures)')
-    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants)', list)
+    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants, scale)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), defaultThreads())
