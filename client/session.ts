@@ -5,7 +5,7 @@
  * sent again. Renewals are single-flight: concurrent requests wait for the same one.
  */
 import { HanamiError } from './errors.js';
-import { dueForRenewal, isExpired } from './token.js';
+import { dueForRenewal, isExpired, tokenTimes } from './token.js';
 
 export interface Credentials {
   user: string;
@@ -70,6 +70,16 @@ export class Session {
         // A revoked token (passphrase changed, user deleted) cannot renew itself.
         if (!(error instanceof HanamiError && error.status === 401) || !this.credentials) throw error;
       }
+    }
+    if (!this.credentials && token !== undefined) {
+      const expiredAt = tokenTimes(token).expiresAt;
+      throw new HanamiError({
+        type: 'urn:hanami:problem:token_expired',
+        title: 'Unauthorized',
+        status: 401,
+        code: 'token_expired',
+        detail: `the token expired${expiredAt !== undefined ? ` at ${new Date(expiredAt * 1000).toISOString()}` : ''}; log in again`,
+      });
     }
     await this.login();
   }

@@ -779,6 +779,7 @@ export function registerRemoteCommands(program: Command): void {
 /** How an error of a remote command is reported: one line, exit code 1 for a failed
  *  request (or task), undefined for errors that are not ours to word. */
 export function remoteFailure(e: unknown): { line: string; exitCode: number } | undefined {
+  if (e instanceof HanamiError && e.code === 'token_expired') return { line: `${e.message} (\`hanami login <url>\`, or set HANAMI_PASSPHRASE)`, exitCode: 1 };
   if (e instanceof HanamiError) return { line: e.message, exitCode: 1 };
   if (e instanceof TaskEndedError) return { line: e.message, exitCode: 1 };
   return undefined;
