@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { Hanami, HanamiError, HanamiIo, type Cluster, type Dataset, type Task, type TaskEvent } from '../../../client/index.js';
+import { Hanami, HanamiError, HanamiIo, HanamiIoError, type Cluster, type Dataset, type Task, type TaskEvent } from '../../../client/index.js';
 import { findLabelsFile } from '../../datasets/idx.js';
 import { CliError } from '../errors.js';
 import { SecretPrompt } from '../secret-prompt.js';
@@ -155,11 +155,11 @@ function registerSession(program: Command): void {
 
 // ---------------------------------------------------------------- projects, users, members
 
+// Lists: the name first, the id last (ids are long; the other columns stay aligned beside them).
 const PROJECT_COLUMNS: Column<{ id: string; name: string; description: string; createdAt: string }>[] = [
-  ['id', (p) => p.id],
   ['name', (p) => p.name],
-  ['created', (p) => p.createdAt],
-  ['description', (p) => p.description],
+  ['description', (p) => p.description || '-'],
+  ['id', (p) => p.id],
 ];
 
 async function resolveUser(conn: Connection, input: string): Promise<{ id: string; name: string }> {
@@ -202,10 +202,9 @@ function registerProjects(program: Command): void {
     printList(
       await connect(o).hanami.users.all(),
       [
-        ['id', (u) => u.id],
         ['name', (u) => u.name],
         ['admin', (u) => (u.isAdmin ? 'yes' : 'no')],
-        ['created', (u) => u.createdAt],
+        ['id', (u) => u.id],
       ],
       out(o),
     );
@@ -272,13 +271,12 @@ function registerProjects(program: Command): void {
 // ---------------------------------------------------------------- datasets, templates
 
 const DATASET_COLUMNS: Column<Dataset>[] = [
-  ['id', (d) => d.id],
   ['name', (d) => d.name],
   ['format', (d) => d.format],
   ['status', (d) => d.status],
   ['rows', (d) => d.rows],
   ['bytes', (d) => d.receivedBytes],
-  ['created', (d) => d.createdAt],
+  ['id', (d) => d.id],
 ];
 
 function registerDatasets(program: Command): void {
@@ -380,11 +378,11 @@ function registerTemplates(program: Command): void {
     printList(
       await conn.hanami.templates.all((await projectOf(conn, o.project)).id),
       [
-        ['id', (t) => t.id],
         ['name', (t) => t.name],
         ['hexagons', (t) => t.summary.hexagons],
         ['inputs', (t) => t.summary.inputs.join(',')],
         ['outputs', (t) => t.summary.outputs.join(',')],
+        ['id', (t) => t.id],
       ],
       out(o),
     );
@@ -392,7 +390,7 @@ function registerTemplates(program: Command): void {
   run(leaf(template, 'create <name> <file>', 'store a template from a file', { project: true }), async ([name, file], o) => {
     const text = readText(file!, 'template');
     const conn = connect(o);
-    printOne(await conn.hanami.templates.create((await projectOf(conn, o.project)).id, { name: name!, template: text }), out(o));
+    printOne(await conn.hanami.templates.create((await projectOf(conn, o.project)).id, { name: name!, template: text }), out(o), TEMPLATE_SHOW);
   });
   run(leaf(template, 'show <template>', 'show a template (its text with --json or below the summary)', { project: true }), async ([input], o) => {
     const conn = connect(o);
@@ -413,6 +411,14 @@ function registerTemplates(program: Command): void {
   });
 }
 
+const TEMPLATE_SHOW: Column<{ id: string; name: string; summary: { hexagons: number; inputs: string[]; outputs: string[] } }>[] = [
+  ['name', (t) => t.name],
+  ['hexagons', (t) => t.summary.hexagons],
+  ['inputs', (t) => t.summary.inputs.join(', ')],
+  ['outputs', (t) => t.summary.outputs.join(', ')],
+  ['id', (t) => t.id],
+];
+
 function readText(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -424,14 +430,14 @@ function readText(file: string, what: string): string {
 // ---------------------------------------------------------------- clusters
 
 const CLUSTER_COLUMNS: Column<Cluster>[] = [
-  ['id', (c) => c.id],
   ['name', (c) => c.name],
   ['mode', (c) => c.mode],
   ['backend', (c) => c.backend],
   ['neurons', (c) => c.stats.neurons ?? 0],
   ['synapses', (c) => c.stats.synapses ?? 0],
   ['queued', (c) => c.queuedTasks],
-  ['running', (c) => c.runningTaskId],
+  ['running', (c) => (c.runningTaskId ? 'yes' : 'no')],
+  ['id', (c) => c.id],
 ];
 
 async function resolveCluster(conn: Connection, projectId: string, input: string): Promise<Cluster> {
@@ -500,13 +506,12 @@ function positiveIntOrZero(name: string) {
 // ---------------------------------------------------------------- tasks
 
 const TASK_COLUMNS: Column<Task>[] = [
-  ['id', (t) => t.id],
+  ['name', (t) => t.name],
   ['kind', (t) => t.kind],
   ['state', (t) => t.state],
   ['progress', (t) => `${t.progress.done}/${t.progress.total}`],
   ['accuracy', (t) => t.result?.accuracy ?? null],
-  ['samples/s', (t) => (t.result ? Math.round(t.result.samplesPerSecond) : null)],
-  ['created', (t) => t.createdAt],
+  ['id', (t) => t.id],
 ];
 
 const TASK_SHOW: Column<Task>[] = [
@@ -646,22 +651,23 @@ function registerTasks(program: Command): void {
 
 function registerCheckpoints(program: Command): void {
   const checkpoint = program.command('checkpoint').description('saved cluster states');
-  const columns: Column<{ id: string; name: string; clusterId: string; bytes: number; createdAt: string }>[] = [
-    ['id', (c) => c.id],
+  type Row = { id: string; name: string; clusterId: string; bytes: number; createdAt: string };
+  const columnsWith = (clusters: readonly Cluster[]): Column<Row>[] => [
     ['name', (c) => c.name],
-    ['cluster', (c) => c.clusterId],
     ['bytes', (c) => c.bytes],
-    ['created', (c) => c.createdAt],
+    ['cluster', (c) => clusters.find((x) => x.id === c.clusterId)?.name ?? '(deleted)'],
+    ['id', (c) => c.id],
   ];
   run(leaf(checkpoint, 'ls', "list the project's checkpoints", { project: true }), async (_args, o) => {
     const conn = connect(o);
-    printList(await conn.hanami.checkpoints.all((await projectOf(conn, o.project)).id), columns, out(o));
+    const p = await projectOf(conn, o.project);
+    printList(await conn.hanami.checkpoints.all(p.id), columnsWith(o.json ? [] : await conn.hanami.clusters.all(p.id)), out(o));
   });
   run(leaf(checkpoint, 'save <name>', 'save the state of a cluster', { project: true }).requiredOption('--cluster <cluster>', 'the cluster (name or id)'), async ([name], o) => {
     const conn = connect(o);
     const p = await projectOf(conn, o.project);
     const c = await resolveCluster(conn, p.id, o.cluster as string);
-    printOne(await conn.hanami.checkpoints.save(p.id, c.id, name!), out(o), columns);
+    printOne(await conn.hanami.checkpoints.save(p.id, c.id, name!), out(o), columnsWith([c]));
   });
   run(
     leaf(checkpoint, 'restore <checkpoint>', 'restore into an idle cluster (--cluster; default: the one it was saved from) or a new one (--name)', { project: true })
@@ -733,13 +739,9 @@ function registerIo(program: Command): void {
       const conn = connect(o);
       const p = await projectOf(conn, o.project);
       const cl = await resolveCluster(conn, p.id, o.cluster as string);
-      const client = await HanamiIo.connect(conn.hanami.url, await conn.hanami.token()).catch((e: unknown) => {
-        throw new CliError(`direct I/O refused: ${(e as Error).message}`, 1);
-      });
+      const client = await HanamiIo.connect(conn.hanami.url, await conn.hanami.token());
       try {
-        await client.attach(p.id, cl.id).catch((e: unknown) => {
-          throw new CliError(`direct I/O refused: ${(e as Error).message}`, 1);
-        });
+        await client.attach(p.id, cl.id);
         const answer =
           verb === 'request'
             ? await client.request(values)
@@ -782,5 +784,6 @@ export function remoteFailure(e: unknown): { line: string; exitCode: number } | 
   if (e instanceof HanamiError && e.code === 'token_expired') return { line: `${e.message} (\`hanami login <url>\`, or set HANAMI_PASSPHRASE)`, exitCode: 1 };
   if (e instanceof HanamiError) return { line: e.message, exitCode: 1 };
   if (e instanceof TaskEndedError) return { line: e.message, exitCode: 1 };
+  if (e instanceof HanamiIoError) return { line: `direct I/O refused (${e.code}): ${e.message}`, exitCode: 1 };
   return undefined;
 }

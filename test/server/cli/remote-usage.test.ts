@@ -140,8 +140,8 @@ describe('remote commands: contexts, renewal, errors', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stdout.includes(String.fromCharCode(27)), 'no escape codes');
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^ID +NAME +ADMIN +CREATED$/);
-    const at = lines[0]!.indexOf('NAME');
-    for (const line of lines.slice(1)) assert.match(line.slice(at), /^(admin|grace-hopper) /, 'columns line up');
+    assert.match(lines[0]!, /^NAME +ADMIN +ID$/);
+    const at = lines[0]!.indexOf('ADMIN');
+    for (const line of lines.slice(1)) assert.match(line.slice(at), /^(yes|no) +[0-9a-f-]{36}$/, 'columns line up');
   });
 });
