@@ -98,7 +98,7 @@ function registerSession(program: Command): void {
       file.current = name;
       writeContexts(file);
       if (o.json) printOne({ context: name, url: base, user: answer.user.name, expiresAt: answer.expiresAt, config: configPath() }, out(o));
-      else say(`Logged in to ${base} as ${answer.user.name} (context "${name}", in ${configPath()}); the token is renewed as it is used.`, out(o));
+      else say(`Logged in to ${base} as ${answer.user.name} (context "${name}"); the token is renewed as it is used.`, out(o));
     },
   );
 
