@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Hanami } from '../../../client/index.js';
 import { DEFAULT_TEMPLATE } from '../../../server/network/cluster.js';
 import { ADMIN_NAME, ADMIN_PASSPHRASE, startTestService, type TestService } from '../api/helpers.js';
 import { baseEnv, jsonLines, jsonOne, runCli } from './remote-helpers.js';
@@ -111,5 +112,28 @@ describe('remote commands: the whole workflow with --json', () => {
     assert.equal(output.mode, 'class');
     assert.equal(output.values.length, 10);
     assert.match(output.label, /^[0-9]$/);
+  });
+
+  it('task train --follow exits with code 1 when the task is cancelled', async () => {
+    const sdk = await Hanami.login(svc.url, { user: 'ada', passphrase: 'ada-passphrase' });
+    const project = (await sdk.projects.all()).find((p) => p.name === 'digits')!;
+    const cluster = (await sdk.clusters.all(project.id)).find((c) => c.name === 'reader')!;
+    const dataset = (await sdk.datasets.all(project.id)).find((d) => d.name === 'mnist8k-train')!;
+    // A long task first, so that the followed one waits in the queue until it is cancelled.
+    const ahead = await sdk.tasks.train(project.id, cluster.id, dataset.id, { epochs: 20 });
+    const following = runCli(ada, ['task', 'train', '--cluster', 'reader', '--dataset', 'mnist8k-train', '--name', 'to-cancel', '--follow', '--json']);
+    let queued: { id: string } | undefined;
+    for (let i = 0; i < 600 && !queued; i++) {
+      queued = (await sdk.tasks.all(project.id, cluster.id)).find((t) => t.name === 'to-cancel');
+      if (!queued) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(queued, 'the followed task was created');
+    await sdk.tasks.cancel(project.id, cluster.id, queued.id);
+    await sdk.tasks.cancel(project.id, cluster.id, ahead.id);
+    const r = await following;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^hanami: task [0-9a-f-]{36} cancelled/);
+    const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!) as { type: string; task: { state: string } };
+    assert.deepEqual([last.type, last.task.state], ['state', 'cancelled'], 'the last line is the end state');
   });
 });
