@@ -180,7 +180,8 @@ function registerProjects(program: Command): void {
     const p = await projectOf(conn, input);
     const name = conn.contextName ?? 'default';
     updateContext(name, (c) => ({ ...(c ?? { url: conn.hanami.url }), project: p }));
-    if (!readContexts().current) writeContexts({ ...readContexts(), current: name });
+    const file = readContexts();
+    if (!file.current || !file.contexts[file.current]) writeContexts({ ...file, current: name });
     if (o.json) printOne({ context: name, project: p }, out(o));
     else say(`Current project: ${p.name} (${p.id})`, out(o));
   });

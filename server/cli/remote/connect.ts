@@ -31,13 +31,18 @@ export function connect(o: ConnectOptions = {}): Connection {
   if (o.context !== undefined && !file.contexts[o.context]) throw new CliError(`no context "${o.context}" in ${configPath()}${hint(o.context, Object.keys(file.contexts))}`);
   const context = name !== undefined ? file.contexts[name] : undefined;
   if (env.HANAMI_URL) {
+    const url = env.HANAMI_URL.replace(/\/+$/, '');
     const user = env.HANAMI_USER;
     const passphrase = env.HANAMI_PASSPHRASE;
     if (!env.HANAMI_TOKEN && !(user && passphrase)) throw new CliError('HANAMI_URL is set: give HANAMI_TOKEN, or HANAMI_USER and HANAMI_PASSPHRASE, with it');
+    // The file still keeps the current project (`project use`), in a context of this URL:
+    // the current one if it is for this service, else one named after the service's host.
+    const forUrl = context?.url === url ? name : Object.entries(file.contexts).find(([, c]) => c.url === url)?.[0];
+    const contextName = forUrl ?? safeHost(url);
     return {
-      hanami: new Hanami({ url: env.HANAMI_URL, token: env.HANAMI_TOKEN || undefined, user, passphrase }),
-      contextName: name,
-      context,
+      hanami: new Hanami({ url, token: env.HANAMI_TOKEN || undefined, user, passphrase }),
+      contextName,
+      context: file.contexts[contextName],
     };
   }
   if (!context || name === undefined) throw new CliError('not logged in: run `hanami login <url>` first (or set HANAMI_URL and HANAMI_TOKEN)');
@@ -54,6 +59,14 @@ export function connect(o: ConnectOptions = {}): Connection {
     contextName: name,
     context,
   };
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host || 'default';
+  } catch {
+    throw new CliError(`HANAMI_URL is not a URL: ${url}`);
+  }
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
