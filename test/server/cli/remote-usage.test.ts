@@ -9,9 +9,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ADMIN_NAME, ADMIN_PASSPHRASE, startTestService, type TestService } from '../api/helpers.js';
 import { expOf, tokenFor } from '../../client/tokens.js';
 import { baseEnv, jsonLines, jsonOne, runCli } from './remote-helpers.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
 interface ConfigFile {
   current?: string;
@@ -131,6 +134,26 @@ describe('remote commands: contexts, renewal, errors', () => {
     const login = await runCli({ ...plain, HANAMI_PASSPHRASE: 'wrong-passphrase' }, ['login', svc.url, '--user', ADMIN_NAME, '--context', 'nope']);
     assert.equal(login.code, 1);
     assert.equal(login.stderr, 'hanami: Unauthorized: unknown user name or wrong passphrase\n');
+  });
+
+  it('uploads a CSV dataset; a refused file leaves no dataset behind (exit code 1)', async () => {
+    const env = { ...plain, HANAMI_URL: svc.url, HANAMI_USER: ADMIN_NAME, HANAMI_PASSPHRASE: ADMIN_PASSPHRASE, HANAMI_PROJECT: 'uploads' };
+    await jsonOne(env, ['project', 'create', 'uploads']);
+    const csv = await jsonOne(env, ['dataset', 'upload', 'sensors', join(REPO, 'docs/examples/sensors-train.csv'), '--label', 'label', '--inputs', 'micro,mid,big']);
+    assert.deepEqual([csv.format, csv.status, csv.labelColumn, csv.inputColumns], ['csv', 'ready', 'label', ['micro', 'mid', 'big']]);
+    const junk = join(tmp, 'junk-images-idx3-ubyte');
+    writeFileSync(junk, Buffer.alloc(4096, 7));
+    const refused = await runCli(env, ['dataset', 'upload', 'junk', junk, '--labels', junk]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /^hanami: Unprocessable Content: /);
+    assert.deepEqual(
+      (await jsonLines(env, ['dataset', 'ls'])).map((d) => d.name),
+      ['sensors'],
+      'the refused dataset was deleted',
+    );
+    const noLabels = await runCli(env, ['dataset', 'upload', 'unlabelled', join(REPO, 'docs/examples/sensors-train.csv')]);
+    assert.equal(noLabels.code, 2);
+    assert.match(noLabels.stderr, /a CSV dataset needs --label <column> \(classes\) or --targets <columns> \(values\)/);
   });
 
   it('off a terminal: aligned plain tables, no colour', async () => {
