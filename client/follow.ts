@@ -113,8 +113,21 @@ function connect(url: string, token: string): Promise<Socket | 'no-namespace'> {
 }
 
 /** Follows one task over the events namespace; ends after its end state. */
-export async function* followTask(url: string, token: () => Promise<string>, target: FollowTarget, poll: () => Promise<TaskView>, options: FollowOptions = {}): AsyncGenerator<TaskEvent> {
-  const socket = await connect(url, await token());
+export async function* followTask(
+  url: string,
+  token: (renew: boolean) => Promise<string>,
+  target: FollowTarget,
+  poll: () => Promise<TaskView>,
+  options: FollowOptions = {},
+): AsyncGenerator<TaskEvent> {
+  let socket: Socket | 'no-namespace';
+  try {
+    socket = await connect(url, await token(false));
+  } catch (error) {
+    // A token revoked (or expired) since it was checked: once more with a renewed one.
+    if (!(error instanceof HanamiError && error.status === 401)) throw error;
+    socket = await connect(url, await token(true));
+  }
   if (socket === 'no-namespace') {
     yield* pollTask(poll, options);
     return;

@@ -280,7 +280,10 @@ export class Hanami {
     follow: (projectId: string, clusterId: string, taskId: string, options: FollowOptions = {}): AsyncGenerator<TaskEvent> =>
       followTask(
         this.url,
-        () => this.session.fresh(),
+        async (renew) => {
+          if (renew) await this.session.renew();
+          return this.session.fresh();
+        },
         { projectId, clusterId, taskId },
         async () => await this.tasks.get(projectId, clusterId, taskId),
         options,
