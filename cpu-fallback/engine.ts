@@ -8,7 +8,7 @@ import { applyGrowth, maybeCompact, reduceNetwork } from '../kernels/growth.js';
 import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
-import { TeamCommand, type TeamLeader } from './team.js';
+import { type TeamLeader, Walker } from './team.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
 
 const sortedBindings = new WeakMap<BoundData, InputBinding[]>();
@@ -87,13 +87,14 @@ function walksAnything(ctx: ExecutionContext, state: NetworkState, hexagon: numb
   return false;
 }
 
-/** Training forward pass; with a team, every section walk runs as a two-lane phase. */
+/** Training forward pass; with a team, every section walk runs as a two-lane phase.
+ *  `walked[h]` records who walked lane 1 of hexagon h (team.ts Walker). */
 function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLeader | undefined, walked: Uint8Array): void {
   ctx.log.count = 0;
   let first = true;
   for (const h of state.order) {
     const hex = state.hexagons[h]!;
-    walked[h] = 0;
+    walked[h] = Walker.none;
     if (hex.kind === 'output') {
       computeOutputs(ctx, state, hex.outputGroup);
       continue;
@@ -101,7 +102,6 @@ function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLead
     if (hex.kind === 'hidden') updateNeurons(ctx, state, h);
     if (!team) {
       forwardSections(ctx, state, h, true);
-      walked[h] = 1;
       continue;
     }
     if (!walksAnything(ctx, state, h)) {
@@ -109,9 +109,8 @@ function forwardTrain(ctx: ExecutionContext, state: NetworkState, team: TeamLead
       forwardSections(ctx, state, h, true);
       continue;
     }
-    team.run(first ? TeamCommand.forwardFirst : TeamCommand.forward, h, () => forwardSections(ctx, state, h, true));
+    walked[h] = team.forward(ctx, state, h, first, () => forwardSections(ctx, state, h, true));
     first = false;
-    walked[h] = 1;
   }
 }
 
@@ -127,7 +126,8 @@ export function backward(ctx: ExecutionContext, state: NetworkState, data: Bound
       continue;
     }
     if (team && walked) {
-      if (walked[h]) team.run(TeamCommand.backward, h, () => backwardSections(ctx, state, h));
+      const walker = walked[h]!;
+      if (walker !== Walker.none) team.backward(ctx, state, h, walker, () => backwardSections(ctx, state, h));
     } else {
       backwardSections(ctx, state, h);
     }
@@ -176,15 +176,19 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
 export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader, out?: Float32Array): void {
   // The data binding may have sized interfaces since the context was made.
   ctx.fit(state);
-  ctx.lane = team ? 0 : -1;
   const walked = new Uint8Array(state.hexagons.length);
   try {
     team?.publish(state, ctx);
     for (let row = from; row < to; row++) {
+      // After a team fell back to one thread (a late partner), the rest runs as one thread.
+      const lead = team && !team.solo ? team : undefined;
+      if (team && !lead) team.counters.soloSamples++;
+      ctx.lane = lead ? 0 : -1;
       loadRow(ctx, state, data, row);
-      forwardTrain(ctx, state, team, walked);
+      forwardTrain(ctx, state, lead, walked);
       if (out) copyOutputs(ctx, state, out, row - from);
-      backward(ctx, state, data, row, team, walked);
+      backward(ctx, state, data, row, lead, walked);
+      lead?.endSample();
       growAfterSample(ctx, state);
       team?.publish(state, ctx);
     }

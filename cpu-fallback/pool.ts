@@ -7,11 +7,11 @@
  * workers, the one place where splitting one cluster's work pays on two cores
  * (docs/performance.md).
  */
-import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { type BoundData, JobCancelled, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
-import { failTeam, newTeamSync } from './team.js';
+import { type TeamCounters, failTeam, newTeamSync } from './team.js';
+import { defaultThreads } from './threads.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
 /** A training slice gets a second thread only when the job's slices so far walked at least
@@ -19,6 +19,28 @@ import type { WorkerReply, WorkerRequest } from './worker.js';
  *  cache lines cost more than halving the walks saves. Measured on 2 cores: mnist8k (~5,500
  *  per sample) trains slower with a team, fashion60k (~8,400) faster (docs/performance.md). */
 export const TEAM_MIN_VISITS_PER_SAMPLE = 7000;
+
+/** After a team fell back to one thread (its partner was not running: the cores are busy),
+ *  the job's next slices run without a partner: 1, then 2, 4 … up to this many after
+ *  consecutive fallbacks, and back to teams at once after a team slice that kept its partner. */
+export const TEAM_BACKOFF_MAX_SLICES = 32;
+
+/** What the pool's training teams did (counted; `hanami bench`, tests). */
+export interface TeamStats {
+  /** Training slices run by a team of two threads. */
+  slices: number;
+  /** Of those, slices whose leader found the partner late and finished alone. */
+  fallbacks: number;
+  /** Lane-1 phases run by partners, and by leaders after a fallback. */
+  partnerPhases: number;
+  leaderPhases: number;
+  /** Samples leaders trained alone after a fallback. */
+  soloSamples: number;
+  /** Slices that ran without a partner because of the back-off. */
+  backedOff: number;
+  /** Seconds the leaders of team slices took (to compare with solo slices per sample). */
+  seconds: number;
+}
 
 export interface TrainOptions {
   from?: number;
@@ -82,6 +104,9 @@ interface Job {
   team: boolean | 'always';
   /** Partner threads still running a slice of this job. */
   partners: number;
+  /** Slices to run without a partner after a fallback, and the next back-off. */
+  teamSkip: number;
+  teamBackoff: number;
   onProgress?: ((done: number, total: number) => void) | undefined;
   signal?: AbortSignal | undefined;
   between?: ((state: NetworkState) => Promise<void> | undefined) | undefined;
@@ -97,6 +122,8 @@ interface Slot {
   slice: Slice | null;
   /** Set while the slot is the second thread of a training team. */
   teamSync: Int32Array | null;
+  /** Slices this worker ran (training, inference, and team parts), for tests and reports. */
+  ran: number;
 }
 
 let nextMessageId = 1;
@@ -113,17 +140,22 @@ export class CpuPool {
   private readonly jobs: Job[] = [];
   private cursor = 0;
   private closed = false;
-  /** Training slices run by a team of two threads so far (for reports and tests). */
-  teamSlices = 0;
+  /** What training teams did so far (for reports and tests). */
+  readonly teams: TeamStats = { slices: 0, fallbacks: 0, partnerPhases: 0, leaderPhases: 0, soloSamples: 0, backedOff: 0, seconds: 0 };
 
-  constructor(threads = availableParallelism()) {
+  /** Training slices run by a team of two threads so far. */
+  get teamSlices(): number {
+    return this.teams.slices;
+  }
+
+  constructor(threads = defaultThreads().threads) {
     this.threads = Math.max(1, Math.floor(threads));
     for (let i = 0; i < this.threads; i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./worker.js', import.meta.url));
-    const slot: Slot = { worker, job: null, slice: null, teamSync: null };
+    const slot: Slot = { worker, job: null, slice: null, teamSync: null, ran: 0 };
     worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
     worker.on('error', (e) => this.onWorkerFailure(slot, e));
     worker.on('exit', (code) => {
@@ -188,7 +220,7 @@ export class CpuPool {
     if (spec.signal?.aborted) return Promise.reject(new JobCancelled());
     return new Promise((resolve, reject) => {
       const total = spec.pending.reduce((n, s) => n + s.to - s.from, 0);
-      const job: Job = { ...spec, inFlight: 0, partners: 0, done: 0, total, visits: 0, seconds: 0, failed: false, paused: false, resolve, reject };
+      const job: Job = { ...spec, inFlight: 0, partners: 0, teamSkip: 0, teamBackoff: 0, done: 0, total, visits: 0, seconds: 0, failed: false, paused: false, resolve, reject };
       if (total === 0) {
         resolve({ state: job.state, visits: 0, workerSeconds: 0, ...(job.outputs ? { outputs: job.outputs } : {}) });
         return;
@@ -222,7 +254,7 @@ export class CpuPool {
         const channel = new MessageChannel();
         const sync = newTeamSync();
         job.partners++;
-        this.teamSlices++;
+        this.teams.slices++;
         partner.job = job;
         partner.slice = null;
         partner.teamSync = sync;
@@ -258,7 +290,13 @@ export class CpuPool {
     if (!job.team) return undefined;
     if (job.team !== 'always' && (job.done === 0 || job.visits / job.done < TEAM_MIN_VISITS_PER_SAMPLE)) return undefined;
     if (this.jobs.some((j) => j !== job && j.pending.length > 0 && j.inFlight < j.maxParallel)) return undefined;
-    return this.slots.find((s) => s !== lead && !s.job);
+    const idle = this.slots.find((s) => s !== lead && !s.job);
+    if (idle && job.teamSkip > 0) {
+      job.teamSkip--;
+      this.teams.backedOff++;
+      return undefined;
+    }
+    return idle;
   }
 
   private nextJob(): Job | undefined {
@@ -280,6 +318,7 @@ export class CpuPool {
     slot.slice = null;
     slot.teamSync = null;
     slot.worker.unref();
+    slot.ran++;
     if (job && partnerOf) {
       // A partner thread finished its part of a slice.
       job.partners--;
@@ -303,11 +342,27 @@ export class CpuPool {
     if (reply.outputs && job.outputs) job.outputs.set(reply.outputs, (slice.from - job.first) * job.width);
     job.visits += reply.visits;
     job.seconds += reply.seconds;
+    if (reply.team) this.countTeam(job, reply.team, reply.seconds);
     job.done += slice.to - slice.from;
     if (!job.failed) job.onProgress?.(job.done, job.total);
     this.settleIfDone(job);
     if (!job.failed && job.pending.length > 0) this.pauseBetween(job);
     this.schedule();
+  }
+
+  private countTeam(job: Job, c: TeamCounters, seconds: number): void {
+    const t = this.teams;
+    t.seconds += seconds;
+    t.fallbacks += c.fallbacks;
+    t.partnerPhases += c.partnerPhases;
+    t.leaderPhases += c.leaderPhases;
+    t.soloSamples += c.soloSamples;
+    if (c.fallbacks > 0) {
+      job.teamBackoff = Math.min(TEAM_BACKOFF_MAX_SLICES, Math.max(1, job.teamBackoff * 2));
+      job.teamSkip = job.teamBackoff;
+    } else {
+      job.teamBackoff = 0;
+    }
   }
 
   /** Runs the job's `between` hook; its next slice waits until the hook's work is done. */
@@ -366,6 +421,11 @@ export class CpuPool {
       this.settleIfDone(job);
     }
     this.schedule();
+  }
+
+  /** Slices each worker has run so far (index = worker): how work spread over the pool. */
+  workerSlices(): number[] {
+    return this.slots.map((s) => s.ran);
   }
 
   /** Jobs waiting or running. */

@@ -9,7 +9,7 @@ import { type BoundData, outputWidth } from '../kernels/contract.js';
 import type { NetworkState } from '../kernels/state.js';
 import { ExecutionContext } from './context.js';
 import { predictRows, trainRows } from './engine.js';
-import { TeamLeader, runPartner } from './team.js';
+import { type TeamCounters, TeamLeader, runPartner } from './team.js';
 
 /** A second thread helping with a training slice: shared barrier words and a port from the
  *  leader (layout updates). */
@@ -23,7 +23,8 @@ export type WorkerRequest =
   | { type: 'predict'; id: number; key: string; state: NetworkState; data: BoundData; from: number; to: number }
   | { type: 'join'; id: number; team: TeamLink };
 
-export type WorkerReply = { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number } | { type: 'error'; id: number; message: string };
+export type WorkerReply =
+  { type: 'done'; id: number; state?: NetworkState; outputs?: Float32Array; visits: number; seconds: number; team?: TeamCounters } | { type: 'error'; id: number; message: string };
 
 /** Scratch contexts per network, kept for the next slice (bounded, oldest dropped). */
 const contexts = new Map<string, ExecutionContext>();
@@ -45,7 +46,7 @@ function contextFor(key: string, state: NetworkState): ExecutionContext {
 function handle(msg: WorkerRequest): WorkerReply {
   const started = performance.now();
   if (msg.type === 'join') {
-    const visits = runPartner(msg.team.sync, msg.team.port);
+    const { visits } = runPartner(msg.team.sync, msg.team.port);
     return { type: 'done', id: msg.id, visits, seconds: (performance.now() - started) / 1000 };
   }
   const ctx = contextFor(msg.key, msg.state);
@@ -58,7 +59,16 @@ function handle(msg: WorkerRequest): WorkerReply {
     } finally {
       team?.stop();
     }
-    return { type: 'done', id: msg.id, state: msg.state, ...(outputs ? { outputs } : {}), visits: ctx.visits - visitsBefore, seconds: (performance.now() - started) / 1000 };
+    const visits = ctx.visits - visitsBefore + (team?.laneOneVisits ?? 0);
+    return {
+      type: 'done',
+      id: msg.id,
+      state: msg.state,
+      ...(outputs ? { outputs } : {}),
+      visits,
+      seconds: (performance.now() - started) / 1000,
+      ...(team ? { team: team.counters } : {}),
+    };
   }
   const outputs = new Float32Array((msg.to - msg.from) * outputWidth(msg.state));
   predictRows(ctx, msg.state, msg.data, msg.from, msg.to, outputs);

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
+import { defaultThreads } from '../cpu-fallback/threads.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -109,6 +110,11 @@ export interface HanamiConfig {
   /** How often the store is asked for tasks queued through other instances, in ms
    *  (HANAMI_TASK_POLL_MS). */
   taskPollMs: number;
+  /** Samples between two points of a task's metric series (HANAMI_TASK_METRIC_SAMPLES). */
+  taskMetricSamples: number;
+  /** Points of a task's metric series kept in the store; a full series is halved
+   *  (HANAMI_TASK_METRIC_POINTS, at most 1000). */
+  taskMetricPoints: number;
   /** Direct network I/O over Socket.IO (HANAMI_IO_*). */
   io: {
     /** Largest message in bytes (HANAMI_IO_MAX_MESSAGE_BYTES). */
@@ -143,7 +149,7 @@ export function defaultConfig(): HanamiConfig {
     mongoUrl: undefined,
     mongoDatabase: 'hanami',
     backend: 'auto',
-    threads: availableParallelism(),
+    threads: defaultThreads().threads,
     adminUser: 'admin',
     adminPassphrase: undefined,
     jwtKey: undefined,
@@ -181,6 +187,8 @@ export function defaultConfig(): HanamiConfig {
     clusterRenewMs: 10_000,
     clusterIdleMs: 60_000,
     taskPollMs: 2_000,
+    taskMetricSamples: 1000,
+    taskMetricPoints: 1000,
     io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32 },
   };
 }
@@ -332,6 +340,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.clusterRenewMs = integer('HANAMI_CLUSTER_RENEW_MS', pick('HANAMI_CLUSTER_RENEW_MS') ?? merged.clusterRenewMs, 100, 1_800_000);
   out.clusterIdleMs = integer('HANAMI_CLUSTER_IDLE_MS', pick('HANAMI_CLUSTER_IDLE_MS') ?? merged.clusterIdleMs, 0, 7 * 24 * 3_600_000);
   out.taskPollMs = integer('HANAMI_TASK_POLL_MS', pick('HANAMI_TASK_POLL_MS') ?? merged.taskPollMs, 100, 600_000);
+  out.taskMetricSamples = integer('HANAMI_TASK_METRIC_SAMPLES', pick('HANAMI_TASK_METRIC_SAMPLES') ?? merged.taskMetricSamples, 1, 1_000_000_000);
+  out.taskMetricPoints = integer('HANAMI_TASK_METRIC_POINTS', pick('HANAMI_TASK_METRIC_POINTS') ?? merged.taskMetricPoints, 4, 1000);
   out.io.maxMessageBytes = integer('HANAMI_IO_MAX_MESSAGE_BYTES', pick('HANAMI_IO_MAX_MESSAGE_BYTES') ?? merged.io.maxMessageBytes, 1024, 1024 * 1024 * 1024);
   out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
   out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);

@@ -35,6 +35,8 @@ import { DatasetCache } from './tasks/dataset-loader.js';
 import { TaskRuntime } from './tasks/runtime.js';
 import { ChannelRegistry } from './io/channels.js';
 import { DirectIoServer } from './io/server.js';
+import { EVENTS_NAMESPACE, TaskEventsNamespace } from './io/events.js';
+import { metricView, taskView } from './api/resources/tasks.js';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -47,6 +49,8 @@ export interface RunningService {
   services: Services;
   /** Direct network I/O (Socket.IO) on the same server. */
   io: DirectIoServer;
+  /** Live task progress (Socket.IO namespace /v1/events) on the same server. */
+  events: TaskEventsNamespace;
   /** GET /metrics on its own listener (HANAMI_METRICS_PORT), when configured. */
   metricsUrl: string | undefined;
   /** The initial admin, when this start created one (with the generated passphrase, if any). */
@@ -136,6 +140,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       logger,
       observer: metrics,
       ownership: { instanceId: config.instanceId, leaseMs: config.clusterLeaseMs, renewMs: config.clusterRenewMs, idleMs: config.clusterIdleMs, pollMs: config.taskPollMs },
+      metrics: { everySamples: config.taskMetricSamples, maxPoints: config.taskMetricPoints },
     });
     const tokens = new TokenService(jwtKey, config.tokenTtlSeconds);
     // Direct I/O's call queues, shared by Socket.IO and POST …/predict.
@@ -189,6 +194,18 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       logger,
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });
+    const events = new TaskEventsNamespace(io.io.of(EVENTS_NAMESPACE), {
+      store,
+      events: runtime.events,
+      authenticator: services.authenticator,
+      policy,
+      logger,
+      maxSocketsPerUser: config.io.maxSocketsPerUser,
+      instanceId: runtime.instanceId,
+      pollMs: config.taskPollMs,
+      taskView,
+      metricView,
+    });
     const address = await listen(server, config.port, config.host);
     // The parse workers start now, not in the middle of the first upload.
     services.datasetParser.warm();
@@ -210,6 +227,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         services.accepting = false;
         services.storeProbe.stop();
         const graceMs = config.shutdownGraceSeconds * 1000;
+        events.close();
         await io.close();
         await metricsListener?.close();
         const closing = closeServer(server, graceMs);
@@ -220,7 +238,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         await services.datasetParser.close();
         await store.close();
       })());
-    return { url, port: address.port, app, server, services, io, metricsUrl: metricsListener?.url, admin, recovered, stop };
+    return { url, port: address.port, app, server, services, io, events, metricsUrl: metricsListener?.url, admin, recovered, stop };
   } catch (error) {
     // The start failed: its error is the one to report, not a failure to clean up after it.
     if (backends) await ignoreFailure(backends.close(), 'cleaning up after a failed start');

@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: the standard suite. Each run is a separate `hanami train --json` child
  * process (so peak RSS is that run's own), with a fixed seed; the table shows medians and
- * bench-results.json holds every run's object.
+ * bench-results.json holds every run's object. Two more suites measure the pool rather than
+ * the walk: `contention` (one core busy: default threads ÷ one thread, ./contention.ts) and
+ * `tenants` (clusters training at once on the pool against separate processes,
+ * ./tenants.ts); they print JSON lines and add their objects to bench-results.json.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -12,6 +15,8 @@ import type { BackendChoice } from '../network/select-backend.js';
 import type { TrainReport } from './commands.js';
 import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
+import { type ContentionRun, type ContentionSummary, runContention } from './contention.js';
+import { type TenantsRun, runTenants } from './tenants.js';
 
 const run = promisify(execFile);
 
@@ -36,15 +41,23 @@ export const SUITES: Suite[] = [
   },
 ];
 
+/** The suites that measure the pool (not a `hanami train` run each). */
+export const POOL_SUITES = ['contention', 'tenants'] as const;
+
+/** Training rows per cluster in the tenants suite (fashion60k; mnist8k trains all 8,000). */
+export const TENANT_ROWS = 20000;
+
 export interface BenchArgs {
   only?: string[] | undefined;
   runs: number;
   backend: BackendChoice;
   threads: number;
+  /** Whether --threads was given (else the contention suite's default run picks its own). */
+  threadsGiven?: boolean;
   out: string;
 }
 
-export type BenchResult = TrainReport & { suite: string; run: number };
+export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number });
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,9 +73,9 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
 }
 
 export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
-  const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
+  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES];
+  const unknown = (args.only ?? []).filter((n) => !names.includes(n));
   if (unknown.length) {
-    const names = SUITES.map((s) => s.name);
     const guesses = unknown.map((u) => closestName(u, names)).filter((g) => g !== undefined);
     throw new CliError(`unknown suite ${unknown.join(', ')} (expected ${names.join(', ')}${guesses.length ? `; did you mean ${guesses.join(', ')}?` : ''})`);
   }
@@ -93,8 +106,29 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
       (median(mine.map((m) => m.peakRssBytes)) / 1e6).toFixed(0),
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  if (rows.length > 1) {
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
+  }
+  const wanted = (name: string): boolean => !args.only || args.only.includes(name);
+  // The pool suites measure the CPU backend; fashion60k where installed (a team pays there).
+  const poolDataset = fashionAvailable() ? 'fashion60k' : 'mnist8k';
+  if (wanted('contention') && args.backend !== 'webgpu') {
+    const { runs, summary } = await runContention({ dataset: poolDataset, runs: args.runs, threads: args.threadsGiven ? args.threads : undefined }, (line) => process.stdout.write(`${line}\n`));
+    results.push(...runs, summary);
+  }
+  if (wanted('tenants') && args.backend !== 'webgpu') {
+    const rowsPerCluster = poolDataset === 'fashion60k' ? TENANT_ROWS : 0;
+    // 2 clusters; and as many as the pool has threads where that is more.
+    const counts = args.threads > 2 ? [2, args.threads] : [2];
+    for (let r = 0; r < args.runs; r++) {
+      for (const clusters of counts) {
+        const t = await runTenants({ dataset: poolDataset, rows: rowsPerCluster, clusters, threads: args.threads, processesFirst: r % 2 === 1 });
+        results.push({ ...t, run: r + 1 });
+        process.stdout.write(`${JSON.stringify({ ...t, run: r + 1 })}\n`);
+      }
+    }
+  }
   await writeFile(args.out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`wrote ${args.out} (${results.length} runs, backend ${args.backend}, ${args.threads} threads)\n`);
   return results;

@@ -3,7 +3,6 @@
  * call them directly.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { type Backend, outputWidth } from '../../kernels/contract.js';
 import { BackendUnavailableError, createBackend, type BackendChoice } from '../network/select-backend.js';
 import { BindError, Cluster, DEFAULT_TEMPLATE } from '../network/cluster.js';
@@ -12,6 +11,9 @@ import { score, type Score } from '../network/evaluate.js';
 import { TemplateError } from '../network/template-types.js';
 import { DatasetFormatError } from '../datasets/types.js';
 import { CliError } from './errors.js';
+import { CpuBackend } from '../../cpu-fallback/backend.js';
+import type { TeamStats } from '../../cpu-fallback/pool.js';
+import { defaultThreads as detectedThreads } from '../../cpu-fallback/threads.js';
 import { loadDatasetArg, type DatasetArgs } from './datasets.js';
 
 export interface TrainArgs extends DatasetArgs {
@@ -50,6 +52,8 @@ export interface TrainReport {
   test?: { samples: number; seconds: number; accuracy?: number; rmse?: number; mae?: number };
   network: { neurons: number; synapses: number; sections: number; outputLinks: number; bytes: number; bytesPerSynapse: number };
   work: { visitsPerTrainSample: number; visitsPerTestSample?: number };
+  /** CPU backend, when a two-thread training team ran: what the teams did (cpu-fallback/pool.ts TeamStats). */
+  teams?: TeamStats;
   peakRssBytes: number;
 }
 
@@ -125,6 +129,7 @@ export async function runTrain(args: TrainArgs): Promise<TrainReport> {
       train: { samples, seconds: roundTo(trainSeconds, 4), samplesPerSecond: Math.round(samples / trainSeconds) },
       network: networkPart(cluster),
       work: { visitsPerTrainSample: Math.round(trained.visits / Math.max(1, samples)) },
+      ...(backend instanceof CpuBackend && backend.pool.teams.slices > 0 ? { teams: { ...backend.pool.teams } } : {}),
       peakRssBytes: 0,
     };
     if (testData) {
@@ -197,5 +202,5 @@ export async function runTest(args: TestArgs): Promise<Omit<TrainReport, 'train'
 }
 
 export function defaultThreads(): number {
-  return availableParallelism();
+  return detectedThreads().threads;
 }

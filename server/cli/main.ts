@@ -6,7 +6,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { FASHION_MNIST_DIR } from '../datasets/fashion.js';
 import { exportMnist8k } from '../datasets/mnist8k.js';
 import { closestName } from '../did-you-mean.js';
@@ -15,7 +14,7 @@ import { hostInfo } from './info.js';
 import { runBench } from './bench.js';
 import { runGpuShape } from './gpu-shape.js';
 import { resetPassphrase } from './admin.js';
-import { asCliError, runTest, runTrain } from './commands.js';
+import { asCliError, defaultThreads, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
 import { registerRemoteCommands, remoteFailure } from './remote/commands.js';
 import { checkCommandWords } from './remote/words.js';
@@ -179,23 +178,25 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('bench')
     .description('run the standard benchmark suite and write bench-results.json (--shape: the CPU vs WebGPU shape figures)')
-    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k)', list)
+    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
-    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), availableParallelism())
+    .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), defaultThreads())
     .option('--out <file>', 'where to write the results (default bench-results.json; with --shape: JSON lines, none by default)')
+    .option('--contention', 'only the contention suite: one core kept busy, default threads ÷ one thread (same as --only contention)')
     .option(
       '--shape',
       'instead of the suite: CPU and WebGPU side by side on mnist8k and fashion60k (dispatches, submits, readbacks and bytes per sample, samples/s for training and batched inference), as JSON lines',
     )
     .option('--train-rows <n>', 'with --shape: training samples per dataset (default all)', positiveInt('--train-rows'))
-    .action(async (o: Record<string, unknown>) => {
+    .action(async (o: Record<string, unknown>, command: Command) => {
       if (o.shape) {
         await runGpuShape({ threads: o.threads as number, out: o.out as string | undefined, trainRows: o.trainRows as number | undefined });
         return;
       }
       await runBench({
-        only: o.only as string[] | undefined,
+        only: o.contention ? ['contention'] : (o.only as string[] | undefined),
+        threadsGiven: command.getOptionValueSource('threads') === 'cli',
         runs: o.runs as number,
         backend: o.backend as BackendChoice,
         threads: o.threads as number,

@@ -54,3 +54,27 @@ export function score(state: NetworkState, data: BoundData, outputs: Float32Arra
   }
   return { samples: data.rows };
 }
+
+/** Classes up to which a request task's result carries the confusion matrix (size²). */
+export const MAX_CONFUSION_CLASSES = 100;
+
+/**
+ * The confusion matrix of a class output (`matrix[actual][predicted]`, rows counted) scored
+ * against the data's labels; undefined for value outputs, unlabelled data, or more than
+ * MAX_CONFUSION_CLASSES classes. Labels outside the output's classes are not counted.
+ */
+export function confusionMatrix(state: NetworkState, data: BoundData, outputs: Float32Array, width: number): number[][] | undefined {
+  const binding = data.outputMap[0];
+  if (!binding || binding.source !== 'class' || !data.labels) return undefined;
+  const iface = state.outputs[binding.group]!.interfaces[binding.iface]!;
+  const size = iface.size;
+  if (size > MAX_CONFUSION_CLASSES) return undefined;
+  const column = interfaceColumn(state, binding.group, iface);
+  const matrix = Array.from({ length: size }, () => new Array<number>(size).fill(0));
+  for (let r = 0; r < data.rows; r++) {
+    const actual = data.labels[r]!;
+    if (actual < 0 || actual >= size) continue;
+    matrix[actual]![argmax(outputs, r * width + column, size)]!++;
+  }
+  return matrix;
+}

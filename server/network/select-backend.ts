@@ -11,7 +11,7 @@
  */
 import { DomainError } from '../errors.js';
 import { execFile } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { defaultThreads } from '../../cpu-fallback/threads.js';
 import { type AdapterDescription, describeAdapter, findAdapter } from '../../kernels/webgpu/gpu.js';
 import { CpuBackend } from '../../cpu-fallback/backend.js';
 import type { Backend, BackendName } from '../../kernels/contract.js';
@@ -139,7 +139,7 @@ export function probeWebGpuIsolated(options: SelectOptions & { warn?: (line: str
 }
 
 function cpuBackend(options: SelectOptions): CpuBackend {
-  return new CpuBackend(options.threads ?? availableParallelism());
+  return new CpuBackend(options.threads ?? defaultThreads().threads);
 }
 
 /** Picks and opens the backend for `choice`, logging the choice. */
@@ -190,7 +190,7 @@ export interface BackendAvailability {
 
 /** What this host offers, without opening a device (for `hanami info` and the service). */
 export async function availableBackends(options: SelectOptions = {}): Promise<{ backends: BackendAvailability[]; auto: BackendName; probe: WebGpuProbe }> {
-  const threads = options.threads ?? availableParallelism();
+  const threads = options.threads ?? defaultThreads().threads;
   const probe = await (options.probe ?? (() => probeWebGpu(options)))();
   const webgpu: BackendAvailability = {
     name: 'webgpu',

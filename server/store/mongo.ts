@@ -12,31 +12,18 @@
  *   params and results are checked on their way in and out: task-codec.ts).
  * - our ids are the `_id`s; timestamps stay ISO strings, as in the embedded store.
  */
-import { type Readable, PassThrough } from 'node:stream';
-import {
-  GridFSBucket,
-  MongoClient,
-  MongoServerError,
-  type Collection,
-  type Db,
-  type Filter,
-  type GridFSBucketWriteStream,
-  type IndexDescription,
-  type MongoClientOptions,
-  type ObjectId,
-  type Sort,
-} from 'mongodb';
-import { BlobMeter, chunksOf, isBlobId, newBlobId, type BlobPutOptions } from './blobs-fs.js';
+import { type Readable } from 'node:stream';
+import { GridFSBucket, MongoClient, type Collection, type Db, type Filter, type MongoClientOptions } from 'mongodb';
+import { type BlobPutOptions } from './blobs-fs.js';
 import { claimable, guardedTransition, LeaseLog, UNOWNED, type LeaseDoc, type TransitionDoc } from './mongo-cas.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
-  ConflictError,
   LEASE_FIELDS,
   NotFoundError,
   StoreError,
   type AuditEntry,
-  type BlobInfo,
   type CheckpointRecord,
   type ClusterRecord,
   type DatasetRecord,
@@ -53,342 +40,32 @@ import {
   type User,
 } from './types.js';
 
-/** Every document we store: our string id as `_id`, then the record's other fields. */
-interface StoredDoc {
-  _id: string;
-  [field: string]: unknown;
-}
+import {
+  type StoredDoc,
+  type Fields,
+  MONGO_SCHEMA_VERSION,
+  BLOB_BUCKET,
+  encodeFields,
+  COLLECTIONS,
+  MEMBERSHIP_INDEXES,
+  LEASE_COLLECTION,
+  LEASE_INDEXES,
+  TRANSITION_COLLECTION,
+  TRANSITION_INDEXES,
+  CANCEL_REQUEST_COLLECTION,
+  METRIC_COLLECTION,
+  METRIC_INDEXES,
+  BLOB_FILE_INDEXES,
+  BLOB_CHUNK_INDEXES,
+  createIndexes,
+  isDuplicateKey,
+  cleanPatch,
+  upsertWithRetry,
+  RecordCollection,
+} from './mongo-records.js';
+import { GridFsBlobs, type BlobFileDoc } from './mongo-gridfs.js';
 
-type Fields = Record<string, unknown>;
-
-/** 2: cluster leases (`owner`, `leaseUntil`) and the instance running a task (`runBy`). */
-export const MONGO_SCHEMA_VERSION = 2;
-const BLOB_BUCKET = 'blobs';
-const UPSERT_RETRIES = 5;
-
-// ---------------------------------------------------------------------------------------
-// Documents <-> records
-
-/** NaN and ±Infinity become null, as JSON (and therefore the embedded store) does. */
-function sanitizeNumbers(value: unknown): unknown {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (Array.isArray(value)) return value.map(sanitizeNumbers);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sanitizeNumbers(v)]));
-  return value;
-}
-
-function isPlainObject(value: unknown): value is Fields {
-  if (value === null || typeof value !== 'object') return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
-
-/** Encodes record fields for storage: free-form fields as JSON text, the rest sanitised. */
-function encodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
-  const out: Fields = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined) continue;
-    out[key] = jsonFields.includes(key) ? JSON.stringify(value) : sanitizeNumbers(value);
-  }
-  return out;
-}
-
-function decodeFields(fields: Fields, jsonFields: readonly string[]): Fields {
-  const out: Fields = { ...fields };
-  for (const key of jsonFields) {
-    if (typeof out[key] === 'string') out[key] = JSON.parse(out[key]);
-  }
-  return out;
-}
-
-interface CollectionSpec {
-  name: string;
-  /** Name used in errors ("user", "template", ...). */
-  kind: string;
-  /** The field guarded by the collection's one unique index besides `_id`... */
-  uniqueField?: string | undefined;
-  /** ...together with these fields (per-project names: `projectId`). */
-  uniqueScope?: readonly string[];
-  /** Free-form fields stored as JSON text (see the file comment). */
-  jsonFields: readonly string[];
-  /** Values of fields that documents written before the field existed lack. */
-  defaults?: Record<string, null>;
-  /** Record fields kept elsewhere, never written into the documents. */
-  omit?: readonly string[];
-  sort: Sort;
-  indexes: IndexDescription[];
-}
-
-const BY_CREATION: Sort = { createdAt: 1, _id: 1 };
-const BY_TIME: Sort = { time: 1, _id: 1 };
-
-function projectCollectionSpec(
-  name: string,
-  kind: string,
-  options: { unique: boolean; jsonFields?: string[]; indexes?: IndexDescription[]; defaults?: Record<string, null>; omit?: readonly string[] },
-): CollectionSpec {
-  return {
-    name,
-    kind,
-    uniqueField: options.unique ? 'name' : undefined,
-    uniqueScope: ['projectId'],
-    jsonFields: options.jsonFields ?? [],
-    ...(options.defaults ? { defaults: options.defaults } : {}),
-    ...(options.omit ? { omit: options.omit } : {}),
-    sort: BY_CREATION,
-    indexes: [
-      { key: { projectId: 1, name: 1 }, name: 'project_name', unique: options.unique },
-      { key: { projectId: 1, createdAt: 1, _id: 1 }, name: 'project_order' },
-      { key: { createdAt: 1, _id: 1 }, name: 'order' },
-      ...(options.indexes ?? []),
-    ],
-  };
-}
-
-function logCollectionSpec(name: string, kind: string): CollectionSpec {
-  return {
-    name,
-    kind,
-    jsonFields: [],
-    sort: BY_TIME,
-    indexes: [
-      { key: { time: 1, _id: 1 }, name: 'order' },
-      { key: { userId: 1, time: 1, _id: 1 }, name: 'user_order' },
-      { key: { projectId: 1, time: 1, _id: 1 }, name: 'project_order' },
-    ],
-  };
-}
-
-type RecordKind = 'users' | 'projects' | 'templates' | 'datasets' | 'clusters' | 'checkpoints' | 'tasks' | 'audit' | 'errors';
-
-const COLLECTIONS: Record<RecordKind, CollectionSpec> = {
-  users: {
-    name: 'users',
-    kind: 'user',
-    uniqueField: 'name',
-    jsonFields: [],
-    sort: BY_CREATION,
-    indexes: [
-      { key: { name: 1 }, name: 'name', unique: true },
-      { key: { createdAt: 1, _id: 1 }, name: 'order' },
-      { key: { isAdmin: 1 }, name: 'admin' },
-    ],
-  },
-  projects: {
-    name: 'projects',
-    kind: 'project',
-    uniqueField: 'name',
-    jsonFields: [],
-    sort: BY_CREATION,
-    indexes: [
-      { key: { name: 1 }, name: 'name', unique: true },
-      { key: { createdAt: 1, _id: 1 }, name: 'order' },
-    ],
-  },
-  templates: projectCollectionSpec('templates', 'template', { unique: true }),
-  datasets: projectCollectionSpec('datasets', 'dataset', { unique: true, jsonFields: ['options'] }),
-  // The lease (owner, leaseUntil) lives in the lease log; reads join it in.
-  clusters: projectCollectionSpec('clusters', 'cluster', { unique: true, jsonFields: ['stats'], omit: LEASE_FIELDS }),
-  checkpoints: projectCollectionSpec('checkpoints', 'checkpoint', { unique: true, jsonFields: ['stats'] }),
-  tasks: projectCollectionSpec('tasks', 'task', {
-    unique: false,
-    jsonFields: ['params', 'result'],
-    defaults: { runBy: null },
-    indexes: [
-      { key: { projectId: 1, clusterId: 1, createdAt: 1, _id: 1 }, name: 'cluster_order' },
-      { key: { state: 1, createdAt: 1, _id: 1 }, name: 'state_order' },
-    ],
-  }),
-  audit: logCollectionSpec('audit', 'audit entry'),
-  errors: logCollectionSpec('errors', 'error entry'),
-};
-
-/** Collections that are not records with a spec above. */
-const MEMBERSHIP_INDEXES: IndexDescription[] = [
-  { key: { projectId: 1, createdAt: 1, userId: 1 }, name: 'project_order' },
-  { key: { userId: 1, createdAt: 1, projectId: 1 }, name: 'user_order' },
-];
-/** The lease log and the task guards (mongo-cas.ts); cancel requests are keyed by task id. */
-const LEASE_COLLECTION = 'clusterLeases';
-const LEASE_INDEXES: IndexDescription[] = [
-  { key: { clusterId: 1, epoch: -1 }, name: 'cluster_epoch' },
-  { key: { owner: 1 }, name: 'owner' },
-];
-const TRANSITION_COLLECTION = 'taskTransitions';
-const TRANSITION_INDEXES: IndexDescription[] = [{ key: { taskId: 1 }, name: 'task' }];
-const CANCEL_REQUEST_COLLECTION = 'taskCancelRequests';
-/** The indexes the driver's GridFSBucket expects (it would create them on first upload). */
-const BLOB_FILE_INDEXES: IndexDescription[] = [{ key: { filename: 1, uploadDate: 1 } }];
-const BLOB_CHUNK_INDEXES: IndexDescription[] = [{ key: { files_id: 1, n: 1 }, unique: true }];
-
-/** One index per createIndexes call: FerretDB v1.24 panics (and drops the connection) when
- *  one call names several indexes that already exist, i.e. on every start after the first.
- *  Creating an existing index with the same spec is a no-op. */
-async function createIndexes(db: Db, collection: string, indexes: IndexDescription[]): Promise<void> {
-  for (const index of indexes) await db.collection(collection).createIndexes([index]);
-}
-
-function isDuplicateKey(e: unknown): e is MongoServerError {
-  return e instanceof MongoServerError && e.code === 11000;
-}
-
-/** Patch fields that may change: drops undefined values and the identifying fields. */
-function cleanPatch(patch: object, fixed: readonly string[]): Fields {
-  return Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && !fixed.includes(key)));
-}
-
-/** Retries an upsert that lost a race: two concurrent upserts of one new `_id` can both
- *  miss and both insert; the loser gets a duplicate key error and, retried, finds the doc. */
-async function upsertWithRetry<T>(body: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await body();
-    } catch (e) {
-      if (!isDuplicateKey(e) || attempt >= UPSERT_RETRIES) throw e;
-    }
-  }
-}
-
-/** Where a kind of record is checked as it crosses the store (tasks: task-codec.ts). */
-interface RecordCodec<T> {
-  read(fields: Fields): T;
-  checkWrite(fields: Fields, id: string): void;
-}
-
-/** One collection of records, with the operations every kind needs. */
-class RecordCollection<T extends { id: string }> {
-  constructor(
-    private readonly store: MongoStore,
-    readonly spec: CollectionSpec,
-    readonly codec?: RecordCodec<T>,
-  ) {}
-
-  get collection(): Collection<StoredDoc> {
-    return this.store.db.collection<StoredDoc>(this.spec.name);
-  }
-
-  toDocument(record: T): StoredDoc {
-    const { id, ...rest } = record as T & Fields;
-    for (const field of this.spec.omit ?? []) delete rest[field];
-    return { _id: id, ...encodeFields(rest, this.spec.jsonFields) };
-  }
-
-  fromDocument(doc: StoredDoc): T {
-    const { _id, ...rest } = doc;
-    const fields: Fields = { id: _id, ...this.spec.defaults, ...decodeFields(rest, this.spec.jsonFields) };
-    return this.codec ? this.codec.read(fields) : (fields as unknown as T);
-  }
-
-  /** Which unique index a duplicate key error hit. MongoDB names it in keyPattern; FerretDB
-   *  does not, so then we look whether the id is taken. */
-  private async conflictFor(e: MongoServerError, record: Fields): Promise<ConflictError> {
-    const field = await this.conflictingField(e, String(record.id));
-    return new ConflictError(this.spec.kind, field, String(record[field]));
-  }
-
-  private async conflictingField(e: MongoServerError, id: string): Promise<string> {
-    const { uniqueField } = this.spec;
-    if (!uniqueField) return 'id';
-    const pattern: unknown = e.keyPattern;
-    if (isPlainObject(pattern)) return '_id' in pattern ? 'id' : uniqueField;
-    const idTaken = (await this.collection.countDocuments({ _id: id }, { limit: 1 })) > 0;
-    return idTaken ? 'id' : uniqueField;
-  }
-
-  async insert(record: T): Promise<T> {
-    this.codec?.checkWrite(record, record.id);
-    const doc = this.toDocument(record);
-    try {
-      await this.collection.insertOne(doc);
-    } catch (e) {
-      if (isDuplicateKey(e)) throw await this.conflictFor(e, record);
-      throw e;
-    }
-    return this.fromDocument(doc);
-  }
-
-  async findOne(filter: Filter<StoredDoc>): Promise<T | null> {
-    const doc = await this.collection.find(filter).sort(this.spec.sort).limit(1).next();
-    return doc ? this.fromDocument(doc) : null;
-  }
-
-  async getOne(filter: Filter<StoredDoc>, key: string): Promise<T> {
-    const record = await this.findOne(filter);
-    if (!record) throw new NotFoundError(this.spec.kind, key);
-    return record;
-  }
-
-  async findAll(filter: Filter<StoredDoc>): Promise<T[]> {
-    const docs = await this.collection.find(filter).sort(this.spec.sort).toArray();
-    return docs.map((doc) => this.fromDocument(doc));
-  }
-
-  async page(filter: Filter<StoredDoc>, page: Page | undefined): Promise<Paged<T>> {
-    const resolved = resolvePage(page);
-    const [docs, total] = await Promise.all([this.collection.find(filter).sort(this.spec.sort).skip(resolved.offset).limit(resolved.limit).toArray(), this.collection.countDocuments(filter)]);
-    return pagedResult(
-      docs.map((doc) => this.fromDocument(doc)),
-      total,
-      resolved,
-    );
-  }
-
-  /** One atomic findOneAndUpdate; an empty patch just reads the record. */
-  async update(filter: Filter<StoredDoc>, key: string, patch: Fields): Promise<T> {
-    const updated = await this.updateIf(filter, {}, key, patch);
-    if (!updated) throw new NotFoundError(this.spec.kind, key);
-    return updated;
-  }
-
-  /**
-   * A compare-and-set: one findOneAndUpdate whose filter is the record's key plus
-   * `condition`. Null when the record exists but the condition does not hold; NotFoundError
-   * when it does not exist.
-   */
-  async updateIf(filter: Filter<StoredDoc>, condition: Filter<StoredDoc>, key: string, patch: Fields): Promise<T | null> {
-    this.codec?.checkWrite(patch, key);
-    const guarded: Filter<StoredDoc> = { ...filter, ...condition };
-    let doc: StoredDoc | null;
-    if (Object.keys(patch).length === 0) {
-      doc = await this.collection.findOne(guarded);
-    } else {
-      try {
-        doc = await this.collection.findOneAndUpdate(guarded, { $set: encodeFields(patch, this.spec.jsonFields) }, { returnDocument: 'after' });
-      } catch (e) {
-        const { uniqueField } = this.spec;
-        if (uniqueField && (await this.updateHitUniqueIndex(e, filter, patch))) throw new ConflictError(this.spec.kind, uniqueField, String(patch[uniqueField]));
-        throw e;
-      }
-    }
-    if (doc) return this.fromDocument(doc);
-    if ((await this.collection.countDocuments(filter, { limit: 1 })) === 0) throw new NotFoundError(this.spec.kind, key);
-    return null;
-  }
-
-  /** Whether a failed update broke the unique index. The id cannot change, so a duplicate
-   *  key is the unique field. FerretDB v1.24 reports a unique violation in findAndModify as
-   *  an internal error instead of code 11000; there we look whether another record holds the
-   *  new value. */
-  private async updateHitUniqueIndex(e: unknown, filter: Filter<StoredDoc>, patch: Fields): Promise<boolean> {
-    if (isDuplicateKey(e)) return true;
-    const uniqueField = this.spec.uniqueField;
-    if (!uniqueField || !(uniqueField in patch)) return false;
-    const current = await this.collection.findOne(filter);
-    if (!current) return false;
-    const clash: Filter<StoredDoc> = { _id: { $ne: current._id }, [uniqueField]: patch[uniqueField] };
-    for (const field of this.spec.uniqueScope ?? []) clash[field] = current[field];
-    return (await this.collection.countDocuments(clash, { limit: 1 })) > 0;
-  }
-
-  async delete(filter: Filter<StoredDoc>, key: string): Promise<void> {
-    const { deletedCount } = await this.collection.deleteOne(filter);
-    if (deletedCount === 0) throw new NotFoundError(this.spec.kind, key);
-  }
-
-  count(filter: Filter<StoredDoc>): Promise<number> {
-    return this.collection.countDocuments(filter);
-  }
-}
+export { MONGO_SCHEMA_VERSION } from './mongo-records.js';
 
 // ---------------------------------------------------------------------------------------
 // The store
@@ -416,16 +93,19 @@ interface SettingDoc extends StoredDoc {
   value: string;
 }
 
+/** One point of a task's metric series: `_id` is `<taskId>:<seq>`. */
+interface MetricDoc extends StoredDoc {
+  taskId: string;
+  projectId: string;
+  seq: number;
+}
+
 interface CancelRequestDoc extends StoredDoc {
   projectId: string;
   by: string;
 }
 
 /** GridFS files document as we write it (metadata filled in before the doc is inserted). */
-interface BlobFileDoc extends StoredDoc {
-  length: number;
-  metadata?: { sha256?: unknown; bytes?: unknown };
-}
 
 /** Hides credentials in a connection string used in descriptions and errors. */
 export function redactMongoUrl(url: string): string {
@@ -449,18 +129,6 @@ function logFilterQuery(filter: LogFilter): Filter<StoredDoc> {
 }
 
 /** GridFS accepts any `_id` (we use our UUID strings); the driver's types only say ObjectId. */
-function gridFsId(id: string): ObjectId {
-  return id as unknown as ObjectId;
-}
-
-function writeChunk(upload: GridFSBucketWriteStream, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => upload.write(chunk, (e) => (e ? reject(e) : resolve())));
-}
-
-function endUpload(upload: GridFSBucketWriteStream): Promise<void> {
-  return new Promise((resolve, reject) => upload.end((e?: Error | null) => (e ? reject(e) : resolve())));
-}
-
 export class MongoStore implements Store {
   readonly description: string;
   private readonly client: MongoClient;
@@ -506,6 +174,10 @@ export class MongoStore implements Store {
     return this.db.collection<TransitionDoc>(TRANSITION_COLLECTION);
   }
 
+  private get metrics_(): Collection<MetricDoc> {
+    return this.db.collection<MetricDoc>(METRIC_COLLECTION);
+  }
+
   private get cancelRequests_(): Collection<CancelRequestDoc> {
     return this.db.collection<CancelRequestDoc>(CANCEL_REQUEST_COLLECTION);
   }
@@ -547,6 +219,7 @@ export class MongoStore implements Store {
       await createIndexes(db, 'memberships', MEMBERSHIP_INDEXES);
       await createIndexes(db, LEASE_COLLECTION, LEASE_INDEXES);
       await createIndexes(db, TRANSITION_COLLECTION, TRANSITION_INDEXES);
+      await createIndexes(db, METRIC_COLLECTION, METRIC_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.files`, BLOB_FILE_INDEXES);
       await createIndexes(db, `${BLOB_BUCKET}.chunks`, BLOB_CHUNK_INDEXES);
       this.database = db;
@@ -746,6 +419,7 @@ export class MongoStore implements Store {
         await this.taskBase.delete(projectId, id);
         await this.transitions_.deleteMany({ taskId: id });
         await this.cancelRequests_.deleteOne({ _id: id });
+        await this.metrics_.deleteMany({ taskId: id, projectId });
       }),
     listByCluster: (projectId: string, clusterId: string, page?: Page) => this.run('tasks.listByCluster', () => this.records.tasks.page({ projectId, clusterId }, page)),
     listByState: (states: TaskState[], cluster?: { projectId: string; clusterId: string }) =>
@@ -764,6 +438,45 @@ export class MongoStore implements Store {
         }
       }),
     cancelRequestOf: (projectId, id) => this.run('tasks.cancelRequestOf', async () => (await this.cancelRequests_.findOne({ _id: id, projectId }))?.by ?? null),
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', async () => {
+        // Only the task's runner appends, one call at a time: no two writers race here.
+        if (points.length > 0) {
+          await this.metrics_.insertMany(
+            points.map((point) => {
+              const fields = metricFields(point);
+              return { ...fields, _id: `${taskId}:${fields.seq}`, taskId, projectId };
+            }),
+          );
+        }
+        const count = await this.metrics_.countDocuments({ taskId, projectId });
+        if (count <= limit) return count;
+        const seqs = (
+          await this.metrics_
+            .find({ taskId, projectId }, { projection: { _id: 0, seq: 1 } })
+            .sort({ seq: 1 })
+            .toArray()
+        ).map((d) => d.seq);
+        const drop = seqsToThin(seqs, limit);
+        if (drop.length > 0) await this.metrics_.deleteMany({ taskId, projectId, seq: { $in: drop } });
+        return seqs.length - drop.length;
+      }),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', async () => {
+        const p = resolvePage(page);
+        const total = await this.metrics_.countDocuments({ taskId, projectId });
+        const docs = await this.metrics_.find({ taskId, projectId }).sort({ seq: 1 }).skip(p.offset).limit(p.limit).toArray();
+        return pagedResult(
+          docs.map((d) => readMetricPoint(d as unknown as Fields)),
+          total,
+          p,
+        );
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', async () => {
+        const doc = await this.metrics_.find({ taskId, projectId }).sort({ seq: -1 }).limit(1).next();
+        return doc ? readMetricPoint(doc) : null;
+      }),
   };
 
   /** A task compare-and-set: state changes through a guard (mongo-cas.ts), other fields by
@@ -812,99 +525,17 @@ export class MongoStore implements Store {
   readonly audit: Store['audit'] = this.logOf(this.records.audit);
   readonly errors: Store['errors'] = this.logOf(this.records.errors);
 
+  private readonly gridFs_ = new GridFsBlobs(
+    () => this.bucket,
+    () => this.blobFiles,
+    () => this.blobChunks,
+  );
+
   readonly blobs: Store['blobs'] = {
-    put: (data: Readable | Uint8Array, options?: BlobPutOptions) => this.run('blobs.put', () => this.putBlob(data, options)),
-    open: (id) => this.run('blobs.open', () => this.openBlob(id)),
-    read: (id) => this.run('blobs.read', () => this.readBlob(id)),
-    stat: (id) => this.run('blobs.stat', () => this.statBlob(id)),
-    delete: (id) => this.run('blobs.delete', () => this.deleteBlob(id)),
+    put: (data: Readable | Uint8Array, options?: BlobPutOptions) => this.run('blobs.put', () => this.gridFs_.put(data, options)),
+    open: (id) => this.run('blobs.open', () => this.gridFs_.open(id)),
+    read: (id) => this.run('blobs.read', () => this.gridFs_.read(id)),
+    stat: (id) => this.run('blobs.stat', () => this.gridFs_.stat(id)),
+    delete: (id) => this.run('blobs.delete', () => this.gridFs_.delete(id)),
   };
-
-  /**
-   * Streams into GridFS, hashing and counting on the way. The driver inserts the files
-   * document (the commit point: a blob without one is invisible) only after the last chunk,
-   * taking `metadata` from the object we passed in, which by then holds size and SHA-256.
-   * Each chunk write is awaited, so when something fails no insert is still in flight and
-   * removing the partial chunks really removes them all.
-   */
-  private async putBlob(data: Readable | Uint8Array, options: BlobPutOptions = {}): Promise<BlobInfo> {
-    const id = newBlobId();
-    const meter = new BlobMeter(options);
-    const metadata: { sha256?: string; bytes?: number } = {};
-    const upload = this.bucket.openUploadStreamWithId(gridFsId(id), id, { metadata });
-    // Errors also reach the write/end callbacks; this listener only keeps an 'error' event
-    // from being unhandled.
-    upload.on('error', () => undefined);
-    try {
-      for await (const chunk of chunksOf(data)) {
-        meter.add(chunk);
-        await writeChunk(upload, chunk);
-      }
-      const info: BlobInfo = { id, bytes: meter.bytes, sha256: meter.sha256() };
-      metadata.sha256 = info.sha256;
-      metadata.bytes = info.bytes;
-      await endUpload(upload);
-      await this.ensureBlobMetadata(upload, info);
-      return info;
-    } catch (e) {
-      upload.destroy();
-      await this.removePartialBlob(id);
-      throw e;
-    }
-  }
-
-  /** Guards against a driver that copies `metadata` at open time: then the files document
-   *  lacks the checksum, and we add it (the blob counts as missing until then). */
-  private async ensureBlobMetadata(upload: GridFSBucketWriteStream, info: BlobInfo): Promise<void> {
-    const stored: unknown = upload.gridFSFile?.metadata;
-    if (isPlainObject(stored) && stored.sha256 === info.sha256) return;
-    await this.blobFiles.updateOne({ _id: info.id }, { $set: { metadata: { sha256: info.sha256, bytes: info.bytes } } });
-  }
-
-  /** Best effort: the files document first (so the blob is invisible), then the chunks. */
-  private async removePartialBlob(id: string): Promise<void> {
-    try {
-      await this.blobFiles.deleteOne({ _id: id });
-      await this.blobChunks.deleteMany({ files_id: id });
-    } catch {
-      // The connection is likely gone; chunks without a files document are never visible.
-    }
-  }
-
-  /** A blob exists once its files document carries the checksum. */
-  private async statBlob(id: string): Promise<BlobInfo> {
-    if (!isBlobId(id)) throw new NotFoundError('blob', id);
-    const doc = await this.blobFiles.findOne({ _id: id });
-    const sha256 = doc?.metadata?.sha256;
-    if (!doc || typeof sha256 !== 'string') throw new NotFoundError('blob', id);
-    return { id, bytes: doc.length, sha256 };
-  }
-
-  /** A read stream whose errors are StoreErrors; destroying it stops the download. */
-  private async openBlob(id: string): Promise<Readable> {
-    await this.statBlob(id);
-    const download = this.bucket.openDownloadStream(gridFsId(id));
-    const out = new PassThrough();
-    download.on('error', (e) => out.destroy(asStoreError('mongodb', 'blobs.open', e)));
-    out.on('close', () => download.destroy());
-    download.pipe(out);
-    return out;
-  }
-
-  private async readBlob(id: string): Promise<Buffer> {
-    const info = await this.statBlob(id);
-    const parts: Buffer[] = [];
-    for await (const chunk of this.bucket.openDownloadStream(gridFsId(id))) parts.push(chunk as Buffer);
-    const data = Buffer.concat(parts);
-    if (data.byteLength !== info.bytes) throw new StoreError(`blob ${id} is corrupt (${data.byteLength} bytes read, ${info.bytes} expected)`);
-    return data;
-  }
-
-  /** What GridFSBucket.delete does, without matching its "not found" message. */
-  private async deleteBlob(id: string): Promise<void> {
-    if (!isBlobId(id)) throw new NotFoundError('blob', id);
-    const { deletedCount } = await this.blobFiles.deleteOne({ _id: id });
-    await this.blobChunks.deleteMany({ files_id: id });
-    if (deletedCount === 0) throw new NotFoundError('blob', id);
-  }
 }

@@ -13,9 +13,9 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { FsBlobStore, type BlobPutOptions } from './blobs-fs.js';
 import { asStoreError, closedStoreError, notInitialisedError, pagedResult, resolvePage } from './errors.js';
+import { metricFields, readMetricPoint, seqsToThin } from './metric-series.js';
 import { checkTaskWrite, readTaskRecord } from './task-codec.js';
 import {
-  ConflictError,
   LEASE_FIELDS,
   NotFoundError,
   StoreError,
@@ -26,6 +26,7 @@ import {
   type DatasetRecord,
   type ErrorEntry,
   type Membership,
+  type MetricPoint,
   type Page,
   type Paged,
   type Project,
@@ -37,356 +38,12 @@ import {
   type User,
 } from './types.js';
 
-type Db = Database.Database;
-type Row = Record<string, unknown>;
-type SqlValue = string | number | null;
+import { type Db, type Row, type SqlValue, migrate } from './sqlite-schema.js';
+import { TABLES, cleanPatch, RecordTable } from './sqlite-records.js';
+
+export { SQLITE_SCHEMA_VERSION } from './sqlite-schema.js';
 
 export const SQLITE_FILE = 'store.sqlite';
-
-// ---------------------------------------------------------------------------------------
-// Schema and migrations
-
-/** Columns of a project collection table; `extra` adds more queried fields. */
-function projectTableSql(table: string, options: { uniqueName: boolean; extraColumns?: string; extraIndexes?: string[] }): string {
-  const nameIndex = options.uniqueName ? `CREATE UNIQUE INDEX ${table}_name ON ${table}(project_id, name);` : `CREATE INDEX ${table}_name ON ${table}(project_id, name);`;
-  return `
-    CREATE TABLE ${table} (
-      id TEXT PRIMARY KEY,
-      project_id TEXT NOT NULL,
-      name TEXT NOT NULL,
-      created_at TEXT NOT NULL,${options.extraColumns ?? ''}
-      data TEXT NOT NULL
-    );
-    ${nameIndex}
-    CREATE INDEX ${table}_project_order ON ${table}(project_id, created_at, id);
-    CREATE INDEX ${table}_order ON ${table}(created_at, id);
-    ${(options.extraIndexes ?? []).join('\n')}`;
-}
-
-function logTableSql(table: string): string {
-  return `
-    CREATE TABLE ${table} (
-      id TEXT PRIMARY KEY,
-      time TEXT NOT NULL,
-      user_id TEXT,
-      project_id TEXT,
-      data TEXT NOT NULL
-    );
-    CREATE INDEX ${table}_order ON ${table}(time, id);
-    CREATE INDEX ${table}_user ON ${table}(user_id, time, id);
-    CREATE INDEX ${table}_project ON ${table}(project_id, time, id);`;
-}
-
-const SCHEMA_V1 = `
-  CREATE TABLE users (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    is_admin INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    data TEXT NOT NULL
-  );
-  CREATE UNIQUE INDEX users_name ON users(name);
-  CREATE INDEX users_order ON users(created_at, id);
-
-  CREATE TABLE projects (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    data TEXT NOT NULL
-  );
-  CREATE UNIQUE INDEX projects_name ON projects(name);
-  CREATE INDEX projects_order ON projects(created_at, id);
-
-  CREATE TABLE memberships (
-    project_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (project_id, user_id)
-  );
-  CREATE INDEX memberships_project_order ON memberships(project_id, created_at, user_id);
-  CREATE INDEX memberships_user_order ON memberships(user_id, created_at, project_id);
-
-  ${projectTableSql('templates', { uniqueName: true })}
-  ${projectTableSql('datasets', { uniqueName: true })}
-  ${projectTableSql('clusters', { uniqueName: true })}
-  ${projectTableSql('checkpoints', { uniqueName: true })}
-  ${projectTableSql('tasks', {
-    uniqueName: false,
-    extraColumns: `
-      cluster_id TEXT NOT NULL,
-      state TEXT NOT NULL,`,
-    extraIndexes: ['CREATE INDEX tasks_cluster_order ON tasks(project_id, cluster_id, created_at, id);', 'CREATE INDEX tasks_state_order ON tasks(state, created_at, id);'],
-  })}
-
-  CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-  );
-
-  ${logTableSql('audit')}
-  ${logTableSql('errors')}
-`;
-
-/** Version 2: cluster leases (which instance hosts a cluster, until when) and the instance
- *  that runs a task, as columns so the compare-and-set updates can filter on them; requests
- *  to stop a task that another instance runs. Existing rows read as unowned / not run. */
-const SCHEMA_V2 = `
-  ALTER TABLE clusters ADD COLUMN owner TEXT;
-  ALTER TABLE clusters ADD COLUMN lease_until TEXT;
-  CREATE INDEX clusters_owner ON clusters(owner);
-  ALTER TABLE tasks ADD COLUMN run_by TEXT;
-  CREATE TABLE task_cancel_requests (
-    task_id TEXT PRIMARY KEY,
-    project_id TEXT NOT NULL,
-    requested_by TEXT NOT NULL
-  );
-`;
-
-/** Forward-only migrations; entry i takes the schema from version i to i + 1. Never edit a
- *  released entry: append a new one. */
-const MIGRATIONS: readonly ((db: Db) => void)[] = [(db) => db.exec(SCHEMA_V1), (db) => db.exec(SCHEMA_V2)];
-
-export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
-
-function readSchemaVersion(db: Db): number {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
-  return row?.version ?? 0;
-}
-
-/** Runs inside one IMMEDIATE transaction, so two processes starting at once migrate once. */
-function migrate(db: Db, file: string): void {
-  db.transaction(() => {
-    const current = readSchemaVersion(db);
-    if (current > MIGRATIONS.length) {
-      throw new StoreError(`${file} has schema version ${current}, newer than this Hanami understands (${MIGRATIONS.length}); upgrade Hanami`);
-    }
-    for (let version = current; version < MIGRATIONS.length; version++) MIGRATIONS[version]!(db);
-    if (current === 0) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length);
-    else if (current < MIGRATIONS.length) db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length);
-  }).immediate();
-}
-
-// ---------------------------------------------------------------------------------------
-// Rows <-> records
-
-interface ColumnSpec {
-  /** Record field. */
-  field: string;
-  column: string;
-  /** Booleans are stored as 0/1. */
-  boolean?: boolean;
-}
-
-interface TableSpec {
-  table: string;
-  /** Name used in errors ("user", "template", ...). */
-  kind: string;
-  /** Column order as inserted; `data` (JSON of the other fields) is appended. */
-  columns: ColumnSpec[];
-  /** The field guarded by the table's one UNIQUE index besides the primary key. */
-  uniqueField?: string | undefined;
-  /** ORDER BY for lists: creation order, ties broken by id. */
-  order: string;
-}
-
-const column = (field: string, name: string, boolean = false): ColumnSpec => ({ field, column: name, boolean });
-
-const ID = column('id', 'id');
-const NAME = column('name', 'name');
-const PROJECT_ID = column('projectId', 'project_id');
-const CREATED_AT = column('createdAt', 'created_at');
-
-function projectTableSpec(table: string, kind: string, unique: boolean, extra: ColumnSpec[] = []): TableSpec {
-  return {
-    table,
-    kind,
-    columns: [ID, PROJECT_ID, NAME, CREATED_AT, ...extra],
-    uniqueField: unique ? 'name' : undefined,
-    order: 'created_at, id',
-  };
-}
-
-function logTableSpec(table: string, kind: string): TableSpec {
-  return {
-    table,
-    kind,
-    columns: [ID, column('time', 'time'), column('userId', 'user_id'), column('projectId', 'project_id')],
-    order: 'time, id',
-  };
-}
-
-const TABLES = {
-  users: { table: 'users', kind: 'user', columns: [ID, NAME, column('isAdmin', 'is_admin', true), CREATED_AT], uniqueField: 'name', order: 'created_at, id' },
-  projects: { table: 'projects', kind: 'project', columns: [ID, NAME, CREATED_AT], uniqueField: 'name', order: 'created_at, id' },
-  templates: projectTableSpec('templates', 'template', true),
-  datasets: projectTableSpec('datasets', 'dataset', true),
-  clusters: projectTableSpec('clusters', 'cluster', true, [column('owner', 'owner'), column('leaseUntil', 'lease_until')]),
-  checkpoints: projectTableSpec('checkpoints', 'checkpoint', true),
-  tasks: projectTableSpec('tasks', 'task', false, [column('clusterId', 'cluster_id'), column('state', 'state'), column('runBy', 'run_by')]),
-  audit: logTableSpec('audit', 'audit entry'),
-  errors: logTableSpec('errors', 'error entry'),
-} satisfies Record<string, TableSpec>;
-
-function toSqlValue(value: unknown, spec: ColumnSpec): SqlValue {
-  if (spec.boolean) return value ? 1 : 0;
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'string' || typeof value === 'number') return value;
-  throw new StoreError(`field ${spec.field} must be a string or number`);
-}
-
-function fromSqlValue(value: unknown, spec: ColumnSpec): unknown {
-  return spec.boolean ? value === 1 : value;
-}
-
-function isSqliteError(e: unknown): e is InstanceType<typeof Database.SqliteError> {
-  return e instanceof Database.SqliteError;
-}
-
-/** Patch fields that may change: drops undefined values and the fields that identify the
- *  record (so a patch can never move a record to another id or project). */
-function cleanPatch(patch: object, fixed: readonly string[]): Row {
-  return Object.fromEntries(Object.entries(patch).filter(([key, value]) => value !== undefined && !fixed.includes(key)));
-}
-
-/** Where a kind of record is checked as it crosses the store (tasks: task-codec.ts). */
-interface RecordCodec<T> {
-  read(fields: Row): T;
-  checkWrite(fields: Row, id: string): void;
-}
-
-/** One table of records (columns + JSON), with the statements every collection needs. */
-class RecordTable<T extends object> {
-  private readonly columnNames: string;
-  private readonly columnFields: Set<string>;
-
-  constructor(
-    private readonly store: SqliteStore,
-    readonly spec: TableSpec,
-    private readonly codec?: RecordCodec<T>,
-  ) {
-    this.columnNames = [...spec.columns.map((c) => c.column), 'data'].join(', ');
-    this.columnFields = new Set(spec.columns.map((c) => c.field));
-  }
-
-  private rowValues(record: object): SqlValue[] {
-    const fields = record as Row;
-    const rest = Object.fromEntries(Object.entries(fields).filter(([key]) => !this.columnFields.has(key)));
-    return [...this.spec.columns.map((c) => toSqlValue(fields[c.field], c)), JSON.stringify(rest)];
-  }
-
-  private fromRow(row: Row): T {
-    const record = JSON.parse(String(row.data)) as Row;
-    for (const c of this.spec.columns) record[c.field] = fromSqlValue(row[c.column], c);
-    return this.codec ? this.codec.read(record) : (record as T);
-  }
-
-  /** Unique-index violations become ConflictError, told apart by SQLite's extended code. */
-  private conflictOrRethrow(e: unknown, record: Row): never {
-    if (isSqliteError(e) && e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new ConflictError(this.spec.kind, 'id', String(record.id));
-    if (isSqliteError(e) && e.code === 'SQLITE_CONSTRAINT_UNIQUE' && this.spec.uniqueField) {
-      throw new ConflictError(this.spec.kind, this.spec.uniqueField, String(record[this.spec.uniqueField]));
-    }
-    throw e;
-  }
-
-  insert(record: T): T {
-    this.codec?.checkWrite(record as Row, String((record as Row).id));
-    const values = this.rowValues(record);
-    const placeholders = values.map(() => '?').join(', ');
-    try {
-      this.store.statement(`INSERT INTO ${this.spec.table} (${this.columnNames}) VALUES (${placeholders})`).run(...values);
-    } catch (e) {
-      this.conflictOrRethrow(e, record as Row);
-    }
-    return this.fromRow(this.rowOf(record));
-  }
-
-  /** The row a record is stored as, without a round trip (normalises like a read would). */
-  private rowOf(record: T): Row {
-    const values = this.rowValues(record);
-    const row: Row = { data: values[values.length - 1] };
-    this.spec.columns.forEach((c, i) => (row[c.column] = values[i]));
-    return row;
-  }
-
-  findOne(where: string, params: SqlValue[]): T | undefined {
-    const row = this.store.statement(`SELECT ${this.columnNames} FROM ${this.spec.table} WHERE ${where}`).get(...params) as Row | undefined;
-    return row ? this.fromRow(row) : undefined;
-  }
-
-  getOne(where: string, params: SqlValue[], key: string): T {
-    const record = this.findOne(where, params);
-    if (!record) throw new NotFoundError(this.spec.kind, key);
-    return record;
-  }
-
-  findAll(where: string, params: SqlValue[]): T[] {
-    const rows = this.store.statement(`SELECT ${this.columnNames} FROM ${this.spec.table} WHERE ${where} ORDER BY ${this.spec.order}`).all(...params) as Row[];
-    return rows.map((row) => this.fromRow(row));
-  }
-
-  page(where: string, params: SqlValue[], page: Page | undefined): Paged<T> {
-    const resolved = resolvePage(page);
-    const { table, order } = this.spec;
-    const rows = this.store.statement(`SELECT ${this.columnNames} FROM ${table} WHERE ${where} ORDER BY ${order} LIMIT ? OFFSET ?`).all(...params, resolved.limit, resolved.offset) as Row[];
-    const { total } = this.store.statement(`SELECT count(*) AS total FROM ${table} WHERE ${where}`).get(...params) as { total: number };
-    return pagedResult(
-      rows.map((row) => this.fromRow(row)),
-      total,
-      resolved,
-    );
-  }
-
-  /** Read-merge-write in one IMMEDIATE transaction (atomic across processes too). */
-  update(where: string, params: SqlValue[], key: string, patch: Row): T {
-    this.codec?.checkWrite(patch, key);
-    return this.store.db
-      .transaction(() => {
-        const current = this.getOne(where, params, key);
-        const updated = { ...current, ...patch } as T;
-        const assignments = [...this.spec.columns.map((c) => `${c.column} = ?`), 'data = ?'].join(', ');
-        try {
-          this.store.statement(`UPDATE ${this.spec.table} SET ${assignments} WHERE ${where}`).run(...this.rowValues(updated), ...params);
-        } catch (e) {
-          this.conflictOrRethrow(e, updated as Row);
-        }
-        return this.fromRow(this.rowOf(updated));
-      })
-      .immediate();
-  }
-
-  /**
-   * A compare-and-set: `update` of the record matching `where` + `condition`, in one
-   * IMMEDIATE transaction. Null when the record exists but the condition does not hold.
-   */
-  updateIf(where: string, params: SqlValue[], condition: string, conditionParams: SqlValue[], key: string, patch: Row): T | null {
-    return this.store.db
-      .transaction(() => {
-        if (!this.findOne(`${where} AND (${condition})`, [...params, ...conditionParams])) {
-          this.getOne(where, params, key);
-          return null;
-        }
-        return this.update(where, params, key, patch);
-      })
-      .immediate();
-  }
-
-  /** A conditional UPDATE of some columns; true when a row changed. */
-  setColumns(assignments: string, assignmentParams: SqlValue[], where: string, params: SqlValue[]): boolean {
-    return this.store.statement(`UPDATE ${this.spec.table} SET ${assignments} WHERE ${where}`).run(...assignmentParams, ...params).changes > 0;
-  }
-
-  delete(where: string, params: SqlValue[], key: string): void {
-    const { changes } = this.store.statement(`DELETE FROM ${this.spec.table} WHERE ${where}`).run(...params);
-    if (changes === 0) throw new NotFoundError(this.spec.kind, key);
-  }
-
-  count(where: string, params: SqlValue[]): number {
-    return (this.store.statement(`SELECT count(*) AS total FROM ${this.spec.table} WHERE ${where}`).get(...params) as { total: number }).total;
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // The store
@@ -399,6 +56,10 @@ export interface SqliteStoreOptions {
 }
 
 type ProjectRecord = { id: string; projectId: string; name: string };
+
+function metricOf(data: string): MetricPoint {
+  return readMetricPoint(JSON.parse(data) as Record<string, unknown>);
+}
 
 /** The key of a project record. */
 const SCOPED = 'project_id = ? AND id = ?';
@@ -639,9 +300,45 @@ export class SqliteStore implements Store {
           .transaction(() => {
             this.tables.tasks.delete(SCOPED, [projectId, id], id);
             this.statement('DELETE FROM task_cancel_requests WHERE task_id = ? AND project_id = ?').run(id, projectId);
+            this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ?').run(id, projectId);
           })
           .immediate(),
       ),
+    appendMetrics: (projectId, taskId, points, limit) =>
+      this.run('tasks.appendMetrics', () =>
+        this.db
+          .transaction(() => {
+            const insert = this.statement('INSERT INTO task_metrics (task_id, project_id, seq, data) VALUES (?, ?, ?, ?)');
+            for (const point of points) {
+              const fields = metricFields(point);
+              insert.run(taskId, projectId, fields.seq, JSON.stringify(fields));
+            }
+            const count = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+            if (count <= limit) return count;
+            const seqs = (this.statement('SELECT seq FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq').all(taskId, projectId) as { seq: number }[]).map((r) => r.seq);
+            const drop = seqsToThin(seqs, limit);
+            const remove = this.statement('DELETE FROM task_metrics WHERE task_id = ? AND project_id = ? AND seq = ?');
+            for (const seq of drop) remove.run(taskId, projectId, seq);
+            return seqs.length - drop.length;
+          })
+          .immediate(),
+      ),
+    listMetrics: (projectId, taskId, page?: Page) =>
+      this.run('tasks.listMetrics', () => {
+        const p = resolvePage(page);
+        const total = (this.statement('SELECT COUNT(*) AS n FROM task_metrics WHERE task_id = ? AND project_id = ?').get(taskId, projectId) as { n: number }).n;
+        const rows = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq LIMIT ? OFFSET ?').all(taskId, projectId, p.limit, p.offset) as { data: string }[];
+        return pagedResult(
+          rows.map((r) => metricOf(r.data)),
+          total,
+          p,
+        );
+      }),
+    lastMetric: (projectId, taskId) =>
+      this.run('tasks.lastMetric', () => {
+        const row = this.statement('SELECT data FROM task_metrics WHERE task_id = ? AND project_id = ? ORDER BY seq DESC LIMIT 1').get(taskId, projectId) as { data: string } | undefined;
+        return row ? metricOf(row.data) : null;
+      }),
   };
 
   readonly settings: Store['settings'] = {

@@ -122,6 +122,20 @@ export function readRequestResult(value: unknown): RequestResult | null {
   optionalFigure(result, 'accuracy', fields.accuracy, 'result');
   optionalFigure(result, 'rmse', fields.rmse, 'result');
   optionalFigure(result, 'mae', fields.mae, 'result');
+  if (fields.confusion !== undefined && fields.confusion !== null) {
+    if (!Array.isArray(fields.confusion)) throw new Unreadable('result.confusion', 'is not a list');
+    result.confusion = fields.confusion.map((row, i) => {
+      if (!Array.isArray(row)) throw new Unreadable(`result.confusion[${i}]`, 'is not a list');
+      return row.map((n, j) => count(n, `result.confusion[${i}][${j}]`));
+    });
+  }
+  if (fields.perClass !== undefined && fields.perClass !== null) {
+    if (!Array.isArray(fields.perClass)) throw new Unreadable('result.perClass', 'is not a list');
+    result.perClass = fields.perClass.map((entry, i) => {
+      const c = object(entry, `result.perClass[${i}]`);
+      return { label: text(c.label, `result.perClass[${i}].label`), samples: count(c.samples, `result.perClass[${i}].samples`), accuracy: typeof c.accuracy === 'number' ? c.accuracy : null };
+    });
+  }
   return result;
 }
 

@@ -200,6 +200,49 @@ export interface RequestResult extends ResultLayout, Throughput {
   accuracy?: number;
   rmse?: number;
   mae?: number;
+  /** Class outputs with at most MAX_CONFUSION_CLASSES classes: `confusion[actual][predicted]`
+   *  counts rows, in the order of the scored output's labels. */
+  confusion?: number[][];
+  /** Class outputs: per class (by its label), the rows labelled so and the fraction of them
+   *  predicted right (null when no row has the class). */
+  perClass?: ClassScore[];
+}
+
+export interface ClassScore {
+  label: string;
+  samples: number;
+  accuracy: number | null;
+}
+
+/**
+ * One point of a task's metric series, recorded while it runs (every `HANAMI_TASK_METRIC_SAMPLES`
+ * samples, at the next slice or batch boundary) and once at its end (`final`). Stored apart
+ * from the task record (`tasks.appendMetrics`), at most a bounded number per task.
+ */
+export interface MetricPoint {
+  /** 0, 1, 2, ... in recording order; unique within the task (thinning leaves gaps). */
+  seq: number;
+  /** When it was recorded (ISO 8601). */
+  time: string;
+  /** Samples done so far and in all (train: rows × epochs). */
+  done: number;
+  total: number;
+  /** Samples per second since the previous point (the first: since the task started). */
+  samplesPerSecond: number;
+  /** Train: the samples the running score covers (those since the previous point, scored
+   *  by the forward pass each made just before it learned); request: every row. 0: no score. */
+  window: number;
+  /** The score over `window`: class outputs give accuracy, value outputs RMSE and MAE. */
+  accuracy?: number;
+  rmse?: number;
+  mae?: number;
+  /** The network's size when the point was taken. */
+  neurons: number;
+  synapses: number;
+  sections: number;
+  bytes: number;
+  /** The task's last point: its end (finished, cancelled or failed). */
+  final: boolean;
 }
 
 export type TaskParams = TrainParams | RequestParams;
@@ -390,6 +433,18 @@ export interface Store {
     requestCancel(projectId: string, id: string, by: string): Promise<boolean>;
     /** Who asked to stop the task, or null. */
     cancelRequestOf(projectId: string, id: string): Promise<string | null>;
+    /**
+     * Appends points (in `seq` order, each larger than any stored) to the task's metric series
+     * and bounds it: while it holds more than `limit` points, every second point is dropped,
+     * oldest first, keeping the first and the newest (so the series halves and the kept points
+     * stay spread over the whole run). Returns how many points are kept. Only the task's runner
+     * appends, one call at a time. Deleting the task deletes its series.
+     */
+    appendMetrics(projectId: string, taskId: string, points: MetricPoint[], limit: number): Promise<number>;
+    /** The task's metric series in `seq` order, paged (empty for an unknown task). */
+    listMetrics(projectId: string, taskId: string, page?: Page): Promise<Paged<MetricPoint>>;
+    /** The newest point of the task's series, or null. */
+    lastMetric(projectId: string, taskId: string): Promise<MetricPoint | null>;
   };
 
   /** Small service-wide values (e.g. the generated JWT key), by key. */

@@ -33,12 +33,16 @@ import { LeaseKeeper, type OwnershipSettings } from './lease-keeper.js';
 import { RuntimeQueries, type ClusterActivity } from './queries.js';
 import { Scheduler } from './scheduler.js';
 import type { RuntimeObserver } from './task-end.js';
+import { TaskEvents } from './task-events.js';
+import { DEFAULT_METRIC_SETTINGS, type MetricSettings } from './metric-recorder.js';
 import { BackgroundRounds } from './timing.js';
 
 export { ClusterBusyError, ClusterHostedElsewhereError, ClusterModeError, INTERRUPTED_BY_RESTART, interruptedElsewhere, RuntimeStoppingError } from './errors.js';
 export { isDeadLocalInstance, type OwnershipSettings } from './lease-keeper.js';
 export type { InterludeContext } from './interludes.js';
 export type { RuntimeObserver } from './task-end.js';
+export type { TaskEvent, TaskEvents } from './task-events.js';
+export type { MetricSettings } from './metric-recorder.js';
 
 export interface RuntimeDeps {
   store: Store;
@@ -48,6 +52,8 @@ export interface RuntimeDeps {
   observer?: RuntimeObserver;
   progressIntervalMs?: number;
   ownership?: Partial<OwnershipSettings>;
+  /** The metric series' cadence and bound (default: a point every 1,000 samples, 1,000 kept). */
+  metrics?: Partial<MetricSettings>;
 }
 
 export class TaskRuntime {
@@ -61,6 +67,9 @@ export class TaskRuntime {
   readonly clusters: ClusterService;
   /** After stop(): the leases are released, nothing renews them any more. */
   private stopped = false;
+  /** Task state changes and metric points of the tasks this process runs, as they are stored
+   *  (Socket.IO followers: server/io/events.ts). */
+  readonly events = new TaskEvents();
 
   constructor(deps: RuntimeDeps) {
     const { store, backends, datasets, logger } = deps;
@@ -87,6 +96,8 @@ export class TaskRuntime {
       observer: deps.observer,
       progressIntervalMs: deps.progressIntervalMs ?? 250,
       pollMs: settings.pollMs,
+      events: this.events,
+      metrics: { ...DEFAULT_METRIC_SETTINGS, ...deps.metrics },
     });
     const stopping = (): boolean => this.scheduler.isStopping;
     this.direct = new DirectAccess(this.host, stopping);

@@ -22,10 +22,12 @@ import type { ClusterHost } from './cluster-host.js';
 import type { ClusterTurn } from './cluster-slot.js';
 import { ClusterHostedElsewhereError, INTERRUPTED_BY_RESTART, interruptedElsewhere, RuntimeStoppingError } from './errors.js';
 import type { ClusterRef, LeaseKeeper } from './lease-keeper.js';
+import { MetricRecorder, type MetricSettings } from './metric-recorder.js';
 import { ProgressWriter } from './progress-writer.js';
 import { encodeOutputs } from './results.js';
 import { runTask, type RunnerDeps } from './runners.js';
 import { RunningTask, TaskEnd, type RuntimeObserver } from './task-end.js';
+import type { TaskEvents } from './task-events.js';
 import { delay, timedOut } from './timing.js';
 
 export interface SchedulerDeps extends RunnerDeps {
@@ -36,6 +38,9 @@ export interface SchedulerDeps extends RunnerDeps {
   progressIntervalMs: number;
   /** How often each instance polls the store (a cancel through another instance waits a few polls). */
   pollMs: number;
+  /** Task state changes and metric points, published as they are stored. */
+  events: TaskEvents;
+  metrics: MetricSettings;
 }
 
 /** One cluster's tasks in this process. */
@@ -61,7 +66,7 @@ export class Scheduler {
   private readonly end: TaskEnd;
 
   constructor(private readonly deps: SchedulerDeps) {
-    this.end = new TaskEnd(deps.store, deps.keeper.instanceId, deps.logger, deps.observer);
+    this.end = new TaskEnd(deps.store, deps.keeper.instanceId, deps.logger, deps.observer, deps.events);
   }
 
   private get store(): Store {
@@ -100,6 +105,7 @@ export class Scheduler {
    *  claim its cluster; otherwise the cluster's owner picks it up from the store. */
   submit(task: TaskRecord): void {
     if (this.stopping) throw new RuntimeStoppingError();
+    this.deps.events.publish({ type: 'state', task });
     const ref = { projectId: task.projectId, clusterId: task.clusterId };
     if (this.deps.keeper.holds(task.clusterId)) {
       this.enqueue(ref, task);
@@ -122,6 +128,7 @@ export class Scheduler {
     const dequeued = await this.store.tasks.updateIf(projectId, id, { states: ['queued'] }, { state: 'cancelled', error: `cancelled by ${by} while queued`, finishedAt: now() });
     if (dequeued) {
       tasks?.queued.delete(id);
+      this.deps.events.publish({ type: 'state', task: dequeued });
       this.deps.observer?.taskEnded(dequeued.kind, 'cancelled');
       return dequeued;
     }
@@ -185,7 +192,10 @@ export class Scheduler {
     try {
       // Exactly once: only one instance moves the task out of `queued`.
       const task = await this.store.tasks.updateIf(tasks.projectId, taskId, { states: ['queued'] }, { state: 'running', startedAt: now(), runBy: this.deps.keeper.instanceId });
-      if (task) await this.run(turn, task, running);
+      if (task) {
+        this.deps.events.publish({ type: 'state', task });
+        await this.run(turn, task, running);
+      }
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
     } finally {
@@ -197,15 +207,21 @@ export class Scheduler {
   /** Runs a started task and records how it ended; saves what it changed first. */
   private async run(turn: ClusterTurn, task: TaskRecord, running: RunningTask): Promise<void> {
     const progress = new ProgressWriter((done, total) => this.end.progress(task, done, total), this.deps.progressIntervalMs);
+    const metrics = new MetricRecorder(this.store, this.deps.events, task, this.deps.metrics, this.deps.logger);
     try {
-      const outcome = await runTask(this.deps, task, { turn, signal: running.signal, progress, leaseLost: () => running.leaseLost !== undefined });
+      const outcome = await runTask(this.deps, task, { turn, signal: running.signal, progress, metrics, leaseLost: () => running.leaseLost !== undefined });
       if (outcome.changed) await turn.persist(outcome.changed.hosted, outcome.changed.record);
       if (outcome.ended === 'cancelled') throw outcome.cause;
       const resultBlobId = outcome.outputs ? (await this.store.blobs.put(encodeOutputs(outcome.outputs))).id : null;
       await progress.flush();
+      // The final point before the end: a follower's last event is the result.
+      await metrics.flush();
       await this.end.finished(task, outcome, resultBlobId);
     } catch (error) {
       await progress.flush();
+      // A failure records its final point here (a run that ended otherwise did already).
+      metrics.end();
+      await metrics.flush();
       await this.end.stopped(task, error, running);
     }
   }
@@ -221,6 +237,7 @@ export class Scheduler {
       const condition = task.runBy === null ? { states: ['running' as const] } : { states: ['running' as const], runBy: task.runBy };
       const ended = await this.store.tasks.updateIf(task.projectId, task.id, condition, { state: 'failed', error: reason, finishedAt: now() });
       if (ended) {
+        this.deps.events.publish({ type: 'state', task: ended });
         failed++;
         this.interrupted++;
         this.deps.observer?.taskEnded(task.kind, 'failed');

@@ -15,6 +15,7 @@ import { DatasetFormatError } from '../datasets/types.js';
 import { NotFoundError, type Store, type TaskKind, type TaskRecord, type TaskState } from '../store/types.js';
 import { LeaseLostError } from './errors.js';
 import type { TaskOutcome } from './runners.js';
+import type { TaskEvents } from './task-events.js';
 
 /** What the runtime reports (prom-client metrics implement it). */
 export interface RuntimeObserver {
@@ -81,6 +82,7 @@ export class TaskEnd {
     private readonly instanceId: string,
     private readonly logger: Logger,
     private readonly observer: RuntimeObserver | undefined,
+    private readonly events: TaskEvents,
   ) {}
 
   /** Only while the task runs here. */
@@ -105,6 +107,7 @@ export class TaskEnd {
       if (resultBlobId) await ignoreFailure(this.store.blobs.delete(resultBlobId), 'an orphan result blob is only space');
       return;
     }
+    this.events.publish({ type: 'state', task: ended });
     this.observer?.taskEnded(task.kind, 'finished');
     this.observer?.samplesProcessed(task.kind, outcome.samples, outcome.seconds);
   }
@@ -120,7 +123,10 @@ export class TaskEnd {
     const ended = await this.store.tasks
       .updateIf(task.projectId, task.id, this.mine, { state, error: message, finishedAt: now() })
       .catch((e: unknown) => this.logger.error({ err: e, taskId: task.id }, 'could not record the end of a task'));
-    if (ended) this.observer?.taskEnded(task.kind, state);
+    if (ended) {
+      this.events.publish({ type: 'state', task: ended });
+      this.observer?.taskEnded(task.kind, state);
+    }
   }
 
   private async reportFailure(task: TaskRecord, error: unknown, message: string): Promise<void> {

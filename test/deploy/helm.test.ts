@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { threadsFor } from '../../cpu-fallback/threads.js';
 import { defaultConfig } from '../../server/config.js';
 import { findTool, requireTools, ROOT, run, skipUnlessTools } from './helpers.js';
 
@@ -369,6 +370,20 @@ describe('Helm chart k8s/hanami', { skip }, () => {
       rendered.set(name, objects);
     });
   }
+
+  test("the pool size agrees with the CPU limit: HANAMI_THREADS is what the service detects from the limit's cgroup quota", () => {
+    // Kubernetes turns limits.cpu into a CFS quota of millicores × 100 µs per 100 ms period;
+    // cpu-fallback/threads.ts reads it back as ⌊quota / period⌋ threads, at least 1.
+    for (const limit of ['2', '3', '1500m', '500m', '2500m']) {
+      const { objects } = render(undefined, [`cpu.resources.limits.cpu=${limit}`, `cpu.resources.requests.cpu=${limit}`]);
+      const [d] = serverDeployments(objects);
+      const c = serverContainer(d);
+      assert.equal(String(c.resources.limits.cpu), limit);
+      const millis = limit.endsWith('m') ? Number(limit.slice(0, -1)) : Number(limit) * 1000;
+      const detected = threadsFor(64, [{ dir: '/sys/fs/cgroup', cpuMax: `${millis * 100} 100000` }]).threads;
+      assert.equal(envValue(c, 'HANAMI_THREADS'), String(detected), `limits.cpu ${limit}`);
+    }
+  });
 
   test('defaults: one CPU pod on the embedded store, validated', () => {
     const { text, objects } = render(undefined);

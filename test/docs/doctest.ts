@@ -100,7 +100,12 @@ const ISO_TIME = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b/g;
  *  `mask=numbers`, for tables of timings) every number too. */
 export function mask(text: string, numbers = false): string {
   let out = text.replace(JWT, '…').replace(UUID, '…').replace(ISO_TIME, '…');
-  if (numbers) out = out.replace(/\b\d+(\.\d+)?\b/g, '…');
+  if (numbers) {
+    out = out.replace(/\b\d+(\.\d+)?\b/g, '…');
+    // A table's columns are padded to its values' widths: on a row of masked values the
+    // padding varies between runs too, so a run of spaces counts as one.
+    out = out.replace(/^.*….*$/gm, (line) => line.replace(/(\S) {2,}/g, '$1 '));
+  }
   for (const key of VOLATILE_KEYS) {
     // "key": 12.5 | "key": "text" | "key": null — the value becomes …
     out = out.replace(new RegExp(`("${key}"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|-?\\d[\\d.eE+-]*|null)`, 'g'), '$1…');

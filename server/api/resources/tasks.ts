@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import { interfacesOfCanonicalText } from '../../network/template.js';
-import type { TaskParams, TaskRecord, TaskResult as StoredTaskResult } from '../../store/types.js';
+import type { MetricPoint, TaskParams, TaskRecord, TaskResult as StoredTaskResult } from '../../store/types.js';
 import { requireMode } from '../../tasks/cluster-service.js';
 import { csvColumns, csvLine, csvRow, decodeOutputs, predictedClasses, rowValues, valueColumns } from '../../tasks/results.js';
 import { dropBlob } from '../cleanup.js';
@@ -48,8 +48,59 @@ const TaskResult = Closed(
     accuracy: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     rmse: Type.Optional(Type.Number({ minimum: 0 })),
     mae: Type.Optional(Type.Number({ minimum: 0 })),
+    confusion: Type.Optional(
+      Type.Array(Type.Array(Type.Integer({ minimum: 0 })), {
+        description: "Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.",
+      }),
+    ),
+    perClass: Type.Optional(
+      Type.Array(
+        Closed({
+          label: Type.String(),
+          samples: Type.Integer({ minimum: 0, description: 'Rows labelled with this class.' }),
+          accuracy: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], { description: 'Of those rows, the fraction predicted right (null: none).' }),
+        }),
+        { description: 'Request tasks scored on a class output: accuracy per class.' },
+      ),
+    ),
   },
-  { description: 'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score.' },
+  {
+    description:
+      'Train: samples, speed, network statistics. Request: also the output layout and, when the dataset is labelled, the score (with the confusion matrix and per-class accuracy for class outputs).',
+  },
+);
+
+export const MetricPointView = Closed(
+  {
+    seq: Type.Integer({ minimum: 0, description: 'Recording order within the task (thinning leaves gaps).' }),
+    time: Timestamp,
+    done: Type.Integer({ minimum: 0, description: 'Samples done (train: over all epochs).' }),
+    total: Type.Integer({ minimum: 0 }),
+    samplesPerSecond: Type.Number({ minimum: 0, description: 'Since the previous point.' }),
+    window: Type.Integer({
+      minimum: 0,
+      description:
+        'Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.',
+    }),
+    accuracy: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Class outputs.' })),
+    rmse: Type.Optional(Type.Number({ minimum: 0, description: 'Value outputs.' })),
+    mae: Type.Optional(Type.Number({ minimum: 0, description: 'Value outputs.' })),
+    neurons: Type.Integer({ minimum: 0 }),
+    synapses: Type.Integer({ minimum: 0 }),
+    sections: Type.Integer({ minimum: 0 }),
+    bytes: Type.Integer({ minimum: 0 }),
+    final: Type.Boolean({ description: "The task's last point, recorded at its end." }),
+  },
+  { title: 'MetricPoint' },
+);
+const MetricPage = PageOf(MetricPointView, 'MetricPage');
+
+const MetricsSummary = Closed(
+  {
+    points: Type.Integer({ minimum: 0, description: 'Points stored (at most HANAMI_TASK_METRIC_POINTS).' }),
+    last: Type.Union([MetricPointView, Type.Null()], { description: 'The newest point; `final` once the task ended.' }),
+  },
+  { description: 'The metric series in short (GET …/tasks/{taskId} only; the series is at …/metrics).' },
 );
 
 const TaskState = StringEnum(['queued', 'running', 'finished', 'failed', 'cancelled']);
@@ -75,6 +126,7 @@ export const TaskView = Closed(
     startedAt: NullableTimestamp,
     finishedAt: NullableTimestamp,
     createdBy: Type.String(),
+    metrics: Type.Optional(MetricsSummary),
   },
   { title: 'Task' },
 );
@@ -92,8 +144,15 @@ function resultView(result: StoredTaskResult | null): Static<typeof TaskResult> 
       const v = result[key];
       if (v !== undefined) out[key] = v;
     }
+    if (result.confusion) out.confusion = result.confusion;
+    if (result.perClass) out.perClass = result.perClass;
   }
   return out;
+}
+
+/** A stored point as the document shows it (whole numbers where the schema says so). */
+export function metricView(p: MetricPoint): Static<typeof MetricPointView> {
+  return { ...p, done: Math.floor(p.done), total: Math.floor(p.total), neurons: Math.floor(p.neurons), synapses: Math.floor(p.synapses), sections: Math.floor(p.sections), bytes: Math.floor(p.bytes) };
 }
 
 export function taskView(t: TaskRecord): Static<typeof TaskView> {
@@ -244,7 +303,26 @@ export const taskRoutes = [
     async handler({ params, services }) {
       const task = await services.store.tasks.get(params.projectId, params.taskId);
       if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
-      return json(200, TaskView, taskView(task));
+      const [series, last] = await Promise.all([services.store.tasks.listMetrics(task.projectId, task.id, { limit: 1 }), services.store.tasks.lastMetric(task.projectId, task.id)]);
+      return json(200, TaskView, { ...taskView(task), metrics: { points: series.total, last: last ? metricView(last) : null } });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/projects/{projectId}/clusters/{clusterId}/tasks/{taskId}/metrics',
+    operationId: 'listTaskMetrics',
+    summary: "A task's metric series, oldest point first",
+    description:
+      'Points recorded while the task ran (every HANAMI_TASK_METRIC_SAMPLES samples) and at its end (`final`): samples done, samples per second, the running training score or the final score, and the network size. At most HANAMI_TASK_METRIC_POINTS points are kept; a full series is halved. The same points are pushed live on the Socket.IO namespace /v1/events (docs/socket-io.md).',
+    tag: 'tasks',
+    access: 'project',
+    params: TaskParamsSchema,
+    query: Closed(PageQuery),
+    responses: { 200: { description: 'A page of points.', schema: MetricPage } },
+    async handler({ params, query, services }) {
+      const task = await services.store.tasks.get(params.projectId, params.taskId);
+      if (task.clusterId !== params.clusterId) throw new ApiError('not_found', `task ${params.taskId} not found in cluster ${params.clusterId}`);
+      return json(200, MetricPage, mapPage(await services.store.tasks.listMetrics(task.projectId, task.id, pageOf(query)), metricView));
     },
   }),
   route({

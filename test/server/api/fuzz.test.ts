@@ -112,7 +112,10 @@ function attempts(random: () => number, ids: Record<string, string>, perRoute: n
       const mutation = Math.floor(random() * 3);
       if ((mutation === 0 && params.length > 0) || (route.method === 'delete' && params.length > 0)) {
         const target = pick(random, params);
-        values[target] = pick(random, BAD_SEGMENTS);
+        const bad = pick(random, BAD_SEGMENTS);
+        // A '.' that ends the path is a dot segment too (RFC 3986: `…/checkpoints/.` is the
+        // list `…/checkpoints/`): it navigates, it is not malformed.
+        values[target] = bad === '.' && route.path.endsWith(`{${target}}`) ? '.x' : bad;
         what = `bad {${target}}`;
       }
       let path = fillPath(route, values);

@@ -161,10 +161,11 @@ describe('SqliteStore specifics', () => {
         createdBy: 'u',
       });
       await store.close();
-      // Back to what version 1 had: no lease or runner columns, no cancel requests.
+      // Back to what version 1 had: no lease or runner columns, no cancel requests, no
+      // metric series (version 3).
       const db = new Database(join(dir, SQLITE_FILE));
       db.exec(`DROP INDEX clusters_owner; ALTER TABLE clusters DROP COLUMN owner; ALTER TABLE clusters DROP COLUMN lease_until;
-               ALTER TABLE tasks DROP COLUMN run_by; DROP TABLE task_cancel_requests; UPDATE schema_version SET version = 1;`);
+               ALTER TABLE tasks DROP COLUMN run_by; DROP TABLE task_cancel_requests; DROP TABLE task_metrics; UPDATE schema_version SET version = 1;`);
       db.close();
 
       const migrated = new SqliteStore({ dataDir: dir });
@@ -173,9 +174,13 @@ describe('SqliteStore specifics', () => {
       assert.deepEqual(await migrated.tasks.get(projectId, task.id), task);
       assert.equal((await migrated.clusters.claim(projectId, cluster.id, 'pod-a', '2030-01-01T00:00:00.000Z', now))?.owner, 'pod-a');
       assert.equal(await migrated.tasks.requestCancel(projectId, task.id, 'alice'), true);
+      // Version 3: the task has an empty metric series that takes points.
+      assert.equal((await migrated.tasks.listMetrics(projectId, task.id)).total, 0);
+      const point = { seq: 0, time: now, done: 1, total: 1, samplesPerSecond: 1, window: 0, neurons: 1, synapses: 0, sections: 0, bytes: 0, final: true };
+      assert.equal(await migrated.tasks.appendMetrics(projectId, task.id, [point], 1000), 1);
       await migrated.close();
       const check = new Database(join(dir, SQLITE_FILE), { readonly: true });
-      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: 2 }]);
+      assert.deepEqual(check.prepare('SELECT version FROM schema_version').all(), [{ version: SQLITE_SCHEMA_VERSION }]);
       check.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
