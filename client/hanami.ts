@@ -271,11 +271,9 @@ export class Hanami {
     get: (projectId: string, clusterId: string, taskId: string) => unwrap(api.getTask({ ...this.c, path: { projectId, clusterId, taskId } }), 'getTask'),
     cancel: (projectId: string, clusterId: string, taskId: string) => unwrap(api.cancelTask({ ...this.c, path: { projectId, clusterId, taskId } }), 'cancelTask'),
     remove: (projectId: string, clusterId: string, taskId: string) => unwrap(api.deleteTask({ ...this.c, path: { projectId, clusterId, taskId } }), 'deleteTask'),
-    /** A page of the task's metric series. */
-    metrics: (projectId: string, clusterId: string, taskId: string, q: PageQuery = {}) =>
-      this.get<Page<MetricPoint>>(
-        `/v1/projects/${projectId}/clusters/${clusterId}/tasks/${taskId}/metrics?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])).toString()}`,
-      ),
+    /** A page of the task's metric series (GET …/tasks/{id}/metrics). */
+    metrics: (projectId: string, clusterId: string, taskId: string, q: PageQuery = {}): Promise<Page<MetricPoint>> =>
+      unwrap(api.listTaskMetrics({ ...this.c, path: { projectId, clusterId, taskId }, query: q }), 'listTaskMetrics'),
     /** The task's state changes and metric points as they happen, ending with its end state. */
     follow: (projectId: string, clusterId: string, taskId: string, options: FollowOptions = {}): AsyncGenerator<TaskEvent> =>
       followTask(

@@ -2535,6 +2535,24 @@ export type ListTasksResponses = {
                 accuracy?: number;
                 rmse?: number;
                 mae?: number;
+                /**
+                 * Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.
+                 */
+                confusion?: Array<Array<number>>;
+                /**
+                 * Request tasks scored on a class output: accuracy per class.
+                 */
+                perClass?: Array<{
+                    label: string;
+                    /**
+                     * Rows labelled with this class.
+                     */
+                    samples: number;
+                    /**
+                     * Of those rows, the fraction predicted right (null: none).
+                     */
+                    accuracy: number | null;
+                }>;
             } | null;
             /**
              * Why the task failed or was cancelled.
@@ -2551,6 +2569,61 @@ export type ListTasksResponses = {
             startedAt: string | null;
             finishedAt: string | null;
             createdBy: string;
+            /**
+             * The metric series in short (GET …/tasks/{taskId} only; the series is at …/metrics).
+             */
+            metrics?: {
+                /**
+                 * Points stored (at most HANAMI_TASK_METRIC_POINTS).
+                 */
+                points: number;
+                /**
+                 * The newest point; `final` once the task ended.
+                 */
+                last: {
+                    /**
+                     * Recording order within the task (thinning leaves gaps).
+                     */
+                    seq: number;
+                    /**
+                     * ISO-8601 UTC time.
+                     */
+                    time: string;
+                    /**
+                     * Samples done (train: over all epochs).
+                     */
+                    done: number;
+                    total: number;
+                    /**
+                     * Since the previous point.
+                     */
+                    samplesPerSecond: number;
+                    /**
+                     * Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.
+                     */
+                    window: number;
+                    /**
+                     * Class outputs.
+                     */
+                    accuracy?: number;
+                    /**
+                     * Value outputs.
+                     */
+                    rmse?: number;
+                    /**
+                     * Value outputs.
+                     */
+                    mae?: number;
+                    neurons: number;
+                    synapses: number;
+                    sections: number;
+                    bytes: number;
+                    /**
+                     * The task's last point, recorded at its end.
+                     */
+                    final: boolean;
+                } | null;
+            };
         }>;
         /**
          * Items in all pages.
@@ -2685,6 +2758,24 @@ export type CreateTaskResponses = {
             accuracy?: number;
             rmse?: number;
             mae?: number;
+            /**
+             * Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.
+             */
+            confusion?: Array<Array<number>>;
+            /**
+             * Request tasks scored on a class output: accuracy per class.
+             */
+            perClass?: Array<{
+                label: string;
+                /**
+                 * Rows labelled with this class.
+                 */
+                samples: number;
+                /**
+                 * Of those rows, the fraction predicted right (null: none).
+                 */
+                accuracy: number | null;
+            }>;
         } | null;
         /**
          * Why the task failed or was cancelled.
@@ -2701,6 +2792,61 @@ export type CreateTaskResponses = {
         startedAt: string | null;
         finishedAt: string | null;
         createdBy: string;
+        /**
+         * The metric series in short (GET …/tasks/{taskId} only; the series is at …/metrics).
+         */
+        metrics?: {
+            /**
+             * Points stored (at most HANAMI_TASK_METRIC_POINTS).
+             */
+            points: number;
+            /**
+             * The newest point; `final` once the task ended.
+             */
+            last: {
+                /**
+                 * Recording order within the task (thinning leaves gaps).
+                 */
+                seq: number;
+                /**
+                 * ISO-8601 UTC time.
+                 */
+                time: string;
+                /**
+                 * Samples done (train: over all epochs).
+                 */
+                done: number;
+                total: number;
+                /**
+                 * Since the previous point.
+                 */
+                samplesPerSecond: number;
+                /**
+                 * Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.
+                 */
+                window: number;
+                /**
+                 * Class outputs.
+                 */
+                accuracy?: number;
+                /**
+                 * Value outputs.
+                 */
+                rmse?: number;
+                /**
+                 * Value outputs.
+                 */
+                mae?: number;
+                neurons: number;
+                synapses: number;
+                sections: number;
+                bytes: number;
+                /**
+                 * The task's last point, recorded at its end.
+                 */
+                final: boolean;
+            } | null;
+        };
     };
 };
 
@@ -2841,6 +2987,24 @@ export type GetTaskResponses = {
             accuracy?: number;
             rmse?: number;
             mae?: number;
+            /**
+             * Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.
+             */
+            confusion?: Array<Array<number>>;
+            /**
+             * Request tasks scored on a class output: accuracy per class.
+             */
+            perClass?: Array<{
+                label: string;
+                /**
+                 * Rows labelled with this class.
+                 */
+                samples: number;
+                /**
+                 * Of those rows, the fraction predicted right (null: none).
+                 */
+                accuracy: number | null;
+            }>;
         } | null;
         /**
          * Why the task failed or was cancelled.
@@ -2857,10 +3021,164 @@ export type GetTaskResponses = {
         startedAt: string | null;
         finishedAt: string | null;
         createdBy: string;
+        /**
+         * The metric series in short (GET …/tasks/{taskId} only; the series is at …/metrics).
+         */
+        metrics?: {
+            /**
+             * Points stored (at most HANAMI_TASK_METRIC_POINTS).
+             */
+            points: number;
+            /**
+             * The newest point; `final` once the task ended.
+             */
+            last: {
+                /**
+                 * Recording order within the task (thinning leaves gaps).
+                 */
+                seq: number;
+                /**
+                 * ISO-8601 UTC time.
+                 */
+                time: string;
+                /**
+                 * Samples done (train: over all epochs).
+                 */
+                done: number;
+                total: number;
+                /**
+                 * Since the previous point.
+                 */
+                samplesPerSecond: number;
+                /**
+                 * Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.
+                 */
+                window: number;
+                /**
+                 * Class outputs.
+                 */
+                accuracy?: number;
+                /**
+                 * Value outputs.
+                 */
+                rmse?: number;
+                /**
+                 * Value outputs.
+                 */
+                mae?: number;
+                neurons: number;
+                synapses: number;
+                sections: number;
+                bytes: number;
+                /**
+                 * The task's last point, recorded at its end.
+                 */
+                final: boolean;
+            } | null;
+        };
     };
 };
 
 export type GetTaskResponse = GetTaskResponses[keyof GetTaskResponses];
+
+export type ListTaskMetricsData = {
+    body?: never;
+    path: {
+        /**
+         * A UUID.
+         */
+        projectId: string;
+        /**
+         * A UUID.
+         */
+        clusterId: string;
+        /**
+         * A UUID.
+         */
+        taskId: string;
+    };
+    query?: {
+        /**
+         * Items to skip.
+         */
+        offset?: number;
+        /**
+         * Items per page (1–1000).
+         */
+        limit?: number;
+    };
+    url: '/v1/projects/{projectId}/clusters/{clusterId}/tasks/{taskId}/metrics';
+};
+
+export type ListTaskMetricsErrors = {
+    /**
+     * An error, as RFC 9457 problem details.
+     */
+    default: Problem;
+};
+
+export type ListTaskMetricsError = ListTaskMetricsErrors[keyof ListTaskMetricsErrors];
+
+export type ListTaskMetricsResponses = {
+    /**
+     * MetricPage
+     *
+     * A page of points.
+     */
+    200: {
+        items: Array<{
+            /**
+             * Recording order within the task (thinning leaves gaps).
+             */
+            seq: number;
+            /**
+             * ISO-8601 UTC time.
+             */
+            time: string;
+            /**
+             * Samples done (train: over all epochs).
+             */
+            done: number;
+            total: number;
+            /**
+             * Since the previous point.
+             */
+            samplesPerSecond: number;
+            /**
+             * Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.
+             */
+            window: number;
+            /**
+             * Class outputs.
+             */
+            accuracy?: number;
+            /**
+             * Value outputs.
+             */
+            rmse?: number;
+            /**
+             * Value outputs.
+             */
+            mae?: number;
+            neurons: number;
+            synapses: number;
+            sections: number;
+            bytes: number;
+            /**
+             * The task's last point, recorded at its end.
+             */
+            final: boolean;
+        }>;
+        /**
+         * Items in all pages.
+         */
+        total: number;
+        offset: number;
+        limit: number;
+    };
+};
+
+export type ListTaskMetricsResponse = ListTaskMetricsResponses[keyof ListTaskMetricsResponses];
 
 export type CancelTaskData = {
     body?: never;
@@ -2959,6 +3277,24 @@ export type CancelTaskResponses = {
             accuracy?: number;
             rmse?: number;
             mae?: number;
+            /**
+             * Request tasks scored on a class output of at most 100 classes: `confusion[actual][predicted]` counts rows, classes in the order of the output's labels.
+             */
+            confusion?: Array<Array<number>>;
+            /**
+             * Request tasks scored on a class output: accuracy per class.
+             */
+            perClass?: Array<{
+                label: string;
+                /**
+                 * Rows labelled with this class.
+                 */
+                samples: number;
+                /**
+                 * Of those rows, the fraction predicted right (null: none).
+                 */
+                accuracy: number | null;
+            }>;
         } | null;
         /**
          * Why the task failed or was cancelled.
@@ -2975,6 +3311,61 @@ export type CancelTaskResponses = {
         startedAt: string | null;
         finishedAt: string | null;
         createdBy: string;
+        /**
+         * The metric series in short (GET …/tasks/{taskId} only; the series is at …/metrics).
+         */
+        metrics?: {
+            /**
+             * Points stored (at most HANAMI_TASK_METRIC_POINTS).
+             */
+            points: number;
+            /**
+             * The newest point; `final` once the task ended.
+             */
+            last: {
+                /**
+                 * Recording order within the task (thinning leaves gaps).
+                 */
+                seq: number;
+                /**
+                 * ISO-8601 UTC time.
+                 */
+                time: string;
+                /**
+                 * Samples done (train: over all epochs).
+                 */
+                done: number;
+                total: number;
+                /**
+                 * Since the previous point.
+                 */
+                samplesPerSecond: number;
+                /**
+                 * Samples the score covers: train, those since the previous point (each scored by its forward pass just before it learned); request, every row at the final point; 0 without a score.
+                 */
+                window: number;
+                /**
+                 * Class outputs.
+                 */
+                accuracy?: number;
+                /**
+                 * Value outputs.
+                 */
+                rmse?: number;
+                /**
+                 * Value outputs.
+                 */
+                mae?: number;
+                neurons: number;
+                synapses: number;
+                sections: number;
+                bytes: number;
+                /**
+                 * The task's last point, recorded at its end.
+                 */
+                final: boolean;
+            } | null;
+        };
     };
 };
 

@@ -65,26 +65,20 @@ describe('SDK: the whole workflow', () => {
     assert.equal(trained.state, 'finished');
     const last = events.at(-1);
     assert.ok(last?.type === 'state' && last.task.state === 'finished', 'the follow ends with the end state');
-    // A service with metric series pushes them live (/v1/events); an older one is followed by
-    // polling (state events only).
-    const document = await hanami.get<{ paths: Record<string, unknown> }>('/openapi.json');
-    if (document.paths['/v1/projects/{projectId}/clusters/{clusterId}/tasks/{taskId}/metrics'] !== undefined) {
-      const points = events.flatMap((e) => (e.type === 'metric' ? [e.point] : []));
-      assert.ok(points.length >= 2, `metric points arrived while it trained (${points.length})`);
-      assert.deepEqual(
-        points.map((p) => p.seq),
-        [...points.map((p) => p.seq)].sort((a, b) => a - b),
-        'in order',
-      );
-      const final = points.at(-1)!;
-      assert.equal(final.final, true);
-      assert.equal(final.done, 8000);
-      assert.ok(events.indexOf(last) > events.findIndex((e) => e.type === 'metric' && e.point.final), 'the end state comes after the final point');
-      const stored = await hanami.tasks.metrics(project.id, cluster.id, trainTask.id);
-      assert.deepEqual(stored.items, points, 'the pushed points are the stored series');
-    } else {
-      assert.ok(events.every((e) => e.type === 'state'));
-    }
+    // The metric points come as they are recorded (/v1/events), then the end state.
+    const points = events.flatMap((e) => (e.type === 'metric' ? [e.point] : []));
+    assert.ok(points.length >= 2, `metric points arrived while it trained (${points.length})`);
+    assert.deepEqual(
+      points.map((p) => p.seq),
+      [...points.map((p) => p.seq)].sort((a, b) => a - b),
+      'in order',
+    );
+    const final = points.at(-1)!;
+    assert.equal(final.final, true);
+    assert.equal(final.done, 8000);
+    assert.ok(events.indexOf(last) > events.findIndex((e) => e.type === 'metric' && e.point.final), 'the end state comes after the final point');
+    const stored = await hanami.tasks.metrics(project.id, cluster.id, trainTask.id);
+    assert.deepEqual(stored.items, points, 'the pushed points are the stored series');
 
     const testTask = await hanami.tasks.test(project.id, cluster.id, test.id);
     const tested = await hanami.tasks.wait(project.id, cluster.id, testTask.id);
