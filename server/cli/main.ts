@@ -87,7 +87,7 @@ function printHuman(report: Record<string, unknown>): void {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('hanami')
-    .description('Growing neural networks on raw data: train, test and benchmark from the command line')
+    .description('Growing neural networks on raw data: train, test and benchmark here, or drive a running service (login, project, dataset, cluster, task, …)')
     .version(pkg.version)
     .showHelpAfterError()
     // Commander's own errors (bad option values, unknown options) read "hanami: ..." like ours.
