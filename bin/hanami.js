@@ -18,11 +18,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = join(ROOT, 'dist', 'server', 'cli', 'main.js');
+/** The WebAssembly walk, compiled from cpu-fallback/wasm/walk.wat by scripts/build-wasm.js. */
+const WASM = join(ROOT, 'dist', 'cpu-fallback', 'wasm', 'walk.wasm');
 /** The folders the CLI is compiled from (tests are compiled too, but the CLI never loads them). */
 const SOURCE_DIRS = ['server', 'kernels', 'cpu-fallback'];
-/** Only TypeScript needs a build: the WGSL kernels and policy.csv are read from the source
- *  folders at run time, so their changes take effect without one. */
-const SOURCE_FILE = /\.ts$/;
+/** Only TypeScript and WebAssembly text need a build: the WGSL kernels and policy.csv are
+ *  read from the source folders at run time, so their changes take effect without one. */
+const SOURCE_FILE = /\.(ts|wat)$/;
 
 /** Modification time in ms, or undefined when the path does not exist. */
 function mtimeOf(path) {
@@ -77,7 +79,10 @@ function fail(message) {
 /** Builds dist/ when needed. tsc rewrites every output, so the compiled CLI's own mtime
  *  is the build stamp, whether the last build was ours or `npm run build`. */
 function buildIfStale() {
-  const built = mtimeOf(ENTRY);
+  // The build stamp is the older of the compiled CLI and the compiled walk (a dist/ made by a
+  // plain `tsc` lacks the walk: it then counts as stale).
+  const entry = mtimeOf(ENTRY);
+  const built = entry === undefined ? undefined : Math.min(entry, mtimeOf(WASM) ?? 0);
   if (built !== undefined && built >= newestSourceTime()) return;
   const tsc = projectTsc();
   if (tsc === undefined) {
@@ -97,6 +102,12 @@ function buildIfStale() {
     // next run tries again instead of running what came out of broken sources.
     if (mtimeOf(ENTRY) !== undefined) utimesSync(ENTRY, 0, 0);
     fail(`the TypeScript build failed (tsc exit code ${result.status ?? result.signal}; its errors are above)`);
+  }
+  const wasm = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-wasm.js'), ROOT], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (wasm.error) fail(`could not compile the WebAssembly walk: ${wasm.error.message}`);
+  if (wasm.status !== 0) {
+    utimesSync(ENTRY, 0, 0);
+    fail(`compiling the WebAssembly walk failed (exit code ${wasm.status ?? wasm.signal}; its errors are above)`);
   }
 }
 

@@ -10,6 +10,7 @@
  * order afterwards. One thread runs both lanes; a team of two runs one each, and the results
  * are the same bit for bit. The arrays a team shares live in SharedArrayBuffers.
  */
+import type { BoundData, InputBinding } from '../kernels/contract.js';
 import { GrowthRequests } from '../kernels/growth.js';
 import { NEURONS_PER_BLOCK, WALK_LANES } from '../kernels/layout.js';
 import type { NetworkState } from '../kernels/state.js';
@@ -39,6 +40,26 @@ export interface OutputScratch {
   value: Float32Array;
   /** Loss gradient per output value. */
   grad: Float64Array;
+  /** Rows whose source was active in the last forward pass (in row order), and each one's
+   *  link activation: the backward step reuses them instead of recomputing. */
+  rows: Int32Array;
+  rowY: Float64Array;
+  rowCount: number;
+}
+
+/** The steps a training slice runs elsewhere than in steps.ts: the WebAssembly walk
+ *  (wasm-walk.ts implements it; declared here so the context does not import it). */
+export interface SliceWalk {
+  /** Maps the network and the context for the walk if they changed; arrays of either must
+   *  not be held across this call. */
+  ensure(state: NetworkState, ctx: ExecutionContext): void;
+  loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number, bindings: readonly InputBinding[]): void;
+  forward(ctx: ExecutionContext, state: NetworkState, hexagon: number): void;
+  backward(ctx: ExecutionContext, state: NetworkState, hexagon: number): void;
+  outputsForward(state: NetworkState, ctx: ExecutionContext, group: number): void;
+  outputsBackward(state: NetworkState, ctx: ExecutionContext, group: number): void;
+  /** Ends the slice: the network and the context are back in their own arrays. */
+  release(): void;
 }
 
 /** What the two threads of a team share (sent to the second thread when it joins). */
@@ -115,6 +136,11 @@ export class ExecutionContext {
   visits = 0;
   /** Bumped whenever a shared array is replaced (a team member must re-read them). */
   generation = 0;
+  /** Which training walk this context runs when it trains alone: the WebAssembly one
+   *  (cpu-fallback/wasm-walk.ts) or the TypeScript reference (steps.ts). */
+  walk: 'wasm' | 'ts' = process.env.HANAMI_WALK === 'ts' ? 'ts' : 'wasm';
+  /** Set by trainRows for the duration of a slice that uses the WebAssembly walk. */
+  wasm: SliceWalk | null = null;
 
   constructor(state: NetworkState) {
     this.fit(state);
@@ -184,8 +210,9 @@ export class ExecutionContext {
     for (let g = 0; g < state.outputs.length; g++) {
       const width = state.outputs[g]!.widthCapacity;
       const cur = this.out[g];
-      if (cur && cur.z.length >= width) continue;
-      this.out[g] = { z: new Float64Array(width), value: new Float32Array(width), grad: new Float64Array(width) };
+      const rows = state.outputs[g]!.rowCapacity;
+      if (cur && cur.z.length >= width && cur.rows.length >= rows) continue;
+      this.out[g] = { z: new Float64Array(width), value: new Float32Array(width), grad: new Float64Array(width), rows: new Int32Array(rows), rowY: new Float64Array(rows), rowCount: 0 };
     }
   }
 }

@@ -9,6 +9,7 @@ import { COUNTER, NEURON_STRIDE, NEU_FIRST_SECTION, REDUCTION_INTERVAL } from '.
 import type { NetworkState } from '../kernels/state.js';
 import type { ExecutionContext } from './context.js';
 import { type TeamLeader, Walker } from './team.js';
+import { WASM_WALK_MIN_ROWS, WasmWalk } from './wasm-walk.js';
 import { backwardOutputs, backwardSections, computeOutputs, finishDeltas, forwardSections, updateNeurons } from './steps.js';
 
 const sortedBindings = new WeakMap<BoundData, InputBinding[]>();
@@ -31,6 +32,10 @@ function bindingsInNeuronOrder(state: NetworkState, data: BoundData): InputBindi
  *  lists in one pass. Zero and negative values are silent (the network takes positive raw
  *  values) and stored as 0. */
 export function loadRow(ctx: ExecutionContext, state: NetworkState, data: BoundData, row: number): void {
+  if (ctx.wasm) {
+    ctx.wasm.loadRow(ctx, state, data, row, bindingsInNeuronOrder(state, data));
+    return;
+  }
   for (const hex of state.hexagons) {
     if (hex.kind !== 'input') continue;
     const hs = ctx.hex[hex.index]!;
@@ -176,6 +181,11 @@ export function growAfterSample(ctx: ExecutionContext, state: NetworkState): voi
 export function trainRows(ctx: ExecutionContext, state: NetworkState, data: BoundData, from: number, to: number, team?: TeamLeader, out?: Float32Array): void {
   // The data binding may have sized interfaces since the context was made.
   ctx.fit(state);
+  // Alone, the section walks run in WebAssembly (wasm-walk.ts); a team shares its scratch
+  // between threads, which a module's private memory cannot, so it keeps the TypeScript walk.
+  // Mapping the network in and out costs about as much as a few samples, so a call of a few
+  // rows (direct training) keeps the TypeScript walk.
+  ctx.wasm = !team && ctx.walk === 'wasm' && to - from >= WASM_WALK_MIN_ROWS && WasmWalk.supports(state) ? WasmWalk.forThread() : null;
   const walked = new Uint8Array(state.hexagons.length);
   try {
     team?.publish(state, ctx);
@@ -194,6 +204,8 @@ export function trainRows(ctx: ExecutionContext, state: NetworkState, data: Boun
     }
   } finally {
     ctx.lane = -1;
+    ctx.wasm?.release();
+    ctx.wasm = null;
   }
 }
 

@@ -12,6 +12,7 @@ import { type BoundData, JobCancelled, outputWidth } from '../kernels/contract.j
 import type { NetworkState } from '../kernels/state.js';
 import { type TeamCounters, failTeam, newTeamSync } from './team.js';
 import { defaultThreads } from './threads.js';
+import { WasmWalk, wasmWalkAvailable, wasmWalkWanted } from './wasm-walk.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
 /** A training slice gets a second thread only when the job's slices so far walked at least
@@ -288,6 +289,9 @@ export class CpuPool {
    *  only when no other job is waiting for a worker, and the network is large enough. */
   private partnerFor(job: Job, lead: Slot): Slot | undefined {
     if (!job.team) return undefined;
+    // Alone, a thread walks in WebAssembly, which beats a team of two TypeScript walks
+    // (docs/performance.md, "A leaner walk"); teams are left to networks it does not take.
+    if (job.team !== 'always' && wasmWalkWanted() && WasmWalk.supports(job.state) && wasmWalkAvailable()) return undefined;
     if (job.team !== 'always' && (job.done === 0 || job.visits / job.done < TEAM_MIN_VISITS_PER_SAMPLE)) return undefined;
     if (this.jobs.some((j) => j !== job && j.pending.length > 0 && j.inFlight < j.maxParallel)) return undefined;
     const idle = this.slots.find((s) => s !== lead && !s.job);

@@ -45,8 +45,8 @@ import {
   TOLERANCE_DECAY,
   WALK_EPSILON,
 } from '../kernels/layout.js';
-import type { NetworkState } from '../kernels/state.js';
-import type { ExecutionContext } from './context.js';
+import type { NetworkState, OutputGroupState } from '../kernels/state.js';
+import type { ExecutionContext, OutputScratch } from './context.js';
 
 const LN2_INV = 1.4426950408889634;
 
@@ -75,7 +75,8 @@ export function loadInputs(ctx: ExecutionContext, state: NetworkState, hexagon: 
  */
 export function forwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number, train: boolean): void {
   if (train) {
-    forwardSectionsTrain(ctx, state, hexagon);
+    if (ctx.wasm) ctx.wasm.forward(ctx, state, hexagon);
+    else forwardSectionsTrain(ctx, state, hexagon);
     return;
   }
   const hs = ctx.hex[hexagon]!;
@@ -391,31 +392,24 @@ export function updateNeurons(ctx: ExecutionContext, state: NetworkState, hexago
   ctx.activeCount[hexagon] = count;
 }
 
-/** Activation a neuron feeds into output links: hidden activations as they are, raw input
- *  values compressed the same way hidden potentials are. */
-function linkActivation(ctx: ExecutionContext, hexagon: number, neuron: number): number {
-  const v = ctx.hex[hexagon]!.act[neuron]!;
-  if (ctx.inputHex[hexagon] === 0) return v;
-  return v > 0 ? Math.log2(1 + v) : 0;
-}
-
 /** Output values of one output group: z = bias + sum of active sources × link weights; then
  *  softmax per class interface, or z × scale per value interface. */
 export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group: number): void {
   const g = state.outputs[group]!;
-  const out = ctx.out[group]!;
+  let out = ctx.out[group]!;
+  if (out.rows.length < g.rows) {
+    ctx.fit(state);
+    out = ctx.out[group]!;
+  }
+  if (ctx.wasm) {
+    ctx.wasm.ensure(state, ctx);
+    out = ctx.out[group]!;
+  }
   const z = out.z;
   const width = g.width;
-  const wc = g.widthCapacity;
-  const W = g.weights;
   for (let k = 0; k < width; k++) z[k] = g.bias[k]!;
-  const rows = g.rows;
-  for (let r = 0; r < rows; r++) {
-    const y = linkActivation(ctx, g.rowSrcHex[r]!, g.rowSrcNeuron[r]!);
-    if (y === 0) continue;
-    const base = r * wc;
-    for (let k = 0; k < width; k++) z[k]! += y * W[base + k]!;
-  }
+  if (ctx.wasm) ctx.wasm.outputsForward(state, ctx, group);
+  else computeLinks(ctx, g, out);
   for (const iface of g.interfaces) {
     const lo = iface.offset;
     const hi = lo + iface.size;
@@ -431,13 +425,49 @@ export function computeOutputs(ctx: ExecutionContext, state: NetworkState, group
   }
 }
 
+/** z += y · W over the rows whose source is active (activations: hidden ones as they are, raw
+ *  input values compressed like hidden potentials); records those rows and their y. */
+function computeLinks(ctx: ExecutionContext, g: OutputGroupState, out: OutputScratch): void {
+  const z = out.z;
+  const width = g.width;
+  const wc = g.widthCapacity;
+  const W = g.weights;
+  const rows = g.rows;
+  const srcHex = g.rowSrcHex;
+  const srcNeuron = g.rowSrcNeuron;
+  const activeRows = out.rows;
+  const rowY = out.rowY;
+  let active = 0;
+  let lastHex = -1;
+  let act = ctx.hex[0]!.act;
+  let compress = false;
+  for (let r = 0; r < rows; r++) {
+    const h = srcHex[r]!;
+    if (h !== lastHex) {
+      act = ctx.hex[h]!.act;
+      compress = ctx.inputHex[h] !== 0;
+      lastHex = h;
+    }
+    const v = act[srcNeuron[r]!]!;
+    const y = compress ? (v > 0 ? Math.log2(1 + v) : 0) : v;
+    if (y === 0) continue;
+    activeRows[active] = r;
+    rowY[active++] = y;
+    const base = r * wc;
+    for (let k = 0; k < width; k++) z[k]! += y * W[base + k]!;
+  }
+  out.rowCount = active;
+}
+
 /**
- * Output-layer backward step. `classTarget[i]` is the class of class interface i (in
+ * Output-layer backward step, after computeOutputs of the same sample on the same context (it
+ * reuses the active rows and activations that pass recorded). `classTarget[i]` is the class of class interface i (in
  * interface order), `valueTarget` holds the targets of value interfaces at their offsets.
  * Softmax + cross-entropy gives dL/dz = p - onehot; values use squared error on target /
  * scale (scale grows to the largest |target| seen, so targets in any unit train alike).
  */
 export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, group: number, classTarget: Int32Array, valueTarget: Float32Array): void {
+  ctx.wasm?.ensure(state, ctx);
   const g = state.outputs[group]!;
   const out = ctx.out[group]!;
   const grad = out.grad;
@@ -457,18 +487,31 @@ export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, grou
       }
     }
   }
+  for (let k = 0; k < g.width; k++) g.bias[k] = g.bias[k]! - BIAS_LEARNING_RATE * grad[k]!;
+  if (ctx.wasm) ctx.wasm.outputsBackward(state, ctx, group);
+  else backwardLinks(ctx, g, out);
+}
+
+/** Link weights and the sources' deltas, over the rows computeLinks found active (with
+ *  their activations: sources do not change between the two passes). */
+function backwardLinks(ctx: ExecutionContext, g: OutputGroupState, out: OutputScratch): void {
+  const grad = out.grad;
   const width = g.width;
   const wc = g.widthCapacity;
   const W = g.weights;
-  for (let k = 0; k < width; k++) g.bias[k] = g.bias[k]! - BIAS_LEARNING_RATE * grad[k]!;
-  const rows = g.rows;
-  for (let r = 0; r < rows; r++) {
-    const hexagon = g.rowSrcHex[r]!;
-    const neuron = g.rowSrcNeuron[r]!;
-    const y = linkActivation(ctx, hexagon, neuron);
-    if (y === 0) continue;
-    const uses = g.rowUses[r]!;
-    g.rowUses[r] = uses + 1;
+  const activeRows = out.rows;
+  const rowY = out.rowY;
+  const count = out.rowCount;
+  const srcHex = g.rowSrcHex;
+  const srcNeuron = g.rowSrcNeuron;
+  const rowUses = g.rowUses;
+  let lastHex = -1;
+  let delta = ctx.hex[0]!.delta;
+  for (let a = 0; a < count; a++) {
+    const r = activeRows[a]!;
+    const y = rowY[a]!;
+    const uses = rowUses[r]!;
+    rowUses[r] = uses + 1;
     const lr = LINK_LEARNING_RATE / (1 + uses / LINK_LEARNING_TAU);
     const base = r * wc;
     let d = 0;
@@ -477,7 +520,12 @@ export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, grou
       d += grad[k]! * w;
       W[base + k] = w - lr * grad[k]! * y;
     }
-    ctx.hex[hexagon]!.delta[neuron]! += d;
+    const h = srcHex[r]!;
+    if (h !== lastHex) {
+      delta = ctx.hex[h]!.delta;
+      lastHex = h;
+    }
+    delta[srcNeuron[r]!]! += d;
   }
 }
 
@@ -490,6 +538,10 @@ export function backwardOutputs(ctx: ExecutionContext, state: NetworkState, grou
  * deltas are then scaled by the activation slope.
  */
 export function backwardSections(ctx: ExecutionContext, state: NetworkState, hexagon: number): void {
+  if (ctx.wasm) {
+    ctx.wasm.backward(ctx, state, hexagon);
+    return;
+  }
   const hs = ctx.hex[hexagon]!;
   const hidden = state.hexagons[hexagon]!.kind === 'hidden';
   const reinforce = state.enableReduction;

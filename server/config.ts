@@ -125,6 +125,16 @@ export interface HanamiConfig {
     idleSeconds: number;
     /** Open sockets per user (HANAMI_IO_MAX_SOCKETS_PER_USER). */
     maxSocketsPerUser: number;
+    /** Longest time between two access checks of a live connection that keeps calling
+     *  (HANAMI_IO_RECHECK_SECONDS; default 2). Changes made in this process reach live
+     *  connections at once; this bounds how long one made by another replica takes. */
+    recheckSeconds?: number;
+    /** Bytes of values (inputs and targets, 4 per number) per second and user over all their
+     *  sockets (HANAMI_IO_BYTES_PER_SECOND; default 16 MiB). */
+    bytesPerSecond?: number;
+    /** Bytes of values of a user's direct-I/O calls admitted and not yet answered
+     *  (HANAMI_IO_MAX_INFLIGHT_BYTES; default 1 MiB; one call is always admitted). */
+    maxInflightBytes?: number;
   };
 }
 
@@ -189,7 +199,7 @@ export function defaultConfig(): HanamiConfig {
     taskPollMs: 2_000,
     taskMetricSamples: 1000,
     taskMetricPoints: 1000,
-    io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32 },
+    io: { maxMessageBytes: 4 * 1024 * 1024, ratePerSecond: 20000, idleSeconds: 300, maxSocketsPerUser: 32, recheckSeconds: 2, bytesPerSecond: 16 * 1024 * 1024, maxInflightBytes: 1024 * 1024 },
   };
 }
 
@@ -346,6 +356,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HanamiConfig {
   out.io.ratePerSecond = integer('HANAMI_IO_RATE', pick('HANAMI_IO_RATE') ?? merged.io.ratePerSecond, 1, 10_000_000);
   out.io.idleSeconds = integer('HANAMI_IO_IDLE_SECONDS', pick('HANAMI_IO_IDLE_SECONDS') ?? merged.io.idleSeconds, 1, 7 * 24 * 3600);
   out.io.maxSocketsPerUser = integer('HANAMI_IO_MAX_SOCKETS_PER_USER', pick('HANAMI_IO_MAX_SOCKETS_PER_USER') ?? merged.io.maxSocketsPerUser, 1, 100_000);
+  out.io.bytesPerSecond = integer('HANAMI_IO_BYTES_PER_SECOND', pick('HANAMI_IO_BYTES_PER_SECOND') ?? merged.io.bytesPerSecond ?? 16 * 1024 * 1024, 1024, 2 ** 40);
+  out.io.maxInflightBytes = integer('HANAMI_IO_MAX_INFLIGHT_BYTES', pick('HANAMI_IO_MAX_INFLIGHT_BYTES') ?? merged.io.maxInflightBytes ?? 1024 * 1024, 1024, 2 ** 40);
+  out.io.recheckSeconds = integer('HANAMI_IO_RECHECK_SECONDS', pick('HANAMI_IO_RECHECK_SECONDS') ?? merged.io.recheckSeconds ?? 2, 1, 3600);
   if (out.adminUser.length < 1 || out.adminUser.length > 64 || !new RegExp(USER_NAME_PATTERN).test(out.adminUser)) {
     throw new ConfigError('HANAMI_ADMIN_USER must be 1–64 letters, digits and ._@- (starting with a letter or digit)');
   }

@@ -191,6 +191,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       channels,
       authenticator: services.authenticator,
       policy,
+      revisions: store.revisions,
       logger,
       observe: (event, outcome, seconds) => metrics.observeIo(event, outcome, seconds),
     });

@@ -4,9 +4,12 @@
  * a short time. Every change to users, memberships or projects made through it drops the affected
  * entries at once, so in one process revocation is immediate; another replica sharing a
  * MongoDB store sees a change after at most `ttlMs` (docs/security.md).
+ * Every such change also bumps the access revisions (revisions.ts) that live Socket.IO
+ * connections compare on each call.
  * Everything else is passed through untouched.
  */
 import type { Membership, Project, Store, User } from '../store/types.js';
+import { AccessRevisions } from './revisions.js';
 
 interface Entry<T> {
   value: Promise<T>;
@@ -62,6 +65,8 @@ export class IdentityCachingStore implements Store {
   readonly audit: Store['audit'];
   readonly errors: Store['errors'];
   readonly blobs: Store['blobs'];
+  /** Bumped after every change of a user, membership or project made through this store. */
+  readonly revisions = new AccessRevisions();
 
   constructor(
     private readonly inner: Store,
@@ -74,6 +79,7 @@ export class IdentityCachingStore implements Store {
     const forgetUser = (id: string): void => {
       this.userCache.delete(id);
       this.membershipCache.deleteWhere((key) => key.endsWith(`:${id}`));
+      this.revisions.userChanged(id);
     };
     this.users = {
       create: (user) => users.create(user),
@@ -116,6 +122,7 @@ export class IdentityCachingStore implements Store {
         } finally {
           this.projectCache.delete(id);
           this.membershipCache.deleteWhere((key) => key.startsWith(`${id}:`));
+          this.revisions.projectChanged(id);
         }
       },
     };
@@ -126,6 +133,7 @@ export class IdentityCachingStore implements Store {
           return await memberships.set(m);
         } finally {
           this.membershipCache.delete(`${m.projectId}:${m.userId}`);
+          this.revisions.userChanged(m.userId, m.projectId);
         }
       },
       get: (projectId, userId) => this.membershipCache.get(`${projectId}:${userId}`, () => memberships.get(projectId, userId)),
@@ -136,6 +144,7 @@ export class IdentityCachingStore implements Store {
           await memberships.remove(projectId, userId);
         } finally {
           this.membershipCache.delete(`${projectId}:${userId}`);
+          this.revisions.userChanged(userId, projectId);
         }
       },
     };

@@ -87,7 +87,7 @@ async function inProcesses(args: TenantsArgs, rows: number): Promise<number> {
     const ready = await Promise.all(children.map((c) => firstLine(c)));
     if (ready.some((l) => l !== 'ready')) throw new Error(`tenant processes did not get ready: ${ready.join(', ')}`);
     const results = children.map((c) => firstLine(c));
-    for (const c of children) c.stdin!.write('go\n');
+    for (const c of children) c.stdin.write('go\n');
     const done = (await Promise.all(results)).map((l) => JSON.parse(l) as ChildResult);
     const start = Math.min(...done.map((d) => d.startedAt));
     const end = Math.max(...done.map((d) => d.endedAt));

@@ -48,6 +48,11 @@ interface Call {
  *  response), which sockets were told at attach. */
 export type ChannelAnswer = DirectAnswer & { layout?: OutputLayout[] };
 
+/** A request batch runs in the calling (main) thread only while it has at most this many
+ *  values: a lone request with 200k inputs would otherwise hold every other socket for tens of
+ *  milliseconds; on the worker pool it holds one worker. */
+export const INLINE_MAX_VALUES = 16 * 1024;
+
 export interface ChannelOptions {
   /** Most requests answered together. */
   maxBatch: number;
@@ -209,7 +214,9 @@ export class ClusterChannel {
     // where a lone request is cheapest; spiking networks too, strictly one after another
     // (each call changes the state the next one sees). Larger batches go to the CPU worker
     // pool; the WebGPU backend runs every batch as one dispatch.
-    const inline = inTask || cluster.spiking || calls.length < this.options.parallelMin;
+    let values = 0;
+    for (const c of calls) values += inputValues(c.inputs);
+    const inline = inTask || cluster.spiking || (calls.length < this.options.parallelMin && values <= INLINE_MAX_VALUES);
     const answers = await runner.requestMany(
       calls.map((c) => c.inputs!),
       { inline, slices: this.options.threads },
@@ -250,6 +257,14 @@ export class ClusterChannel {
       });
     return this.saving;
   }
+}
+
+function inputValues(inputs: SampleInputs | undefined): number {
+  if (!inputs) return 0;
+  if (inputs instanceof Float32Array) return inputs.length;
+  let n = 0;
+  for (const v of Object.values(inputs)) n += v.length;
+  return n;
 }
 
 async function settle(call: Call, work: () => Promise<DirectAnswer | undefined>): Promise<void> {

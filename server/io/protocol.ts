@@ -16,6 +16,14 @@ export const IoEvent = {
   reset: 'reset',
 } as const;
 
+/** Events the server sends unasked. */
+export const IoServerEvent = {
+  /** `{ code, message }` just before the server closes a connection: `unauthorized` when its
+   *  token no longer stands (expired, revoked, user deleted), `rate-limited` when it kept
+   *  sending far more bytes than its limits admit. */
+  closing: 'closing',
+} as const;
+
 /** Error codes an acknowledgement can carry: the service's vocabulary (server/errors.ts),
  *  spelled with hyphens (documented in docs/socket-io.md). */
 export type IoErrorCode = SocketErrorCode;
@@ -60,6 +68,26 @@ export function toFloat32(value: unknown, what: string, maxBytes: number): Float
     return out;
   }
   throw new IoError('bad-payload', `${what} must be binary float32 data (little-endian) or an array of numbers`);
+}
+
+/**
+ * The bytes of values a call carries, read without parsing them: binary arrays by their
+ * length, JSON number arrays at 4 bytes a number (what they become), through at most two
+ * levels of objects (`{ inputs: { name: values } }`, `{ targets: { name: { values } } }`).
+ * The work-aware rate limit charges this before anything is copied or checked.
+ */
+export function payloadBytes(payload: unknown, depth = 0): number {
+  if (ArrayBuffer.isView(payload) || payload instanceof ArrayBuffer) return payload.byteLength;
+  if (Array.isArray(payload)) return payload.length * 4;
+  if (depth > 2 || typeof payload !== 'object' || payload === null) return 0;
+  let total = 0;
+  let keys = 0;
+  for (const key in payload) {
+    // A payload with more fields than any valid one is refused by parsing anyway.
+    if (++keys > 64) break;
+    total += payloadBytes((payload as Record<string, unknown>)[key], depth + 1);
+  }
+  return total;
 }
 
 function fromBytes(bytes: Uint8Array, what: string, maxBytes: number): Float32Array {

@@ -96,6 +96,30 @@ function outputBinding(state: NetworkState, name: string, source: OutputBinding[
   return { group: state.outputs.indexOf(found.group), iface: found.group.interfaces.indexOf(found.output), source, column, size };
 }
 
+/**
+ * Runs a binding that may size interfaces, all or nothing: a refusal after some interface has
+ * grown (a sample whose input is fine but whose target is not, a dataset whose columns fit but
+ * whose output name is wrong) puts every interface back as it was. Without this a refused
+ * first `train` left a fresh network half-built, its input sized and its output not, and the
+ * next `request` answered ok with no outputs instead of `not-trained` (issue 13, finding 11).
+ * Capacity reserved meanwhile (neuron blocks, link rows) stays: it is unused room, not state.
+ */
+function allOrNothing<T>(state: NetworkState, bind: () => T): T {
+  const inputs = state.inputs.map((i) => ({ i, offset: i.offset, size: i.size }));
+  const outputs = state.outputs.flatMap((g) => g.interfaces.map((o) => ({ o, mode: o.mode, offset: o.offset, size: o.size })));
+  const groups = state.outputs.map((g) => ({ g, width: g.width }));
+  const hexagons = state.hexagons.map((h) => ({ h, blocks: h.blocks }));
+  try {
+    return bind();
+  } catch (e) {
+    for (const x of inputs) Object.assign(x.i, { offset: x.offset, size: x.size });
+    for (const x of outputs) Object.assign(x.o, { mode: x.mode, offset: x.offset, size: x.size });
+    for (const x of groups) x.g.width = x.width;
+    for (const x of hexagons) x.h.blocks = x.blocks;
+    throw e;
+  }
+}
+
 /** Inputs must be finite and not negative (the network takes positive raw values; zero is
  *  silence). Targets may be negative. */
 function checkValues(values: Float32Array, name: string, allowNegative = false): void {
@@ -127,6 +151,10 @@ export interface BindOptions {
  * needs them as they are.
  */
 export function bindDataset(state: NetworkState, dataset: Dataset, options: BindOptions = {}): BoundData {
+  return options.readOnly ? bindDatasetNow(state, dataset, options) : allOrNothing(state, () => bindDatasetNow(state, dataset, options));
+}
+
+function bindDatasetNow(state: NetworkState, dataset: Dataset, options: BindOptions): BoundData {
   const inputMap = bindDatasetInputs(state, dataset, options);
   const { outputMap, labels, values, valueWidth } = bindDatasetTargets(state, dataset, options);
   return { rows: dataset.rows, inputs: dataset.inputs, inputWidth: dataset.inputWidth, inputMap, labels, values, valueWidth, outputMap };
@@ -197,6 +225,18 @@ export type SampleTarget = { label: number; classes?: number } | { values: Float
  * every input must have the size it learned.
  */
 export function bindSample(state: NetworkState, inputs: SampleInputs, target: SampleTarget | Record<string, SampleTarget> | undefined, train: boolean): BoundData {
+  if (!train) {
+    // A network none of whose outputs has learned has nothing to answer (also one a refused
+    // first `train` left half-built before that was all or nothing, and saved so).
+    if (state.outputs.every((g) => g.interfaces.every((o) => o.size === 0))) {
+      throw new BindError('the network has not learned anything yet: train it first', 'not-trained');
+    }
+    return bindSampleNow(state, inputs, undefined, false);
+  }
+  return allOrNothing(state, () => bindSampleNow(state, inputs, target, true));
+}
+
+function bindSampleNow(state: NetworkState, inputs: SampleInputs, target: SampleTarget | Record<string, SampleTarget> | undefined, train: boolean): BoundData {
   const byName: Record<string, Float32Array> = inputs instanceof Float32Array ? onlyInput(state, inputs) : inputs;
   for (const name of Object.keys(byName)) {
     if (!findInput(state, name)) throw new BindError(`the network has no input named "${name}"`, 'unknown-input');

@@ -148,14 +148,15 @@ describe('predict: bad input and access', () => {
   test('outsiders and unknown clusters get 404; over the rate a 429 with Retry-After', async () => {
     assert.equal((await outsider.post(path(trained), { inputs: [[1, 2]] })).status, 404);
     assert.equal((await member.post(path('00000000-0000-4000-8000-000000000000'), { inputs: [[1, 2]] })).status, 404);
-    // 2,000 samples per second per user: ten calls of 256 exceed it.
-    let limited;
-    for (let i = 0; i < 10 && !limited; i++) {
-      const p = await member.post(path(trained), { inputs: rowsOf(256) });
-      if (p.status === 429) limited = p;
-      else assert.equal(p.status, 200);
-    }
+    // 2,000 samples per second per user. Forty calls of 256 rows (10,240 samples) sent at once:
+    // one after another, a slow (loaded) machine refilled the bucket between calls and the
+    // limit was not always reached; sent together they are admitted within far less than the
+    // 4 s the budget would need to refill that much.
+    const replies = await Promise.all(Array.from({ length: 40 }, () => member.post(path(trained), { inputs: rowsOf(256) })));
+    for (const r of replies) assert.ok(r.status === 200 || r.status === 429, `200 or 429, not ${r.status}: ${r.text.slice(0, 200)}`);
+    const limited = replies.find((r) => r.status === 429);
     assert.ok(limited, 'the rate limit was reached');
+    assert.ok(replies.filter((r) => r.status === 200).length >= 1, 'calls within the budget were answered');
     assert.equal(obj(limited.body).code, 'rate_limited');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
   });

@@ -116,7 +116,7 @@ describe('bin/hanami.js builds dist/ when it is missing or stale', () => {
 
   before(() => {
     checkout = join(tmp, 'checkout');
-    for (const part of ['package.json', 'tsconfig.json', 'bin', 'server', 'kernels', 'cpu-fallback']) {
+    for (const part of ['package.json', 'tsconfig.json', 'bin', 'scripts', 'server', 'kernels', 'cpu-fallback']) {
       cpSync(join(ROOT, part), join(checkout, part), { recursive: true, filter: (src) => !src.includes('node_modules') });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
@@ -130,6 +130,7 @@ describe('bin/hanami.js builds dist/ when it is missing or stale', () => {
     assert.equal(r.stderr.match(/building the TypeScript/g)?.length, 1);
     assert.equal((JSON.parse(r.stdout) as { version: unknown }).version, PKG.version, 'stdout is exactly the JSON report');
     assert.ok(existsSync(entry()));
+    assert.ok(existsSync(join(checkout, 'dist', 'cpu-fallback', 'wasm', 'walk.wasm')), 'the WebAssembly walk is built too');
   });
 
   it('second run: no build', async () => {

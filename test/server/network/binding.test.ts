@@ -193,3 +193,58 @@ test('single-sample refusals keep the Socket.IO codes', () => {
     'wrong-target',
   );
 });
+
+/** Every interface's size, mode and offset and every hexagon's neuron blocks: what a refused
+ *  binding must leave as it found it. */
+function shape(c: Cluster): string {
+  const s = c.state;
+  return JSON.stringify({
+    inputs: s.inputs.map((i) => [i.name, i.offset, i.size]),
+    outputs: s.outputs.map((g) => [g.width, g.interfaces.map((o) => [o.name, o.mode, o.offset, o.size])]),
+    blocks: s.hexagons.map((h) => h.blocks),
+  });
+}
+
+test('a refused first train leaves a fresh network unbuilt, and a request on it answers not-trained (issue 13, finding 11)', () => {
+  const fresh = Cluster.create(DEFAULT_TEMPLATE, 1);
+  const before = shape(fresh);
+  const x = Float32Array.from({ length: 16 }, (_, i) => i);
+  // The input is fine, the target is not: before the fix the input grew before the target
+  // was refused.
+  assert.equal(
+    codeOf(() => bindSample(fresh.state, x, { label: 0 }, true)),
+    'classes-required',
+  );
+  assert.equal(shape(fresh), before, 'classes-required left the network as it was');
+  assert.equal(
+    codeOf(() => bindSample(fresh.state, x, { label: 7, classes: 3 }, true)),
+    'bad-label',
+  );
+  assert.equal(shape(fresh), before, 'bad-label left the network as it was');
+  assert.equal(
+    codeOf(() => bindSample(fresh.state, x, { values: Float32Array.of(Number.NaN) }, true)),
+    'not-finite',
+  );
+  assert.equal(shape(fresh), before, 'not-finite left the network as it was');
+  assert.equal(
+    codeOf(() => bindSample(fresh.state, x, undefined, false)),
+    'not-trained',
+  );
+
+  // Datasets: columns that fit and an output name that does not.
+  const two = Cluster.create(TWO_BY_TWO, 1);
+  const twoBefore = shape(two);
+  assert.equal(
+    codeOf(() => two.bind(dataset(3, 4, classes(4)), { inputs: [{ name: 'a' }], output: 'z' })),
+    'unknown-output',
+  );
+  assert.equal(shape(two), twoBefore, 'a refused dataset binding left the network as it was');
+
+  // A network saved half-built by the old code (input sized, no output): not-trained too.
+  const halfBuilt = Cluster.create(DEFAULT_TEMPLATE, 1);
+  halfBuilt.state.inputs[0]!.size = 16;
+  assert.equal(
+    codeOf(() => bindSample(halfBuilt.state, x, undefined, false)),
+    'not-trained',
+  );
+});
