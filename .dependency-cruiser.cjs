@@ -80,9 +80,10 @@ module.exports = {
     },
     {
       name: 'no-circular',
-      comment: 'No import cycles (type-only ones included: they still knot the modules together).',
+      comment:
+        'No import cycles (type-only ones included: they still knot the modules together). The generated SDK (client/generated/, written by @hey-api/openapi-ts) is exempt: its bundled fetch client has a type-only cycle we do not edit.',
       severity: 'error',
-      from: { pathNot: room('test') },
+      from: { pathNot: '^(test|client/generated)/' },
       to: { circular: true },
     },
   ],

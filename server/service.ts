@@ -130,7 +130,8 @@ export async function startService(config: HanamiConfig, options: StartOptions =
     const admin = await ensureInitialAdmin(store, config);
     const policy = await Policy.load(config.policyFile ?? DEFAULT_POLICY_FILE);
     backends = await BackendSet.open(config.backend, config.threads, logger);
-    const datasets = new DatasetCache(store, config.datasetCacheBytes);
+    const datasetParser = new DatasetParser();
+    const datasets = new DatasetCache(store, config.datasetCacheBytes, datasetParser);
     // The metrics read the runtime only when scraped, after it exists.
     const metrics = new ServiceMetrics(() => runtime);
     const runtime: TaskRuntime = new TaskRuntime({
@@ -157,7 +158,7 @@ export async function startService(config: HanamiConfig, options: StartOptions =
       runtime,
       channels,
       datasets,
-      datasetParser: new DatasetParser(),
+      datasetParser,
       templateParser: new TemplateParser({ maxHexagons: config.templateMaxHexagons, maxWork: config.templateMaxWork }, config.templateParseTimeoutMs),
       backends,
       tokens,
@@ -237,6 +238,8 @@ export async function startService(config: HanamiConfig, options: StartOptions =
         await openedBackends.close();
         await services.templateParser.close();
         await services.datasetParser.close();
+        // Parsed forms being written (after their uploads' answers) are finished first.
+        await services.datasets.settled();
         await store.close();
       })());
     return { url, port: address.port, app, server, services, io, events, metricsUrl: metricsListener?.url, admin, recovered, stop };

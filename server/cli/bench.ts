@@ -4,10 +4,10 @@
  * bench-results.json holds every run's object. Two more suites measure the pool rather than
  * the walk: `contention` (one core busy: default threads ÷ one thread, ./contention.ts) and
  * `tenants` (clusters training at once on the pool against separate processes,
- * ./tenants.ts); they print JSON lines and add their objects to bench-results.json. The
- * `scale` suite measures memory per hosted cluster (server/perf/cluster-memory.ts, a child
- * process of its own with --expose-gc): RSS after churning 500 small clusters and per
- * cluster with 100 held.
+ * ./tenants.ts); they print JSON lines and add their objects to bench-results.json. So does
+ * `scale`: the service with big inputs (../perf/scale.ts), and memory per hosted cluster
+ * (../perf/cluster-memory.ts, a child process of its own with --expose-gc: RSS per cluster
+ * with 100 held, and after churning 500 small clusters).
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import { closestName } from '../did-you-mean.js';
 import { CliError } from './errors.js';
 import { type ContentionRun, type ContentionSummary, runContention } from './contention.js';
 import { type TenantsRun, runTenants } from './tenants.js';
+import { runScale, type ScaleResult } from '../perf/scale.js';
 
 const run = promisify(execFile);
 
@@ -60,10 +61,11 @@ export interface BenchArgs {
   out: string;
 }
 
-/** A line of the scale suite (server/perf/cluster-memory.ts): `measure` 'churn' or 'held'. */
+/** A line of the scale suite's memory part (server/perf/cluster-memory.ts): `measure`
+ *  'held' or 'churn'. */
 export type ScaleRun = { suite: 'scale'; measure: string; run: number } & Record<string, unknown>;
 
-export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number }) | ScaleRun;
+export type BenchResult = (TrainReport & { suite: string; run: number }) | ContentionRun | ContentionSummary | (TenantsRun & { run: number }) | ScaleResult | ScaleRun;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -79,7 +81,7 @@ async function runOnce(suite: Suite, args: BenchArgs): Promise<TrainReport> {
 }
 
 export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
-  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES];
+  const names = [...SUITES.map((s) => s.name), ...POOL_SUITES, 'scale'];
   const unknown = (args.only ?? []).filter((n) => !names.includes(n));
   if (unknown.length) {
     const guesses = unknown.map((u) => closestName(u, names)).filter((g) => g !== undefined);
@@ -135,6 +137,9 @@ export async function runBench(args: BenchArgs): Promise<BenchResult[]> {
       }
     }
   }
+  // The service at scale (server/perf/scale.ts): CSV uploads, restarts.
+  if (wanted('scale')) results.push(...(await runScale(args)));
+  // Memory per hosted cluster (server/perf/cluster-memory.ts), on the CPU pool.
   if (wanted('scale') && args.backend !== 'webgpu') {
     const script = fileURLToPath(new URL('../perf/cluster-memory.js', import.meta.url));
     for (let r = 0; r < args.runs; r++) {

@@ -16,6 +16,8 @@ import { runGpuShape } from './gpu-shape.js';
 import { resetPassphrase } from './admin.js';
 import { asCliError, defaultThreads, runTest, runTrain } from './commands.js';
 import { CliError } from './errors.js';
+import { registerRemoteCommands, remoteFailure } from './remote/commands.js';
+import { checkCommandWords } from './remote/words.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -85,7 +87,7 @@ function printHuman(report: Record<string, unknown>): void {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('hanami')
-    .description('Growing neural networks on raw data: train, test and benchmark from the command line')
+    .description('Growing neural networks on raw data: train, test and benchmark here, or drive a running service (login, project, dataset, cluster, task, …)')
     .version(pkg.version)
     .showHelpAfterError()
     // Commander's own errors (bad option values, unknown options) read "hanami: ..." like ours.
@@ -176,7 +178,7 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('bench')
     .description('run the standard benchmark suite and write bench-results.json (--shape: the CPU vs WebGPU shape figures)')
-    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants)', list)
+    .option('--only <suites>', 'comma-separated suites (mnist8k, fashion60k, contention, tenants, scale)', list)
     .option('--runs <n>', 'runs per suite (the table shows medians)', positiveInt('--runs'), 1)
     .addOption(backendOption())
     .option('--threads <n>', 'CPU worker threads', positiveInt('--threads'), defaultThreads())
@@ -230,6 +232,9 @@ async function main(argv: string[]): Promise<void> {
       process.stderr.write(`Passphrase of "${user}" reset in ${result.store}; every token issued to "${user}" before is revoked (a running service refuses them within 2 seconds).\n`);
     });
 
+  // The commands that talk to a running service (docs/cli.md, "Remote commands").
+  registerRemoteCommands(program);
+  checkCommandWords(program, argv.slice(2));
   await program.parseAsync(argv);
 }
 
@@ -243,6 +248,12 @@ main(process.argv).then(
       // commander already printed its message (or help): 0 for --help / --version, and
       // 2 (bad input) for every usage error, where commander itself would exit with 1.
       process.exitCode = (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const remote = remoteFailure(err);
+    if (remote) {
+      process.stderr.write(`hanami: ${remote.line}\n`);
+      process.exitCode = remote.exitCode;
       return;
     }
     if (err instanceof CliError) {

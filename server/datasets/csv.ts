@@ -1,5 +1,5 @@
 /**
- * Streaming CSV reader (csv-parse's stream API). The first row is the header; each later row
+ * Streaming CSV reader. The first row is the header; each later row
  * is one sample. Inputs are stored raw as Float32 (never normalized) and must be
  * non-negative. Rows are numbered as lines of the file (the header is row 1, and a row is
  * named by the line it starts on), columns are 1-based, so errors point where an editor does.
@@ -8,6 +8,8 @@
 import { basename } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
+import { CsvRecordScanner, type RecordSink } from './csv-scan.js';
 import { asGzipFormatError, openDecompressed, sourceName, type ByteSource } from './source.js';
 import { DatasetFormatError, DatasetTooLargeError, type Dataset, type DatasetLimits, type Targets } from './types.js';
 import { closestName } from '../did-you-mean.js';
@@ -37,6 +39,85 @@ const HEADER_ROW = 1;
 /** Ints, decimals, exponents, an optional sign. No "NaN", "Infinity", hex, or "1,2". */
 const NUMBER_PATTERN = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const CLASS_INDEX_PATTERN = /^\d+$/;
+
+/** Column roles and bytes of the fast path. */
+const SKIP = 0;
+const INPUT = 1;
+const TARGET = 2;
+const LABEL = 3;
+const QUOTE = 34;
+const COMMA = 44;
+const NL = 10;
+const CR = 13;
+const ZERO = 48;
+const DOT = 46;
+const PLUS = 43;
+const MINUS = 45;
+
+/** csv-parse's ASCII trimmable bytes: tab, \n, \v, \f, \r, space. */
+function isTrim(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+}
+
+/** Exact powers of ten as doubles (10^22 is the last one). */
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+
+/**
+ * A cell in the reader's number grammar (NUMBER_PATTERN) read from ASCII bytes, the same
+ * double Number() gives; NaN when it is not one (or does not fit a 32-bit float), so the
+ * caller falls back to the checks that name the fault. Up to 15 significant digits and
+ * powers of ten up to 22 are exact in doubles, so one multiplication or division rounds
+ * once, as Number() does (Clinger's fast path); longer numbers go through Number().
+ */
+function fastNumber(b: Uint8Array, start: number, end: number): number {
+  let p = start;
+  let negative = false;
+  if (p < end && (b[p] === PLUS || b[p] === MINUS)) negative = b[p++] === MINUS;
+  let mantissa = 0;
+  let digits = 0;
+  let fraction = 0;
+  let d: number;
+  while (p < end && (d = b[p]! - ZERO) >= 0 && d <= 9) {
+    mantissa = mantissa * 10 + d;
+    digits++;
+    p++;
+  }
+  if (p < end && b[p] === DOT) {
+    p++;
+    while (p < end && (d = b[p]! - ZERO) >= 0 && d <= 9) {
+      mantissa = mantissa * 10 + d;
+      digits++;
+      fraction++;
+      p++;
+    }
+  }
+  if (digits === 0) return NaN;
+  let exponent = 0;
+  if (p < end && (b[p] === 101 || b[p] === 69)) {
+    p++;
+    let negativeExponent = false;
+    if (p < end && (b[p] === PLUS || b[p] === MINUS)) negativeExponent = b[p++] === MINUS;
+    const first = p;
+    while (p < end && (d = b[p]! - ZERO) >= 0 && d <= 9) {
+      if (exponent < 100_000) exponent = exponent * 10 + d;
+      p++;
+    }
+    if (p === first) return NaN;
+    if (negativeExponent) exponent = -exponent;
+  }
+  if (p !== end) return NaN;
+  const scale = exponent - fraction;
+  let value: number;
+  if (digits <= 15 && scale >= -22 && scale <= 22) {
+    value = scale >= 0 ? mantissa * POW10[scale]! : mantissa / POW10[-scale]!;
+    if (negative) value = -value;
+  } else value = Number(latin1(b, start, end));
+  return Number.isFinite(Math.fround(value)) ? value : NaN;
+}
 
 interface ParsedRecord {
   info: { lines: number };
@@ -70,6 +151,16 @@ class GrowableArray<A extends Float32Array | Uint32Array> {
       this.data = bigger;
     }
     this.data[this.length++] = value;
+  }
+
+  /** The array, with room for `n` more values past `length` (written there, then counted). */
+  room(n: number): A {
+    if (this.length + n > this.data.length) {
+      const bigger = this.make(Math.max(this.length + n, Math.min(this.data.length * 2, this.maxLength)));
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    return this.data;
   }
 
   at(index: number): number {
@@ -196,6 +287,132 @@ class CsvDatasetBuilder {
     this.inputs = new GrowableArray(float32s, this.rowsByMemory * plan.inputs.length);
     this.values = new GrowableArray(float32s, this.rowsByMemory * plan.targets.length);
     this.labelSeen = new GrowableArray(uint32s, plan.label === undefined ? 1 : this.rowsByMemory);
+    this.roles = new Uint8Array(plan.header.length);
+    this.slots = new Int32Array(plan.header.length);
+    plan.inputs.forEach((column, slot) => {
+      this.roles[column] = INPUT;
+      this.slots[column] = slot;
+    });
+    plan.targets.forEach((column, slot) => {
+      this.roles[column] = TARGET;
+      this.slots[column] = slot;
+    });
+    if (plan.label !== undefined) this.roles[plan.label] = LABEL;
+    this.fastRowLimit = Math.min(limits?.maxRows ?? Infinity, this.rowsByMemory, maxRows);
+  }
+
+  /** Per column: what it is (SKIP, INPUT, TARGET, LABEL) and its place in the row's inputs or targets. */
+  private readonly roles: Uint8Array;
+  private readonly slots: Int32Array;
+  /** Rows the fast path may add; at this count addRow's checks name the limit. */
+  private readonly fastRowLimit: number;
+  /** Label index by integer label (canonical digits only), -1 while unseen. */
+  private readonly intLabels = new Int32Array(MAX_CLASSES).fill(-1);
+
+  /**
+   * Parses a plain record straight from its bytes: unquoted (or simply quoted) ASCII cells,
+   * numbers in the reader's grammar, as many cells as the header. Anything else (an error to
+   * name, an escaped quote, non-ASCII bytes, a limit reached) returns false and changes
+   * nothing: the caller then parses the record with csv-parse and addRow, which name the fault.
+   */
+  addRowFast(b: Uint8Array, start: number, end: number): boolean {
+    if (this.rows >= this.fastRowLimit) return false;
+    const roles = this.roles;
+    const slots = this.slots;
+    const columns = roles.length;
+    const inputWidth = this.plan.inputs.length;
+    const targetWidth = this.plan.targets.length;
+    // Values go past the arrays' lengths and count once the whole row is good.
+    const inputs = this.inputs.room(inputWidth);
+    const inputAt = this.inputs.length;
+    const values = this.values.room(targetWidth);
+    const valueAt = this.values.length;
+    let p = start;
+    let label = -1;
+    for (let col = 0; col < columns; col++) {
+      // Leading trimmable bytes (space, tab, \n, \v, \f, \r).
+      while (p < end && isTrim(b[p]!)) p++;
+      let cellStart = p;
+      let cellEnd: number;
+      if (p < end && b[p] === QUOTE) {
+        cellStart = ++p;
+        while (p < end && b[p] !== QUOTE) p++;
+        if (p >= end) return false;
+        cellEnd = p++;
+        if (p < end && b[p] === QUOTE) return false;
+        while (p < end && isTrim(b[p]!)) p++;
+        if (p < end && b[p] !== COMMA) return false;
+        for (let q = cellStart; q < cellEnd; q++) if (b[q]! >= 0x80 || b[q] === NL || b[q] === CR) return false;
+      } else {
+        while (p < end && b[p] !== COMMA) {
+          const c = b[p]!;
+          if (c === QUOTE || c >= 0x80) return false;
+          p++;
+        }
+        cellEnd = p;
+        while (cellEnd > cellStart && isTrim(b[cellEnd - 1]!)) cellEnd--;
+      }
+      // p is at the comma after the cell, or at the end.
+      if (col < columns - 1) {
+        if (p >= end) return false;
+        p++;
+      } else if (p < end) return false;
+      const role = roles[col]!;
+      if (role === SKIP) continue;
+      if (role === LABEL) {
+        label = this.fastLabel(b, cellStart, cellEnd);
+        if (label < 0) return false;
+        continue;
+      }
+      const value = fastNumber(b, cellStart, cellEnd);
+      if (Number.isNaN(value)) return false;
+      if (role === INPUT) {
+        if (value < 0) return false;
+        inputs[inputAt + slots[col]!] = value;
+      } else values[valueAt + slots[col]!] = value;
+    }
+    this.inputs.length += inputWidth;
+    this.values.length += targetWidth;
+    if (label >= 0) this.labelSeen.push(label);
+    this.rows++;
+    return true;
+  }
+
+  /** The label's index for a cell of plain ASCII, or -1 (empty, or over MAX_CLASSES). */
+  private fastLabel(b: Uint8Array, start: number, end: number): number {
+    if (start === end) return -1;
+    const digits = end - start;
+    if (digits <= 5 && (digits === 1 || b[start] !== ZERO)) {
+      let v = 0;
+      for (let q = start; q < end; q++) {
+        const d = b[q]! - ZERO;
+        if (d < 0 || d > 9) {
+          v = -1;
+          break;
+        }
+        v = v * 10 + d;
+      }
+      if (v >= 0 && v < MAX_CLASSES) {
+        const known = this.intLabels[v]!;
+        if (known >= 0) return known;
+        const index = this.labelIndexFor(String(v));
+        if (index >= 0) this.intLabels[v] = index;
+        return index;
+      }
+    }
+    return this.labelIndexFor(latin1(b, start, end));
+  }
+
+  /** The index of a label (new ones in order of first appearance), or -1 past MAX_CLASSES. */
+  private labelIndexFor(label: string): number {
+    let index = this.labelIndex.get(label);
+    if (index === undefined) {
+      if (this.labelOrder.length === MAX_CLASSES) return -1;
+      index = this.labelOrder.length;
+      this.labelIndex.set(label, index);
+      this.labelOrder.push(label);
+    }
+    return index;
   }
 
   addRow(cells: string[], row: number): void {
@@ -341,15 +558,89 @@ export function checkColumnCount(header: string[], limits: DatasetLimits | undef
 function asRecordSizeError(error: unknown, limits: DatasetLimits | undefined): unknown {
   if (!(error instanceof CsvError) || error.code !== 'CSV_MAX_RECORD_SIZE' || limits?.maxColumns === undefined) return error;
   const lines = (error as CsvError & { lines?: unknown }).lines;
+  return recordTooLong(limits, typeof lines === 'number' ? lines : undefined);
+}
+
+/** A row longer than HANAMI_CSV_MAX_COLUMNS allows, noticed at `row`. */
+function recordTooLong(limits: DatasetLimits | undefined, row: number | undefined): unknown {
+  const max = limits?.maxColumns ?? 0;
   return new DatasetTooLargeError(
-    `a row is longer than ${maxRecordChars(limits)} characters (HANAMI_CSV_MAX_COLUMNS ${limits.maxColumns} columns × ${CHARS_PER_COLUMN})`,
-    { name: 'HANAMI_CSV_MAX_COLUMNS', value: limits.maxColumns },
-    typeof lines === 'number' ? { row: lines } : {},
+    `a row is longer than ${maxRecordChars(limits)} characters (HANAMI_CSV_MAX_COLUMNS ${max} columns × ${CHARS_PER_COLUMN})`,
+    { name: 'HANAMI_CSV_MAX_COLUMNS', value: max },
+    row === undefined ? {} : { row },
   );
+}
+
+/** Turns the scanner's records into rows: straight from the bytes when plain, else via csv-parse. */
+class CsvReader implements RecordSink {
+  builder: CsvDatasetBuilder | undefined;
+  readonly scanner: CsvRecordScanner;
+  private readonly maxRecord: number;
+
+  constructor(private readonly options: CsvDatasetOptions) {
+    this.maxRecord = maxRecordChars(options.limits);
+    this.scanner = new CsvRecordScanner(this, this.maxRecord);
+  }
+
+  record(bytes: Uint8Array, start: number, end: number, line: number, breaks: number): void {
+    if (this.builder?.addRowFast(bytes, start, end) === true || start === end) return;
+    for (const cells of this.cellsOf(bytes, start, end, line)) {
+      // Named as before: csv-parse's line at the record's end, less the line ends in its cells.
+      const row = recordStartLine(line + breaks, cells);
+      if (this.builder === undefined) {
+        checkColumnCount(cells, this.options.limits, row);
+        this.builder = new CsvDatasetBuilder(planColumns(cells, this.options, row), this.options.maxRows ?? Infinity, this.options.limits);
+      } else this.builder.addRow(cells, row);
+    }
+  }
+
+  tooLong(line: number): never {
+    throw recordTooLong(this.options.limits, line);
+  }
+
+  /** One record through csv-parse (the header, quoted or odd cells, and every fault). */
+  private cellsOf(bytes: Uint8Array, start: number, end: number, line: number): string[][] {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+    const lineEnd = this.scanner.lineEndText();
+    const options = { relax_column_count: true, trim: true, skip_empty_lines: true, max_record_size: this.maxRecord, ...(lineEnd === undefined ? {} : { record_delimiter: lineEnd }) };
+    try {
+      const records: string[][] = parseSync(text, options);
+      return records;
+    } catch (error) {
+      if (!(error instanceof CsvError)) throw error;
+      // Again behind the lines before it, so the message names the file's line.
+      try {
+        parseSync((lineEnd ?? '\n').repeat(line - 1) + text, options);
+      } catch (again) {
+        throw asCsvFormatError(asRecordSizeError(again, this.options.limits));
+      }
+      throw asCsvFormatError(asRecordSizeError(error, this.options.limits));
+    }
+  }
 }
 
 /** Reads a CSV file or stream (gzipped or not) into a Dataset; see CsvDatasetOptions. */
 export async function readCsvDataset(source: ByteSource, options: CsvDatasetOptions = {}): Promise<Dataset> {
+  checkOptions(options);
+  const bytes = await openDecompressed(source, options.limits);
+  const reader = new CsvReader(options);
+  try {
+    for await (const chunk of bytes as AsyncIterable<Buffer>) reader.scanner.push(chunk);
+    reader.scanner.end();
+  } catch (error) {
+    throw asGzipFormatError(error, reader.scanner.bytesSeen, sourceName(source));
+  } finally {
+    bytes.destroy();
+  }
+  if (reader.builder === undefined) throw new DatasetFormatError('empty file: expected a header row', { row: HEADER_ROW });
+  return reader.builder.finish(options.name ?? (typeof source === 'string' ? basename(source) : 'csv'));
+}
+
+/**
+ * The reader as it was before the byte scanner: csv-parse's stream API, one string per cell.
+ * Kept as the reference the tests compare readCsvDataset with (same datasets, same errors).
+ */
+export async function readCsvDatasetWithCsvParse(source: ByteSource, options: CsvDatasetOptions = {}): Promise<Dataset> {
   checkOptions(options);
   const bytes = await openDecompressed(source, options.limits);
   const parser = parse({ info: true, relax_column_count: true, trim: true, bom: true, skip_empty_lines: true, max_record_size: maxRecordChars(options.limits) });

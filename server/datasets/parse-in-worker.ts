@@ -18,6 +18,9 @@ import type { CsvDatasetOptions } from './csv.js';
 import type { FromWorker, ParseJob, PlainLimits, ToWorker, WorkerPart, DescribedError } from './parse-worker.js';
 import { DatasetFormatError, DatasetTooLargeError, type Dataset } from './types.js';
 
+/** Bytes per message to the worker (at least; the last one may be shorter). */
+const MESSAGE_BYTES = 1 << 20;
+
 export interface PartToParse {
   part: WorkerPart;
   limits: PlainLimits;
@@ -73,9 +76,12 @@ export class DatasetParser {
   private readonly queue: Job[] = [];
   private current: Job | undefined;
   private closed = false;
+  /** Parse jobs asked for so far (the tests count them). */
+  jobs = 0;
 
   parse(request: ParseRequest): Promise<ParseResult> {
     if (this.closed) return Promise.reject(new Error('the dataset parser was closed'));
+    this.jobs++;
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject, streams: new Map() });
       this.pump();
@@ -143,8 +149,8 @@ export class DatasetParser {
 
   /** The next chunk of a part (opening it on the first request), or its end. */
   private async send(worker: Worker, job: Job, part: WorkerPart): Promise<void> {
-    const post = (message: ToWorker): void => {
-      if (this.current === job && worker === this.worker) worker.postMessage(message);
+    const post = (message: ToWorker, transfer: ArrayBuffer[] = []): void => {
+      if (this.current === job && worker === this.worker) worker.postMessage(message, transfer);
     };
     try {
       let stream = job.streams.get(part);
@@ -155,10 +161,25 @@ export class DatasetParser {
         stream = Object.assign(source[Symbol.asyncIterator](), { source });
         job.streams.set(part, stream);
       }
-      const next = await stream.next();
-      if (next.done === true) return post({ type: 'end', part });
-      const chunk = next.value as Uint8Array;
-      post({ type: 'chunk', part, data: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
+      // Chunks of at least MESSAGE_BYTES: each message is a round trip through this event
+      // loop, which may be busy; the bytes are moved to the worker, not copied again.
+      const pieces: Buffer[] = [];
+      let bytes = 0;
+      while (bytes < MESSAGE_BYTES) {
+        const next = await stream.next();
+        if (next.done === true) break;
+        const chunk = next.value as Uint8Array;
+        pieces.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        bytes += chunk.byteLength;
+      }
+      if (bytes === 0) return post({ type: 'end', part });
+      const data = new Uint8Array(new ArrayBuffer(bytes));
+      let at = 0;
+      for (const piece of pieces) {
+        data.set(piece, at);
+        at += piece.length;
+      }
+      post({ type: 'chunk', part, data }, [data.buffer]);
     } catch (error) {
       post({ type: 'fail', part, message: error instanceof Error ? error.message : String(error) });
     }

@@ -83,6 +83,10 @@ export interface DatasetRecord {
     /** Bytes once decompressed (counted against HANAMI_PROJECT_MAX_DECODED_BYTES); absent in
      *  records from before issue 13, which count as `bytes`. */
     decodedBytes?: number;
+    /** CSV: blob of the parsed columns (datasets/parsed-form.ts), read instead of the text by
+     *  the first task after a restart. Derived data: not counted against quotas (its size is
+     *  bounded by HANAMI_MAX_DATASET_BYTES), deleted with the part. */
+    parsedBlobId?: string;
   }[];
   /** Shape once parsed: rows, input columns, targets. */
   rows: number | null;

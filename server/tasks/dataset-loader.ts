@@ -3,9 +3,17 @@
  * CSV with the options the dataset was created with. Parsed datasets are kept in a bounded
  * LRU cache, since tasks often reuse the same data (train, then request, then check).
  * Stored dataset content never changes (a part is uploaded once), so entries never go stale.
+ *
+ * On a miss, a CSV dataset is read from its parsed form (datasets/parsed-form.ts, a blob
+ * written at upload) when it has one: no text is parsed again after a restart. Without one
+ * (a record from before it existed, or a parsed blob that does not read back) the parts are
+ * parsed in the dataset worker, off the event loop, and a CSV's parsed form is stored then.
  */
-import type { Readable } from 'node:stream';
+import { inBackground } from '../../kernels/background.js';
+import { Readable } from 'node:stream';
 import { readCsvDataset, type CsvDatasetOptions } from '../datasets/csv.js';
+import type { DatasetParser } from '../datasets/parse-in-worker.js';
+import { decodeParsedForm, encodeParsedForm } from '../datasets/parsed-form.js';
 import { loadIdxDataset, readIdxLabels } from '../datasets/idx.js';
 import type { Dataset } from '../datasets/types.js';
 import type { DatasetRecord, Store } from '../store/types.js';
@@ -60,15 +68,96 @@ function datasetBytes(d: Dataset): number {
   return bytes;
 }
 
+/** Stores a CSV dataset's parsed form; the blob's id, or undefined when it could not be written. */
+export async function storeParsedForm(store: Store, dataset: Dataset): Promise<string | undefined> {
+  try {
+    return (await store.blobs.put(Readable.from(encodeParsedForm(dataset)))).id;
+  } catch {
+    // A full disk, say: the dataset is parsed again on its first use after a restart.
+    return undefined;
+  }
+}
+
+/** How misses were served (the tests count them: a parsed form read means no parse ran). */
+export interface DatasetLoads {
+  /** Read from a stored parsed form. */
+  parsedForm: number;
+  /** Parsed from the stored parts (in the dataset worker when there is one). */
+  parsed: number;
+}
+
 export class DatasetCache {
   /** Insertion order = recency order (entries are re-inserted on use). */
   private readonly entries = new Map<string, { dataset: Promise<Dataset>; bytes: number }>();
   private bytes = 0;
+  readonly loads: DatasetLoads = { parsedForm: 0, parsed: 0 };
 
   constructor(
     private readonly store: Store,
     private readonly maxBytes: number,
+    private readonly parser?: DatasetParser,
   ) {}
+
+  /** A miss: the parsed form if there is one that reads back, else the parts parsed. */
+  private async load(record: DatasetRecord): Promise<Dataset | undefined> {
+    const csv = record.format === 'csv' ? record.blobs.find((b) => b.role === 'csv') : undefined;
+    if (csv?.parsedBlobId !== undefined) {
+      try {
+        const dataset = decodeParsedForm(await this.store.blobs.read(csv.parsedBlobId));
+        this.loads.parsedForm++;
+        return dataset;
+      } catch {
+        // Missing or unreadable: parse the text, as for a record without one.
+      }
+    }
+    this.loads.parsed++;
+    if (!this.parser) return parseDatasetParts(this.store, record);
+    const { dataset } = await this.parser.parse({
+      format: record.format,
+      name: record.name,
+      csv: csvOptionsOf(record),
+      parts: record.blobs.map((b) => ({ part: b.role, limits: {}, open: () => this.store.blobs.open(b.blobId) })),
+    });
+    if (dataset && csv && csv.parsedBlobId === undefined) await this.keepParsedForm(record, dataset);
+    return dataset;
+  }
+
+  /**
+   * Stores a CSV dataset's parsed form after the answer (an upload's): writing and syncing it
+   * is not the uploader's wait. Until it is stored, a restart parses the text once, in the worker.
+   */
+  keepParsedFormLater(record: DatasetRecord, dataset: Dataset): void {
+    const writing = this.keepParsedForm(record, dataset);
+    this.writes.add(writing);
+    inBackground(
+      writing.finally(() => this.writes.delete(writing)),
+      // Not reached: keepParsedForm answers its own failures (the text is parsed when needed).
+      () => undefined,
+    );
+  }
+
+  /** Resolves once the parsed forms being written are stored (or given up). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+  }
+
+  private readonly writes = new Set<Promise<void>>();
+
+  /** Stores the parsed form of a CSV dataset that had none, so this was its last parse. */
+  private async keepParsedForm(record: DatasetRecord, dataset: Dataset): Promise<void> {
+    const id = await storeParsedForm(this.store, dataset);
+    if (id === undefined) return;
+    try {
+      await this.store.datasets.update(record.projectId, record.id, { blobs: record.blobs.map((b) => (b.role === 'csv' ? { ...b, parsedBlobId: id } : b)) });
+    } catch {
+      // The record went away (or the store failed): the blob is not referenced, drop it.
+      try {
+        await this.store.blobs.delete(id);
+      } catch {
+        // It stays as an orphan, like any blob whose delete failed.
+      }
+    }
+  }
 
   /** The parsed dataset of a ready record (loads it from its blobs on a miss). */
   async get(record: DatasetRecord): Promise<Dataset> {
@@ -78,7 +167,7 @@ export class DatasetCache {
       this.entries.set(record.id, hit);
       return hit.dataset;
     }
-    const loading = parseDatasetParts(this.store, record).then((d) => {
+    const loading = this.load(record).then((d) => {
       if (!d) throw new Error(`dataset ${record.id} has no content yet`);
       return d;
     });

@@ -4,6 +4,10 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { runPartner } from '../../cpu-fallback/team.js';
 
-const { gate, sync, port } = workerData as { gate: Int32Array; sync: Int32Array; port: MessagePort };
-while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 1000);
-parentPort!.postMessage(runPartner(sync, port));
+// `node --test dist/test/` also runs every file under test/ as a test file: outside a worker
+// this one has nothing to do.
+if (parentPort) {
+  const { gate, sync, port } = workerData as { gate: Int32Array; sync: Int32Array; port: MessagePort };
+  while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0, 1000);
+  parentPort.postMessage(runPartner(sync, port));
+}

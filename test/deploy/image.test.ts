@@ -185,7 +185,7 @@ describe('Container image (Containerfile)', () => {
     const assemble = stageOf(0).find((i) => i.op === 'RUN' && i.args.includes('/out'));
     assert.ok(assemble, 'the build stage assembles /out');
     const folders = /find ((?:[\w-]+ )+)-type f ! -name '\*\.ts'/.exec(assemble.args)?.[1]?.trim().split(' ');
-    assert.deepEqual(folders, ['server', 'kernels', 'cpu-fallback']);
+    assert.deepEqual(folders, ['client', 'server', 'kernels', 'cpu-fallback']);
     const app = mkdtempSync(join(tmpdir(), 'hanami-image-layout-'));
     const data = join(app, 'data');
     try {

@@ -33,6 +33,9 @@ const SESSIONS: Record<string, { service: boolean; timeoutMs: number }> = {
   'io-js': { service: true, timeoutMs: 120_000 },
   'io-py': { service: true, timeoutMs: 120_000 },
   'events-js': { service: true, timeoutMs: 120_000 },
+  'events-py': { service: true, timeoutMs: 120_000 },
+  client: { service: true, timeoutMs: 300_000 },
+  remote: { service: true, timeoutMs: 300_000 },
 };
 
 const FILES = [

@@ -5,7 +5,7 @@
  * dataset as bytes arrive; then the stored parts are parsed under the decoded-size, row,
  * column and memory limits, in a worker thread (one parse at a time per process). A malformed or oversized part
  * is dropped and the dataset says why; a good one makes the dataset ready and its parsed form
- * goes into the dataset cache.
+ * goes into the dataset cache (and, for CSV, into a blob beside the text: parsed-form.ts).
  */
 import type { Request, Response } from 'express';
 import { finished } from 'node:stream';
@@ -165,6 +165,9 @@ export async function upload(services: Services, record: DatasetRecord, part: Da
     ...(dataset ? shapeOf(dataset) : {}),
   });
   if (dataset) services.datasets.put(record.id, dataset);
+  // A CSV's parsed columns are stored beside it, after the answer: after a restart, no task
+  // parses the text again.
+  if (dataset && record.format === 'csv') services.datasets.keepParsedFormLater(current, dataset);
   return current;
 }
 

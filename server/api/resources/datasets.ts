@@ -180,12 +180,17 @@ export const datasetRoutes = [
     params: DatasetParams,
     responses: { 204: { description: 'Deleted.' } },
     async handler({ params, services }) {
+      // A parsed form still being written lands on the record first, and goes with it.
+      await services.datasets.settled();
       const record = await services.store.datasets.get(params.projectId, params.datasetId);
       if (await services.runtime.isDatasetInUse(record.projectId, record.id)) throw conflict('dataset_in_use', `dataset ${record.id} is used by a queued or running task`);
       if (services.uploads.has(record.id)) throw conflict('upload_in_progress', `dataset ${record.id} is being uploaded`);
       await services.store.datasets.delete(record.projectId, record.id);
       services.datasets.evict(record.id);
-      for (const b of record.blobs) await dropBlob(services, b.blobId);
+      for (const b of record.blobs) {
+        await dropBlob(services, b.blobId);
+        if (b.parsedBlobId !== undefined) await dropBlob(services, b.parsedBlobId);
+      }
       return noContent();
     },
   }),

@@ -31,7 +31,9 @@ describe('service life cycle', () => {
   it('npm start builds and runs dist/server/main.js', () => {
     const scripts = obj(obj(JSON.parse(readFileSync(PACKAGE_JSON, 'utf8'))).scripts);
     assert.equal(scripts.start, 'node dist/server/main.js');
-    assert.equal(scripts.prestart, 'tsc -p .');
+    // The build: the TypeScript, then the WebAssembly walk compiled from its WAT source.
+    assert.equal(scripts.prestart, 'tsc -p . && node scripts/build-wasm.js');
+    assert.equal(scripts.prestart, scripts.build);
   });
 
   it('prints the Swagger UI URL and a generated admin passphrase, once', async () => {

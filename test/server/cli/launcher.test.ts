@@ -116,7 +116,7 @@ describe('bin/hanami.js builds dist/ when it is missing or stale', () => {
 
   before(() => {
     checkout = join(tmp, 'checkout');
-    for (const part of ['package.json', 'tsconfig.json', 'bin', 'scripts', 'server', 'kernels', 'cpu-fallback']) {
+    for (const part of ['package.json', 'tsconfig.json', 'bin', 'scripts', 'client', 'server', 'kernels', 'cpu-fallback']) {
       cpSync(join(ROOT, part), join(checkout, part), { recursive: true, filter: (src) => !src.includes('node_modules') });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
