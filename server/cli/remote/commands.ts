@@ -8,7 +8,8 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { Hanami, HanamiError, HanamiIo, HanamiIoError, type Cluster, type Dataset, type Task, type TaskEvent } from '../../../client/index.js';
+import type { Cluster, Dataset, Task, TaskEvent } from '../../../client/index.js';
+import { client, loadClient, loadedClient } from './client-module.js';
 import { findLabelsFile } from '../../datasets/idx.js';
 import { CliError } from '../errors.js';
 import { SecretPrompt } from '../secret-prompt.js';
@@ -90,7 +91,7 @@ function registerSession(program: Command): void {
       if (!user) throw new CliError('no user name: give --user NAME (or set HANAMI_USER)');
       const passphrase = process.env.HANAMI_PASSPHRASE ?? (tty ? await askSecret(`Passphrase for ${user}: `) : undefined);
       if (!passphrase) throw new CliError('no passphrase: set HANAMI_PASSPHRASE, or run `hanami login` at a terminal to be asked');
-      const answer = await new Hanami({ url: base, user, passphrase }).login();
+      const answer = await new (client().Hanami)({ url: base, user, passphrase }).login();
       const name = o.context ?? 'default';
       const file = readContexts();
       const before = file.contexts[name];
@@ -740,13 +741,13 @@ function registerIo(program: Command): void {
       const conn = connect(o);
       const p = await projectOf(conn, o.project);
       const cl = await resolveCluster(conn, p.id, o.cluster as string);
-      const client = await HanamiIo.connect(conn.hanami.url, await conn.hanami.token());
+      const ioClient = await client().HanamiIo.connect(conn.hanami.url, await conn.hanami.token());
       try {
-        await client.attach(p.id, cl.id);
+        await ioClient.attach(p.id, cl.id);
         const answer =
           verb === 'request'
-            ? await client.request(values)
-            : await client.train(
+            ? await ioClient.request(values)
+            : await ioClient.train(
                 values,
                 o.values !== undefined ? { values: parseValues(o.values as string) } : { label: Number(o.label), ...(o.classes !== undefined ? { classes: Number(o.classes) } : {}) },
               );
@@ -759,7 +760,7 @@ function registerIo(program: Command): void {
           for (const [name, v] of Object.entries(byOutput))
             say(v.mode === 'class' && 'label' in v ? `${name}: class ${v.label}` : `${name}: ${v.values.map((x) => Math.round(x * 1e4) / 1e4).join(', ')}`, out(o));
       } finally {
-        client.close();
+        ioClient.close();
       }
     });
   }
@@ -769,6 +770,7 @@ function registerIo(program: Command): void {
 export const REMOTE_NOUNS = ['login', 'logout', 'context', 'project', 'user', 'member', 'dataset', 'template', 'cluster', 'task', 'checkpoint', 'io'] as const;
 
 export function registerRemoteCommands(program: Command): void {
+  const local = new Set(program.commands.filter((c) => c.name() !== 'dataset'));
   registerSession(program);
   registerProjects(program);
   registerDatasets(program);
@@ -777,14 +779,19 @@ export function registerRemoteCommands(program: Command): void {
   registerTasks(program);
   registerCheckpoints(program);
   registerIo(program);
+  // The client is loaded for these commands only (a hook on a command runs for its subcommands).
+  for (const command of program.commands) {
+    if (!local.has(command)) command.hook('preAction', async () => void (await loadClient()));
+  }
 }
 
 /** How an error of a remote command is reported: one line, exit code 1 for a failed
  *  request (or task), undefined for errors that are not ours to word. */
 export function remoteFailure(e: unknown): { line: string; exitCode: number } | undefined {
-  if (e instanceof HanamiError && e.code === 'token_expired') return { line: `${e.message} (\`hanami login <url>\`, or set HANAMI_PASSPHRASE)`, exitCode: 1 };
-  if (e instanceof HanamiError) return { line: e.message, exitCode: 1 };
+  const { HanamiError, HanamiIoError } = loadedClient() ?? {};
+  if (HanamiError && e instanceof HanamiError && e.code === 'token_expired') return { line: `${e.message} (\`hanami login <url>\`, or set HANAMI_PASSPHRASE)`, exitCode: 1 };
+  if (HanamiError && e instanceof HanamiError) return { line: e.message, exitCode: 1 };
   if (e instanceof TaskEndedError) return { line: e.message, exitCode: 1 };
-  if (e instanceof HanamiIoError) return { line: `direct I/O refused (${e.code}): ${e.message}`, exitCode: 1 };
+  if (HanamiIoError && e instanceof HanamiIoError) return { line: `direct I/O refused (${e.code}): ${e.message}`, exitCode: 1 };
   return undefined;
 }

@@ -4,7 +4,8 @@
  * context of the config file (or --context NAME), whose renewed tokens are written back.
  * And names or ids: wherever a command takes an id, a name does as well.
  */
-import { Hanami, HanamiError } from '../../../client/index.js';
+import type { Hanami, HanamiError } from '../../../client/index.js';
+import { client } from './client-module.js';
 import { closestName } from '../../did-you-mean.js';
 import { CliError } from '../errors.js';
 import { configPath, readContexts, updateContext, type Context } from './contexts.js';
@@ -40,7 +41,7 @@ export function connect(o: ConnectOptions = {}): Connection {
     const forUrl = context?.url === url ? name : Object.entries(file.contexts).find(([, c]) => c.url === url)?.[0];
     const contextName = forUrl ?? safeHost(url);
     return {
-      hanami: new Hanami({ url, token: env.HANAMI_TOKEN || undefined, user, passphrase }),
+      hanami: new (client().Hanami)({ url, token: env.HANAMI_TOKEN || undefined, user, passphrase }),
       contextName,
       context: file.contexts[contextName],
     };
@@ -48,7 +49,7 @@ export function connect(o: ConnectOptions = {}): Connection {
   if (!context || name === undefined) throw new CliError('not logged in: run `hanami login <url>` first (or set HANAMI_URL and HANAMI_TOKEN)');
   if (!context.token && !env.HANAMI_PASSPHRASE) throw new CliError(`context "${name}" has no token: run \`hanami login ${context.url}\``);
   return {
-    hanami: new Hanami({
+    hanami: new (client().Hanami)({
       url: context.url,
       token: context.token,
       user: context.user,
@@ -78,7 +79,7 @@ function hint(input: string, names: readonly string[]): string {
 
 /** A "not found" like the service's own, for a name no item has (exit code 1). */
 export function notFound(kind: string, input: string, names: readonly string[]): HanamiError {
-  return new HanamiError({
+  return new (client().HanamiError)({
     type: 'urn:hanami:problem:not_found',
     title: 'Not Found',
     status: 404,
@@ -111,7 +112,7 @@ export async function projectOf(conn: Connection, option: string | undefined): P
       const p = await conn.hanami.projects.get(input);
       return { id: p.id, name: p.name };
     } catch (error) {
-      if (!(error instanceof HanamiError && error.status === 404)) throw error;
+      if (!(error instanceof client().HanamiError && error.status === 404)) throw error;
     }
   }
   const p = pick(await conn.hanami.projects.all(), input, 'project');
