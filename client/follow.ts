@@ -8,26 +8,13 @@
  */
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import { HanamiError } from './errors.js';
+import type { ListTaskMetricsResponse } from './generated/types.gen.js';
 
 export const EVENTS_NAMESPACE_PATH = '/v1/events';
 
-/** One point of a task's metric series (GET …/tasks/{id}/metrics). */
-export interface MetricPoint {
-  seq: number;
-  time: string;
-  done: number;
-  total: number;
-  samplesPerSecond: number;
-  window: number;
-  accuracy?: number;
-  rmse?: number;
-  mae?: number;
-  neurons: number;
-  synapses: number;
-  sections: number;
-  bytes: number;
-  final: boolean;
-}
+/** One point of a task's metric series (GET …/tasks/{id}/metrics), as the service's
+ *  document (and so the generated SDK) declares it. */
+export type MetricPoint = ListTaskMetricsResponse['items'][number];
 
 /** A task as GET …/tasks/{id} shows it (the fields a follower reads). */
 export interface TaskView {
