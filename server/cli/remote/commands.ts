@@ -15,7 +15,7 @@ import { CliError } from '../errors.js';
 import { SecretPrompt } from '../secret-prompt.js';
 import { configPath, readContexts, updateContext, writeContexts } from './contexts.js';
 import { connect, currentContextName, pick, projectOf, type Connection } from './connect.js';
-import { type Column, printList, printOne, progressBar, say, type OutputOptions } from './output.js';
+import { type Bar, type Column, printList, printOne, progressBar, say, type OutputOptions } from './output.js';
 
 type Opts = Record<string, unknown> & { json?: boolean; context?: string; project?: string };
 type Action = (args: string[], o: Opts) => Promise<void>;
@@ -314,7 +314,8 @@ function registerDatasets(program: Command): void {
       if (labels !== undefined && !existsSync(labels)) throw new CliError(`labels file not found: ${labels}`);
       const conn = connect(o);
       const p = await projectOf(conn, o.project);
-      let bar = progressBar(out(o), ' {part} [{bar}] {percentage}% | {value}/{total} bytes', 1, { part: '' });
+      // One bar per part, started by the part's first progress (none drawn before).
+      let bar: Bar = { update: () => {}, stop: () => {} };
       let part = '';
       const onProgress = ({ part: now, sent, total }: { part: string; sent: number; total: number }): void => {
         if (now !== part) {
